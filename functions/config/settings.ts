@@ -1,0 +1,141 @@
+// Environment -> typed settings. Pure: takes the environment as an argument.
+// A bad value is an error naming the variable, and startup stops on it.
+import { isDnsLabel, isQualifiedName } from '../core/names.js';
+import { fail, ok, quote, type Result } from '../core/result.js';
+import type { CoreSettings, Switches } from '../core/types.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface TlsSettings {
+  certFile: string;
+  keyFile: string;
+  port: number;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  clientCaFiles: string[];
+}
+
+export interface Settings {
+  port: number;
+  core: CoreSettings;
+  /** feature switches from the environment; the ConfigMap may override them */
+  envSwitches: Switches;
+  /** undefined: the namespace we run in (service account), else kube-system */
+  namespace?: string;
+  controlSwitchesConfigMap: string;
+  /** NADs from files instead of a cluster */
+  nadsPath?: string;
+  apiTimeoutMs: number;
+  watchTimeoutSeconds: number;
+  maxBodyBytes: number;
+  maxInFlight: number;
+  shutdownTimeoutMs: number;
+  tls?: TlsSettings;
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+class SettingsError extends Error {}
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const value = text(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new SettingsError(`${name}=${quote(env[name])} must be true or false`);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  const number = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new SettingsError(`${name}=${quote(value)} must be a whole number from ${min} to ${max}`);
+  }
+  return number;
+}
+
+function list(env: Env, name: string, fallback: string[], check: (item: string) => boolean, what: string): string[] {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  const items = value.split(',').map((item) => item.trim());
+  const bad = items.find((item) => !check(item));
+  if (bad !== undefined) throw new SettingsError(`${name}: ${quote(bad)} is not ${what}`);
+  return items;
+}
+
+function dnsLabel(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  if (value !== undefined && !isDnsLabel(value)) throw new SettingsError(`${name}=${quote(value)} must be a DNS-1123 label`);
+  return value;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function tlsSettings(env: Env): TlsSettings | undefined {
+  const certFile = text(env, 'NRI_TLS_CERT_FILE');
+  const keyFile = text(env, 'NRI_TLS_KEY_FILE');
+  if (!certFile && !keyFile) {
+    if (text(env, 'NRI_TLS_CLIENT_CA_FILE')) throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
+    return undefined;
+  }
+  if (!certFile || !keyFile) throw new SettingsError(`${certFile ? 'NRI_TLS_KEY_FILE' : 'NRI_TLS_CERT_FILE'} must be set together with ${certFile ? 'NRI_TLS_CERT_FILE' : 'NRI_TLS_KEY_FILE'}`);
+  const minVersion = text(env, 'NRI_TLS_MIN_VERSION') ?? '1.2';
+  if (minVersion !== '1.2' && minVersion !== '1.3') throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
+  const tls: TlsSettings = {
+    certFile,
+    keyFile,
+    port: integer(env, 'NRI_TLS_PORT', 8443, 1, 65535),
+    minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    clientCaFiles: list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path'),
+  };
+  const ciphers = text(env, 'NRI_TLS_CIPHERS');
+  if (ciphers) tls.ciphers = ciphers;
+  return tls;
+}
+
+export function parseSettings(env: Env): Result<Settings> {
+  try {
+    const logLevel = (text(env, 'NRI_LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+    if (!LOG_LEVELS.includes(logLevel)) throw new SettingsError(`NRI_LOG_LEVEL=${quote(env.NRI_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
+    const settings: Settings = {
+      port: integer(env, 'PORT', 8080, 1, 65535),
+      core: {
+        resourceNameKeys: list(env, 'NRI_RESOURCE_NAME_KEYS', ['k8s.v1.cni.cncf.io/resourceName'], isQualifiedName, 'an annotation key'),
+        excludedNamespaces: new Set(list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name')),
+        multusNamespace: dnsLabel(env, 'NRI_MULTUS_NAMESPACE') ?? 'kube-system',
+      },
+      envSwitches: {
+        honorExistingResources: bool(env, 'NRI_HONOR_RESOURCES', false),
+        hugePageDownApi: bool(env, 'NRI_INJECT_HUGEPAGE_DOWN_API', false),
+        userDefinedInjections: new Map(),
+      },
+      controlSwitchesConfigMap: text(env, 'NRI_CONTROL_SWITCHES_CONFIGMAP') ?? 'nri-control-switches',
+      apiTimeoutMs: integer(env, 'NRI_API_TIMEOUT_MS', 3000, 100, 9000),
+      watchTimeoutSeconds: integer(env, 'NRI_WATCH_TIMEOUT_SECONDS', 300, 1, 3600),
+      maxBodyBytes: integer(env, 'NRI_MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxInFlight: integer(env, 'NRI_MAX_IN_FLIGHT', 512, 1, 100000),
+      shutdownTimeoutMs: integer(env, 'NRI_SHUTDOWN_TIMEOUT_MS', 20000, 0, 600000),
+      logLevel,
+    };
+    const namespace = dnsLabel(env, 'NRI_NAMESPACE');
+    if (namespace) settings.namespace = namespace;
+    if (!/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(settings.controlSwitchesConfigMap) || settings.controlSwitchesConfigMap.length > 253) {
+      throw new SettingsError(`NRI_CONTROL_SWITCHES_CONFIGMAP=${quote(settings.controlSwitchesConfigMap)} must be a ConfigMap name`);
+    }
+    const nadsPath = text(env, 'NRI_NADS');
+    if (nadsPath) settings.nadsPath = nadsPath;
+    const tls = tlsSettings(env);
+    if (tls) settings.tls = tls;
+    return ok(settings);
+  } catch (error) {
+    if (error instanceof SettingsError) return fail(error.message);
+    throw error;
+  }
+}

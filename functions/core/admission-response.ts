@@ -1,0 +1,41 @@
+// Small helpers that build the AdmissionReview we answer with, so each
+// decision reads in one line: allowed(uid), denied(uid, why), patched(uid, ops).
+import type { Operation } from 'fast-json-patch';
+import type { Decision } from './review.js';
+
+export interface AdmissionResponseReview {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    status?: { code: number; message: string; reason?: string };
+    patchType?: 'JSONPatch';
+    patch?: string;
+  };
+}
+
+const envelope = (response: AdmissionResponseReview['response']): AdmissionResponseReview => ({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response,
+});
+
+export const allowed = (uid: string): AdmissionResponseReview => envelope({ uid, allowed: true });
+
+export const denied = (uid: string, message: string, code = 403): AdmissionResponseReview =>
+  envelope({ uid, allowed: false, status: { code, message, reason: code >= 500 ? 'InternalError' : 'Forbidden' } });
+
+export const patched = (uid: string, ops: Operation[]): AdmissionResponseReview =>
+  envelope({ uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') });
+
+export function respond(uid: string, decision: Decision): AdmissionResponseReview {
+  switch (decision.type) {
+    case 'allowed':
+      return allowed(uid);
+    case 'patched':
+      return patched(uid, decision.ops);
+    case 'denied':
+      return denied(uid, decision.message, decision.kind === 'internal' ? 500 : 403);
+  }
+}

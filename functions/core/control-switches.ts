@@ -1,0 +1,52 @@
+// The nri-control-switches ConfigMap's config.json, parsed and checked. A bad
+// document is rejected whole so that the environment's values stay in force.
+import { describeFirstError, validateSwitchesConfig } from '../validation/validators.js';
+import { isQualifiedName } from './names.js';
+import { fail, ok, quote, type Result } from './result.js';
+import type { StringMap, Switches } from './types.js';
+
+export const CONTROL_SWITCHES_KEY = 'config.json';
+
+/** What the document says; a feature it does not mention falls back to the environment. */
+export interface SwitchOverrides {
+  hugePageDownApi?: boolean;
+  honorExistingResources?: boolean;
+  userDefinedInjections: Map<string, StringMap>;
+}
+
+interface SwitchesDocument {
+  features?: { enableHugePageDownApi?: boolean; enableHonorExistingResources?: boolean };
+  'user-defined-injections'?: Record<string, { value: StringMap }>;
+}
+
+export function parseControlSwitches(text: string): Result<SwitchOverrides> {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    return fail(`${CONTROL_SWITCHES_KEY} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!validateSwitchesConfig(document)) return fail(describeFirstError(validateSwitchesConfig, CONTROL_SWITCHES_KEY));
+  const { features = {}, 'user-defined-injections': injections = {} } = document as SwitchesDocument;
+  const userDefinedInjections = new Map<string, StringMap>();
+  for (const [label, injection] of Object.entries(injections)) {
+    if (!isQualifiedName(label)) return fail(`${CONTROL_SWITCHES_KEY} user-defined injection label ${quote(label)} is not a valid label key`);
+    const bad = Object.keys(injection.value).find((key) => !isQualifiedName(key));
+    if (bad !== undefined) return fail(`${CONTROL_SWITCHES_KEY} user-defined injection ${quote(label)} adds annotation ${quote(bad)}, which is not a valid annotation key`);
+    userDefinedInjections.set(label, injection.value);
+  }
+  const overrides: SwitchOverrides = { userDefinedInjections };
+  if (features.enableHugePageDownApi !== undefined) overrides.hugePageDownApi = features.enableHugePageDownApi;
+  if (features.enableHonorExistingResources !== undefined) overrides.honorExistingResources = features.enableHonorExistingResources;
+  return ok(overrides);
+}
+
+/** Environment defaults with the ConfigMap's word on top, while it has one. */
+export function effectiveSwitches(defaults: Switches, overrides: SwitchOverrides | undefined): Switches {
+  if (!overrides) return defaults;
+  return {
+    hugePageDownApi: overrides.hugePageDownApi ?? defaults.hugePageDownApi,
+    honorExistingResources: overrides.honorExistingResources ?? defaults.honorExistingResources,
+    userDefinedInjections: overrides.userDefinedInjections,
+  };
+}
