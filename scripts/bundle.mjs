@@ -9,6 +9,8 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
+  splitting: true, // client-node (YAML, cluster access) loads only when needed
+  chunkNames: 'chunks/[name]-[hash]',
   sourcemap: true,
   legalComments: 'linked',
   logLevel: 'warning',

@@ -1,0 +1,99 @@
+// The request listener shared by the plain (functions-framework) port and the
+// HTTPS port: health, readiness and metrics routes, a body cap, a bound on
+// reviews in flight, and a JSON answer for every failure.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BadRequest } from './decode-review.js';
+import { readBody } from './read-body.js';
+import { answerReview, badRequestAnswer, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
+
+export interface Probes {
+  /** null when ready, else why not */
+  readiness(): string | null;
+  metrics(): Promise<{ contentType: string; text: string }>;
+}
+
+export interface ListenerOptions {
+  runtime: ReviewRuntime;
+  transport: Transport;
+  maxBodyBytes: number;
+  maxInFlight: number;
+  /** health, readiness and metrics are served on the plain port only */
+  probes?: Probes;
+  /** hands a review with its body read to another pipeline (functions-framework); default: answer directly */
+  forward?: (request: IncomingMessage & { body?: unknown; rawBody?: Buffer }, response: ServerResponse) => void;
+}
+
+export const REVIEW_PATHS = new Set(['/', '/mutate']);
+
+export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
+  if (response.headersSent) return;
+  const text = JSON.stringify(answer.body);
+  response.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
+
+export async function serveProbe(path: string, probes: Probes, response: ServerResponse): Promise<boolean> {
+  if (path === '/healthz') {
+    sendJson(response, { status: 200, body: { status: 'ok' } });
+  } else if (path === '/readyz') {
+    const reason = probes.readiness();
+    sendJson(response, reason === null ? { status: 200, body: { status: 'ready' } } : problem(503, 'not_ready', reason));
+  } else if (path === '/metrics') {
+    const { contentType, text } = await probes.metrics();
+    response.writeHead(200, { 'content-type': contentType });
+    response.end(text);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+export function createListener(options: ListenerOptions) {
+  const { runtime, transport, maxBodyBytes, maxInFlight, probes, forward } = options;
+  let inFlight = 0;
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0]!;
+    if (request.method === 'GET' && probes && (await serveProbe(path, probes, response))) return;
+    if (!REVIEW_PATHS.has(path)) return sendJson(response, problem(404, 'not_found', `no endpoint at ${path.slice(0, 100)}; send AdmissionReviews to POST /mutate`));
+    if (request.method !== 'POST') {
+      response.setHeader('allow', 'POST');
+      return sendJson(response, problem(405, 'method_not_allowed', 'send AdmissionReviews with POST'));
+    }
+    if (inFlight >= maxInFlight) {
+      request.resume();
+      response.setHeader('retry-after', '1');
+      runtime.metrics.reviews.inc({ outcome: 'error', reason: 'overloaded' });
+      return sendJson(response, problem(503, 'overloaded', `more than ${maxInFlight} reviews in flight`));
+    }
+    inFlight++;
+    response.once('close', () => inFlight--);
+    let body: Buffer;
+    try {
+      body = await readBody(request, maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BadRequest) {
+        runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
+        response.setHeader('connection', 'close');
+        return sendJson(response, badRequestAnswer(error));
+      }
+      throw error;
+    }
+    if (forward) {
+      Object.assign(request, { body, rawBody: body });
+      forward(request, response);
+      return;
+    }
+    sendJson(response, await answerReview(body, runtime, transport));
+  }
+
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    handle(request, response).catch((error: unknown) => {
+      runtime.logger.error({ err: error, transport }, 'request failed');
+      if (!response.headersSent) sendJson(response, problem(500, 'internal', 'the injector failed to answer; see its log'));
+      else response.destroy();
+    });
+  };
+}

@@ -1,0 +1,112 @@
+// The nri-control-switches ConfigMap, watched (changes apply within seconds).
+// Deleted ConfigMap, missing key or malformed JSON: the environment's values.
+import { effectiveSwitches, parseControlSwitches, CONTROL_SWITCHES_KEY, type SwitchOverrides } from '../../core/control-switches.js';
+import type { Switches } from '../../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { KubeClient } from './kube-client.js';
+import { Reflector } from './reflector.js';
+
+export interface SwitchSource {
+  current(): Switches;
+  start(): void;
+  stop(): Promise<void>;
+  describe(): Record<string, unknown>;
+}
+
+export class StaticSwitches implements SwitchSource {
+  constructor(private readonly switches: Switches) {}
+  current(): Switches {
+    return this.switches;
+  }
+  start(): void {}
+  async stop(): Promise<void> {}
+  describe() {
+    return { source: 'environment' };
+  }
+}
+
+interface ConfigMapObject {
+  metadata?: { name?: string; resourceVersion?: string };
+  data?: Record<string, unknown>;
+}
+
+export class ControlSwitchesWatch implements SwitchSource {
+  private switches: Switches;
+  private readonly reflector: Reflector;
+  private state = 'not yet read';
+
+  constructor(
+    private readonly options: {
+      kube: KubeClient;
+      namespace: string;
+      name: string;
+      envSwitches: Switches;
+      watchTimeoutSeconds: number;
+      logger: Logger;
+      metrics: Metrics;
+    },
+  ) {
+    this.switches = options.envSwitches;
+    const { kube, namespace, name, metrics, logger } = options;
+    this.reflector = new Reflector({
+      kube,
+      list: () => kube.listConfigMap(namespace, name),
+      watchPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      watchQuery: { fieldSelector: `metadata.name=${name}` },
+      watchTimeoutSeconds: options.watchTimeoutSeconds,
+      replace: (items) => this.update(items.find((item) => (item as ConfigMapObject)?.metadata?.name === name) as ConfigMapObject | undefined),
+      apply: (type, object) => {
+        if ((object as ConfigMapObject)?.metadata?.name !== name) return;
+        this.update(type === 'DELETED' ? undefined : (object as ConfigMapObject));
+      },
+      onSynced: () => {},
+      onRestart: (cause, error) => {
+        metrics.watchRestarts.inc({ resource: 'configmaps', cause });
+        if (error) {
+          metrics.apiErrors.inc({ operation: 'watch_control_switches', kind: error.kind });
+          logger.warn({ cause, error: error.message }, 'control-switch watch restarting; current switches stay in force');
+        }
+      },
+    });
+  }
+
+  private update(configMap: ConfigMapObject | undefined): void {
+    const { envSwitches, logger, metrics, namespace, name } = this.options;
+    const where = `ConfigMap ${namespace}/${name}`;
+    let overrides: SwitchOverrides | undefined;
+    const text = configMap?.data?.[CONTROL_SWITCHES_KEY];
+    if (!configMap) this.state = `${where} absent: environment values`;
+    else if (typeof text !== 'string') this.state = `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`;
+    else {
+      const parsed = parseControlSwitches(text);
+      if (parsed.ok) {
+        overrides = parsed.value;
+        this.state = `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})`;
+      } else {
+        this.state = `${where} ignored, environment values in force: ${parsed.error}`;
+      }
+    }
+    this.switches = effectiveSwitches(envSwitches, overrides);
+    metrics.controlSwitchesApplied.set(overrides ? 1 : 0);
+    const summary = { hugePageDownApi: this.switches.hugePageDownApi, honorExistingResources: this.switches.honorExistingResources, userDefinedInjections: [...this.switches.userDefinedInjections.keys()] };
+    if (configMap && !overrides && typeof text === 'string') logger.warn({ switches: summary }, this.state);
+    else logger.info({ switches: summary }, this.state);
+  }
+
+  current(): Switches {
+    return this.switches;
+  }
+
+  start(): void {
+    this.reflector.start();
+  }
+
+  stop(): Promise<void> {
+    return this.reflector.stop();
+  }
+
+  describe() {
+    return { source: 'configmap', state: this.state };
+  }
+}

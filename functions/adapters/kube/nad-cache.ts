@@ -1,0 +1,175 @@
+// NADs from the cluster: one cluster-wide list+watch per instance answers
+// lookups from memory. A miss asks the API once (a NAD created a moment ago
+// must work) and "not found" is never cached. Until the watch has synced, or
+// when RBAC forbids list/watch, lookups are GETs behind a short-lived cache.
+import type { NadLookupOutcome } from '../../core/review.js';
+import type { Nad } from '../../core/types.js';
+import { toNad } from '../nad-object.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { KubeApiError, NAD_LIST_PATH, type KubeClient } from './kube-client.js';
+import { Reflector } from './reflector.js';
+
+export interface NadSource {
+  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>>;
+  /** null when lookups can be answered, else why not */
+  readiness(): string | null;
+  start(): void;
+  stop(): Promise<void>;
+  describe(): Record<string, unknown>;
+}
+
+export interface NadCacheOptions {
+  kube: KubeClient;
+  metrics: Metrics;
+  logger: Logger;
+  keepAnnotation(key: string): boolean;
+  watchTimeoutSeconds: number;
+  /** how long a GET result is reused while the watch cache is not usable */
+  getTtlMs?: number;
+  /** most GETs waiting on the API at once; more are refused rather than queued */
+  maxPendingGets?: number;
+}
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export class NadCache implements NadSource {
+  private readonly objects = new Map<string, Nad>();
+  private synced = false;
+  private forbiddenLogged = false;
+  private readonly recent = new Map<string, { nad: Nad; expires: number }>();
+  private readonly pending = new Map<string, Promise<NadLookupOutcome>>();
+  private readonly reflector: Reflector;
+  private lastError?: string;
+
+  constructor(private readonly options: NadCacheOptions) {
+    const { kube, metrics, logger } = options;
+    this.reflector = new Reflector({
+      kube,
+      list: () => kube.listNads(),
+      watchPath: NAD_LIST_PATH,
+      watchTimeoutSeconds: options.watchTimeoutSeconds,
+      replace: (items) => {
+        this.objects.clear();
+        for (const item of items) this.put(item);
+        metrics.nadCacheObjects.set(this.objects.size);
+      },
+      apply: (type, object) => {
+        if (type === 'DELETED') {
+          const nad = toNad(object, '');
+          if (nad) this.objects.delete(key(nad.namespace, nad.name));
+        } else {
+          this.put(object);
+        }
+        metrics.nadCacheObjects.set(this.objects.size);
+      },
+      onSynced: (synced) => {
+        if (synced && !this.synced) logger.info({ objects: this.objects.size }, 'NAD watch cache synced');
+        this.synced = synced;
+        this.lastError = undefined;
+        metrics.nadCacheSynced.set(synced ? 1 : 0);
+      },
+      onRestart: (cause, error) => {
+        metrics.watchRestarts.inc({ resource: 'network-attachment-definitions', cause });
+        if (!error) return;
+        this.lastError = error.message;
+        metrics.apiErrors.inc({ operation: 'watch_nads', kind: error.kind });
+        if (error.kind === 'forbidden' && !this.synced) {
+          if (!this.forbiddenLogged) {
+            logger.warn({ error: error.message }, 'cannot list/watch NetworkAttachmentDefinitions cluster-wide; answering from single GETs with a short cache until RBAC allows it');
+            this.forbiddenLogged = true;
+          }
+        } else {
+          logger.warn({ cause, error: error.message }, 'NAD watch restarting');
+        }
+      },
+    });
+  }
+
+  private put(object: unknown): void {
+    const nad = toNad(object, '', this.options.keepAnnotation);
+    if (nad && nad.namespace !== '') this.objects.set(key(nad.namespace, nad.name), nad);
+  }
+
+  start(): void {
+    this.reflector.start();
+  }
+
+  stop(): Promise<void> {
+    return this.reflector.stop();
+  }
+
+  readiness(): string | null {
+    return null; // GETs answer until the cache syncs, so lookups never wait on it
+  }
+
+  describe() {
+    return { source: 'kubernetes', ...this.options.kube.describe(), synced: this.synced, objects: this.objects.size, lastError: this.lastError };
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  async lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>> {
+    const { metrics } = this.options;
+    const out = new Map<string, NadLookupOutcome>();
+    const waiting: Array<Promise<void>> = [];
+    for (const { namespace, name } of refs) {
+      const id = key(namespace, name);
+      const cached = this.synced ? this.objects.get(id) : this.fresh(id);
+      if (cached) {
+        metrics.nadCacheHits.inc();
+        out.set(id, { status: 'found', nad: cached });
+        continue;
+      }
+      metrics.nadCacheMisses.inc();
+      waiting.push(this.get(namespace, name).then((outcome) => void out.set(id, outcome)));
+    }
+    await Promise.all(waiting);
+    return out;
+  }
+
+  private fresh(id: string): Nad | undefined {
+    const entry = this.recent.get(id);
+    if (entry && entry.expires > Date.now()) return entry.nad;
+    if (entry) this.recent.delete(id);
+    return undefined;
+  }
+
+  /** One GET per NAD at a time, however many reviews ask for it. */
+  private get(namespace: string, name: string): Promise<NadLookupOutcome> {
+    const id = key(namespace, name);
+    const inFlight = this.pending.get(id);
+    if (inFlight) return inFlight;
+    const { maxPendingGets = 64, metrics, kube, getTtlMs = 2000 } = this.options;
+    if (this.pending.size >= maxPendingGets) {
+      return Promise.resolve({ status: 'error', reason: `${maxPendingGets} reads are already waiting on the API server` });
+    }
+    metrics.nadApiReads.inc();
+    const read = kube
+      .getNad(namespace, name)
+      .then((object): NadLookupOutcome => {
+        if (object === undefined) return { status: 'missing' };
+        const nad = toNad(object, namespace, this.options.keepAnnotation);
+        if (!nad) return { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
+        if (!this.synced) {
+          if (this.recent.size > 10000) this.recent.clear();
+          this.recent.set(id, { nad, expires: Date.now() + getTtlMs });
+        }
+        return { status: 'found', nad };
+      })
+      .catch((error: unknown): NadLookupOutcome => {
+        const failure = error instanceof KubeApiError ? error : new KubeApiError('other', String(error));
+        metrics.apiErrors.inc({ operation: 'get_nad', kind: failure.kind });
+        return { status: 'error', reason: failure.message };
+      })
+      .finally(() => this.pending.delete(id));
+    this.pending.set(id, read);
+    return read;
+  }
+}

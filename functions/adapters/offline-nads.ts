@@ -1,0 +1,80 @@
+// NADs from files (NRI_NADS, or examples/nads when no cluster is configured):
+// the embedded default that lets the function run without a cluster.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import type { NadLookupOutcome } from '../core/review.js';
+import type { Nad } from '../core/types.js';
+import type { NadSource } from './kube/nad-cache.js';
+import { toNad } from './nad-object.js';
+
+const NAD_FILE = /\.(ya?ml|json)$/i;
+
+function filesAt(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((name) => NAD_FILE.test(name))
+    .sort()
+    .map((name) => join(path, name));
+}
+
+async function documentsIn(file: string): Promise<unknown[]> {
+  const text = readFileSync(file, 'utf8');
+  if (extname(file).toLowerCase() === '.json') {
+    const parsed = JSON.parse(text);
+    return Array.isArray(parsed?.items) ? parsed.items : [parsed];
+  }
+  // YAML support comes with client-node; loaded only here, off the hot path.
+  const { loadAllYaml } = await import('@kubernetes/client-node');
+  return loadAllYaml(text).flatMap((doc: unknown) => (Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc]));
+}
+
+export async function loadOfflineNads(path: string): Promise<Nad[]> {
+  const nads: Nad[] = [];
+  for (const file of filesAt(path)) {
+    let documents: unknown[];
+    try {
+      documents = await documentsIn(file);
+    } catch (error) {
+      throw new Error(`NRI_NADS: cannot read ${file}: ${(error as Error).message}`);
+    }
+    for (const [index, document] of documents.entries()) {
+      if (document === null || (document as { kind?: unknown }).kind !== 'NetworkAttachmentDefinition') continue;
+      const nad = toNad(document);
+      if (!nad) throw new Error(`NRI_NADS: document ${index + 1} of ${file} is not a valid NetworkAttachmentDefinition`);
+      nads.push(nad);
+    }
+  }
+  return nads;
+}
+
+export class OfflineNadSource implements NadSource {
+  private readonly byKey: Map<string, Nad>;
+
+  constructor(
+    nads: Nad[],
+    private readonly path: string,
+  ) {
+    this.byKey = new Map(nads.map((nad) => [`${nad.namespace}/${nad.name}`, nad]));
+  }
+
+  async lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>> {
+    const out = new Map<string, NadLookupOutcome>();
+    for (const { namespace, name } of refs) {
+      const nad = this.byKey.get(`${namespace}/${name}`);
+      out.set(`${namespace}/${name}`, nad ? { status: 'found', nad } : { status: 'missing' });
+    }
+    return out;
+  }
+
+  readiness(): string | null {
+    return null;
+  }
+
+  start(): void {}
+
+  async stop(): Promise<void> {}
+
+  describe() {
+    return { source: 'files', path: this.path, objects: this.byKey.size, nads: [...this.byKey.keys()] };
+  }
+}

@@ -1,0 +1,164 @@
+// Composition root: settings -> logger, metrics, NAD source, switch source and
+// the review runtime both transports share. The only place adapters are wired.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseSettings, type Settings } from './config/settings.js';
+import type { ReviewContext } from './core/review.js';
+import { NODE_SELECTOR_ANNOTATION } from './core/types.js';
+import type { Probes } from './adapters/http/listener.js';
+import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
+import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapters/kube/control-switches-watch.js';
+import { createKubeClient } from './adapters/kube/kube-client.js';
+import { NadCache, type NadSource } from './adapters/kube/nad-cache.js';
+import { createLogger, type Logger } from './adapters/observability/logger.js';
+import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
+import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const DEFAULT_OFFLINE_NADS = 'examples/nads';
+
+export interface App {
+  settings: Settings;
+  logger: Logger;
+  metrics: Metrics;
+  nads: NadSource;
+  switches: SwitchSource;
+  runtime: ReviewRuntime;
+  probes: Probes;
+  /** extra readiness checks (the HTTPS listener adds its certificate) */
+  addReadinessCheck(check: () => string | null): void;
+  markShuttingDown(): void;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+/** The standard chain: KUBECONFIG, ~/.kube/config, in-cluster; undefined when none is there. */
+async function loadClusterConfig(env: Env) {
+  const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
+  const home = join(env.HOME || homedir(), '.kube', 'config');
+  if (!env.KUBECONFIG && !existsSync(home) && !inCluster) return undefined;
+  const lib = await import('@kubernetes/client-node');
+  const config = new lib.KubeConfig();
+  try {
+    if (env.KUBECONFIG || existsSync(home)) config.loadFromDefault();
+    else config.loadFromCluster();
+  } catch (error) {
+    throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'kubeconfig'}: cannot load the cluster configuration: ${(error as Error).message}`);
+  }
+  if (!config.getCurrentCluster()) throw new StartupError('KUBECONFIG: the configuration names no current cluster');
+  return { lib, config, origin: env.KUBECONFIG ? 'KUBECONFIG' : existsSync(home) ? home : 'in-cluster service account' };
+}
+
+function ownNamespace(settings: Settings): string {
+  if (settings.namespace) return settings.namespace;
+  try {
+    return readFileSync(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || 'kube-system';
+  } catch {
+    return 'kube-system';
+  }
+}
+
+export async function createApp(env: Env, options: { logDestination?: NodeJS.WritableStream } = {}): Promise<App> {
+  const parsed = parseSettings(env);
+  if (!parsed.ok) throw new StartupError(parsed.error);
+  const settings = parsed.value;
+  const logger = createLogger(settings.logLevel, options.logDestination);
+  const metrics = createMetrics();
+
+  let nads: NadSource;
+  let switches: SwitchSource;
+  const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
+  const namespace = ownNamespace(settings);
+  if (cluster) {
+    const kube = await createKubeClient(cluster.lib, cluster.config, settings.apiTimeoutMs);
+    const wanted = new Set([...settings.core.resourceNameKeys, NODE_SELECTOR_ANNOTATION]);
+    nads = new NadCache({ kube, metrics, logger, keepAnnotation: (key) => wanted.has(key), watchTimeoutSeconds: settings.watchTimeoutSeconds });
+    switches = new ControlSwitchesWatch({
+      kube,
+      namespace,
+      name: settings.controlSwitchesConfigMap,
+      envSwitches: settings.envSwitches,
+      watchTimeoutSeconds: settings.watchTimeoutSeconds,
+      logger,
+      metrics,
+    });
+  } else {
+    const path = settings.nadsPath ?? DEFAULT_OFFLINE_NADS;
+    try {
+      nads = new OfflineNadSource(await loadOfflineNads(path), path);
+    } catch (error) {
+      throw new StartupError((error as Error).message.startsWith('NRI_NADS') ? (error as Error).message : `NRI_NADS: cannot read ${path}: ${(error as Error).message}`);
+    }
+    switches = new StaticSwitches(settings.envSwitches);
+  }
+
+  const readinessChecks: Array<() => string | null> = [() => nads.readiness()];
+  let shuttingDown = false;
+  const runtime: ReviewRuntime = {
+    context: (): ReviewContext => ({ settings: settings.core, switches: switches.current(), lookupNads: (refs) => nads.lookup(refs) }),
+    metrics,
+    logger,
+  };
+  const probes: Probes = {
+    readiness: () => {
+      if (shuttingDown) return 'shutting down';
+      for (const check of readinessChecks) {
+        const reason = check();
+        if (reason !== null) return reason;
+      }
+      return null;
+    },
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+  };
+
+  nads.start();
+  switches.start();
+  logger.info(
+    {
+      config: {
+        port: settings.port,
+        https: settings.tls ? { port: settings.tls.port, minVersion: settings.tls.minVersion, clientAuth: settings.tls.clientCaFiles.length > 0 } : false,
+        resourceNameKeys: settings.core.resourceNameKeys,
+        excludedNamespaces: [...settings.core.excludedNamespaces],
+        multusNamespace: settings.core.multusNamespace,
+        honorExistingResources: settings.envSwitches.honorExistingResources,
+        hugePageDownApi: settings.envSwitches.hugePageDownApi,
+        namespace,
+        controlSwitches: switches.describe(),
+        apiTimeoutMs: settings.apiTimeoutMs,
+        maxBodyBytes: settings.maxBodyBytes,
+        maxInFlight: settings.maxInFlight,
+        clusterConfig: cluster?.origin ?? 'none',
+      },
+      nads: nads.describe(),
+    },
+    cluster ? 'nri starting with NADs from the cluster' : 'nri starting without a cluster: NADs come from files',
+  );
+
+  return {
+    settings,
+    logger,
+    metrics,
+    nads,
+    switches,
+    runtime,
+    probes,
+    addReadinessCheck: (check) => void readinessChecks.push(check),
+    markShuttingDown: () => void (shuttingDown = true),
+    async stop() {
+      await Promise.all([nads.stop(), switches.stop()]);
+    },
+  };
+}
+
+let shared: Promise<App> | undefined;
+
+/** One app per process, whichever entry point (main or the functions-framework CLI) asks first. */
+export function getApp(env: Env = process.env): Promise<App> {
+  shared ??= createApp(env);
+  return shared;
+}

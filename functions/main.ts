@@ -1,0 +1,85 @@
+// Process entry point (`npm start`, the container). Serves the functions-framework
+// function on $PORT, and the same core over HTTPS for kube-apiserver when a
+// certificate is configured. Unlike the functions-framework CLI it caps request
+// bodies before buffering them, answers malformed JSON with JSON, drains
+// in-flight reviews on SIGTERM and never exits on an unhandled rejection.
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { RequestListener } from 'node:http';
+import { getApp, StartupError, type App } from './app.js';
+import { createListener } from './adapters/http/listener.js';
+import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
+import { FUNCTION_NAME } from './index.js';
+
+async function main(): Promise<void> {
+  let app: App;
+  try {
+    app = await getApp();
+  } catch (error) {
+    if (error instanceof StartupError) {
+      process.stderr.write(`nri: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { settings, logger, runtime, probes } = app;
+
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (serving continues)'));
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; exiting so that the platform restarts a clean process');
+    logger.flush();
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+
+  // functions-framework builds the Express pipeline that runs `mutate`; this
+  // is its public factory for exactly the server its CLI would listen with.
+  const functionsFramework = getTestServer(FUNCTION_NAME).listeners('request')[0] as RequestListener;
+  const plain = createPlainServer(
+    createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, forward: functionsFramework }),
+  );
+  let secure: SecureServer | undefined;
+  if (settings.tls) {
+    try {
+      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight }), logger, app.metrics);
+    } catch (error) {
+      process.stderr.write(`nri: NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: ${(error as Error).message}\n`);
+      process.exit(2);
+    }
+    app.addReadinessCheck(secure.readiness);
+  }
+
+  const listen = (server: typeof plain, port: number, name: string) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, () => {
+        server.off('error', reject);
+        logger.info({ port: (server.address() as { port: number }).port }, `${name} listening`);
+        resolve();
+      });
+    });
+  try {
+    await listen(plain, settings.port, 'functions-framework HTTP');
+    if (secure && settings.tls) await listen(secure.server, settings.tls.port, 'HTTPS webhook');
+  } catch (error) {
+    process.stderr.write(`nri: cannot listen: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing reviews in flight');
+    app.markShuttingDown();
+    secure?.stopWatching();
+    await Promise.all([closeGracefully(plain, settings.shutdownTimeoutMs), secure ? closeGracefully(secure.server, settings.shutdownTimeoutMs) : undefined]);
+    await app.stop();
+    logger.info('stopped');
+    logger.flush();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+void main();
