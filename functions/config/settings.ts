@@ -91,7 +91,7 @@ function tlsSettings(env: Env): TlsSettings | undefined {
   const tls: TlsSettings = {
     certFile,
     keyFile,
-    port: integer(env, 'NRI_TLS_PORT', 8443, 1, 65535),
+    port: integer(env, 'NRI_TLS_PORT', 8443, 0, 65535),
     minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     clientCaFiles: list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path'),
   };
@@ -105,7 +105,7 @@ export function parseSettings(env: Env): Result<Settings> {
     const logLevel = (text(env, 'NRI_LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
     if (!LOG_LEVELS.includes(logLevel)) throw new SettingsError(`NRI_LOG_LEVEL=${quote(env.NRI_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
     const settings: Settings = {
-      port: integer(env, 'PORT', 8080, 1, 65535),
+      port: integer(env, 'PORT', 8080, 0, 65535),
       core: {
         resourceNameKeys: list(env, 'NRI_RESOURCE_NAME_KEYS', ['k8s.v1.cni.cncf.io/resourceName'], isQualifiedName, 'an annotation key'),
         excludedNamespaces: new Set(list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name')),

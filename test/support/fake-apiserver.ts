@@ -1,0 +1,271 @@
+// A fake Kubernetes API server over real HTTPS (its own test CA), serving
+// NetworkAttachmentDefinitions and ConfigMaps with get, list and watch, and
+// misbehaving on request: error statuses, slowness, silence, garbage, 410.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestPki } from './certs.js';
+
+export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmList' | 'cmWatch';
+
+export interface Fault {
+  status?: number;
+  delayMs?: number;
+  /** accept the request and never answer */
+  hang?: boolean;
+  /** watch only: send a line that is not JSON, then keep going */
+  garbage?: boolean;
+  /** how many requests it applies to; default: all until cleared */
+  times?: number;
+}
+
+interface Watcher {
+  route: 'nadWatch' | 'cmWatch';
+  namespace?: string;
+  name?: string;
+  response: ServerResponse;
+}
+
+type KubeObject = { apiVersion?: string; kind?: string; metadata: { name: string; namespace: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
+
+export const TOKEN = 'test-token-not-a-secret';
+const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
+
+export class FakeApiServer {
+  readonly nads = new Map<string, KubeObject>();
+  readonly configMaps = new Map<string, KubeObject>();
+  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmList: 0, cmWatch: 0 };
+  readonly requests: string[] = [];
+  private readonly faults = new Map<Route, Fault>();
+  private readonly watchers = new Set<Watcher>();
+  private readonly sockets = new Set<Duplex>();
+  private resourceVersion = 100;
+  /** watches from before this resourceVersion get 410 Gone */
+  private compactedBefore = 0;
+  private readonly events: Array<{ rv: number; route: 'nadWatch' | 'cmWatch'; type: string; object: KubeObject }> = [];
+  private server?: Server;
+  kubeconfigPath = '';
+  url = '';
+
+  constructor(private readonly pki: TestPki) {}
+
+  async start(): Promise<void> {
+    this.server = createServer({ cert: readFileSync(this.pki.serverCert), key: readFileSync(this.pki.serverKey) }, (req, res) => this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `https://127.0.0.1:${port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'nri-kubeconfig-'));
+    this.kubeconfigPath = join(dir, 'kubeconfig');
+    writeFileSync(
+      this.kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.pki.caPem).toString('base64') } }],
+        users: [{ name: 'nri', user: { token: TOKEN } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'nri' } }],
+        'current-context': 'fake',
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const watcher of this.watchers) watcher.response.destroy();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  fault(route: Route, fault: Fault | undefined): void {
+    if (fault) this.faults.set(route, fault);
+    else this.faults.delete(route);
+  }
+
+  private takeFault(route: Route): Fault | undefined {
+    const fault = this.faults.get(route);
+    if (!fault) return undefined;
+    if (fault.times !== undefined) {
+      fault.times--;
+      if (fault.times <= 0) this.faults.delete(route);
+    }
+    return fault;
+  }
+
+  // ----- state changes, delivered to watchers -----
+
+  private record(route: 'nadWatch' | 'cmWatch', type: string, object: KubeObject): void {
+    const rv = ++this.resourceVersion;
+    object.metadata.resourceVersion = String(rv);
+    this.events.push({ rv, route, type, object: structuredClone(object) });
+    for (const watcher of this.watchers) {
+      if (watcher.route !== route || !this.matches(watcher, object)) continue;
+      watcher.response.write(JSON.stringify({ type, object }) + '\n');
+    }
+  }
+
+  private matches(watcher: Watcher, object: KubeObject): boolean {
+    return (!watcher.namespace || watcher.namespace === object.metadata.namespace) && (!watcher.name || watcher.name === object.metadata.name);
+  }
+
+  upsertNad(namespace: string, name: string, annotations: Record<string, string> = {}, config = '{"cniVersion":"0.3.1","type":"sriov"}'): void {
+    const key = `${namespace}/${name}`;
+    const object: KubeObject = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name, namespace, annotations }, spec: { config } };
+    const type = this.nads.has(key) ? 'MODIFIED' : 'ADDED';
+    this.nads.set(key, object);
+    this.record('nadWatch', type, object);
+  }
+
+  deleteNad(namespace: string, name: string): void {
+    const object = this.nads.get(`${namespace}/${name}`);
+    if (!object) return;
+    this.nads.delete(`${namespace}/${name}`);
+    this.record('nadWatch', 'DELETED', object);
+  }
+
+  /** Adds many NADs without recording events one by one (for scale tests). */
+  seedNads(objects: Array<{ namespace: string; name: string; annotations: Record<string, string> }>): void {
+    for (const { namespace, name, annotations } of objects) {
+      this.nads.set(`${namespace}/${name}`, {
+        apiVersion: 'k8s.cni.cncf.io/v1',
+        kind: 'NetworkAttachmentDefinition',
+        metadata: { name, namespace, annotations, resourceVersion: String(++this.resourceVersion) },
+        spec: { config: '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}' },
+      });
+    }
+  }
+
+  upsertConfigMap(namespace: string, name: string, data: Record<string, string>): void {
+    const key = `${namespace}/${name}`;
+    const object: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data };
+    const type = this.configMaps.has(key) ? 'MODIFIED' : 'ADDED';
+    this.configMaps.set(key, object);
+    this.record('cmWatch', type, object);
+  }
+
+  deleteConfigMap(namespace: string, name: string): void {
+    const object = this.configMaps.get(`${namespace}/${name}`);
+    if (!object) return;
+    this.configMaps.delete(`${namespace}/${name}`);
+    this.record('cmWatch', 'DELETED', object);
+  }
+
+  /** Forget history: open watches get 410 Gone and must re-list. */
+  expireWatches(): void {
+    this.compactedBefore = this.resourceVersion + 1;
+    for (const watcher of [...this.watchers]) {
+      watcher.response.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } }) + '\n');
+      this.watchers.delete(watcher);
+    }
+  }
+
+  /** Cut every watch stream without a word. */
+  dropWatches(): void {
+    for (const watcher of [...this.watchers]) {
+      watcher.response.socket?.destroy();
+      this.watchers.delete(watcher);
+    }
+  }
+
+  /** Send a line of garbage on every open watch. */
+  garbleWatches(): void {
+    for (const watcher of this.watchers) watcher.response.write('this is {not json\n');
+  }
+
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  // ----- HTTP -----
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    if (res.destroyed) return;
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private status(res: ServerResponse, code: number, message: string): void {
+    const reason = code === 404 ? 'NotFound' : code === 403 ? 'Forbidden' : code === 429 ? 'TooManyRequests' : code === 410 ? 'Expired' : 'InternalError';
+    this.send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'https://fake');
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.status(res, 401, 'Unauthorized');
+    const watch = url.searchParams.get('watch') === 'true';
+    let match: RegExpExecArray | null;
+    let route: Route;
+    let params: { namespace?: string; name?: string } = {};
+    if (url.pathname === `${NAD_PREFIX}/network-attachment-definitions`) route = watch ? 'nadWatch' : 'nadList';
+    else if ((match = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(url.pathname))) {
+      route = 'nadGet';
+      params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
+    } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(url.pathname))) {
+      route = watch ? 'cmWatch' : 'cmList';
+      const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
+      params = { namespace: decodeURIComponent(match[1]!), ...(selector ? { name: selector[1]! } : {}) };
+    } else return this.status(res, 404, `the fake API server has no ${url.pathname}`);
+    this.counts[route]++;
+    const fault = this.takeFault(route);
+    const proceed = () => {
+      if (fault?.hang) return; // never answer
+      if (fault?.status && !fault.garbage) return this.status(res, fault.status, `injected fault ${fault.status}`);
+      this.serve(route, params, url, res, fault);
+    };
+    if (fault?.delayMs) setTimeout(proceed, fault.delayMs);
+    else proceed();
+  }
+
+  private list(route: 'nadWatch' | 'cmWatch', params: { namespace?: string; name?: string }): KubeObject[] {
+    const source = route === 'nadWatch' ? this.nads : this.configMaps;
+    return [...source.values()].filter((object) => (!params.namespace || object.metadata.namespace === params.namespace) && (!params.name || object.metadata.name === params.name));
+  }
+
+  private serve(route: Route, params: { namespace?: string; name?: string }, url: URL, res: ServerResponse, fault: Fault | undefined): void {
+    switch (route) {
+      case 'nadGet': {
+        const object = this.nads.get(`${params.namespace}/${params.name}`);
+        return object ? this.send(res, 200, object) : this.status(res, 404, `network-attachment-definitions "${params.name}" not found`);
+      }
+      case 'nadList':
+      case 'cmList': {
+        const items = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params);
+        return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: String(this.resourceVersion) }, items });
+      }
+      case 'nadWatch':
+      case 'cmWatch': {
+        const from = Number(url.searchParams.get('resourceVersion') || '0');
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        if (from < this.compactedBefore) {
+          res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
+          return;
+        }
+        const watcher: Watcher = { route, response: res, ...params };
+        for (const event of this.events) {
+          if (event.route === route && event.rv > from && this.matches(watcher, event.object)) res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
+        }
+        if (fault?.garbage) res.write('garbage that is {not json\n');
+        this.watchers.add(watcher);
+        res.on('close', () => this.watchers.delete(watcher));
+        const timeout = Number(url.searchParams.get('timeoutSeconds') || '0');
+        if (timeout > 0) {
+          const timer = setTimeout(() => {
+            this.watchers.delete(watcher);
+            res.end();
+          }, timeout * 1000);
+          timer.unref();
+          res.on('close', () => clearTimeout(timer));
+        }
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// Runs the built function (dist/main.js, what `npm start` runs) as a child
+// process, and talks to it over real HTTP and HTTPS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from './fixtures.js';
+
+export interface RunningFunction {
+  child: ChildProcess;
+  port: number;
+  tlsPort?: number;
+  logs: string[];
+  stderr: string[];
+  url: string;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export const MAIN = fileURLToPath(new URL('dist/main.js', repoRoot));
+
+export async function startFunction(env: Record<string, string | undefined>, options: { expectExit?: boolean } = {}): Promise<RunningFunction> {
+  const home = mkdtempSync(join(tmpdir(), 'nri-home-'));
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: fileURLToPath(repoRoot),
+    env: { PATH: process.env.PATH, HOME: home, PORT: '0', NRI_LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const stderr: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  let buffer = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      logs.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (pattern: RegExp, timeoutMs = 10000) => {
+    const seen = logs.find((line) => pattern.test(line));
+    if (seen) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`)), timeoutMs);
+      waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+
+  if (options.expectExit) {
+    return { child, port: 0, logs, stderr, url: '', waitForLog, stop, exited };
+  }
+  const started = await Promise.race([waitForLog(/functions-framework HTTP listening/, 15000), exited.then((code) => Promise.reject(new Error(`function exited with ${code}: ${stderr.join('')}`)))]);
+  const port = JSON.parse(started).port as number;
+  let tlsPort: number | undefined;
+  if (env.NRI_TLS_CERT_FILE) tlsPort = JSON.parse(await waitForLog(/HTTPS webhook listening/)).port;
+  const running: RunningFunction = { child, port, logs, stderr, url: `http://127.0.0.1:${port}`, waitForLog, stop, exited };
+  if (tlsPort !== undefined) running.tlsPort = tlsPort;
+  return running;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
+
+export function send(url: string, options: { method?: string; body?: string | Buffer; headers?: Record<string, string | number>; tls?: RequestOptions; timeoutMs?: number } = {}): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const requester = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = requester(
+      target,
+      {
+        method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+        headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
+        agent: false,
+        ...options.tls,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(options.timeoutMs ?? 15000, () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export function admissionReview(object: unknown, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'uid-' + Math.random().toString(16).slice(2), kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'default', operation: 'CREATE', object, ...extra },
+  });
+}
+
+export function decodePatch(result: HttpResult): any[] {
+  const patch = result.json?.response?.patch;
+  return patch ? JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) : [];
+}
+
+export async function eventually<T>(probe: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = 10000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!check(last)) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+    last = await probe();
+  }
+  return last;
+}
