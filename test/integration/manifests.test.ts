@@ -1,0 +1,180 @@
+// knative/ as kubectl renders it: every object valid against its API schema,
+// and the pieces that must agree with each other (certificate, webhook,
+// Services, pods, RBAC) checked against each other.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { before, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import * as admissionregistration from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import * as core from 'kubernetes-models/v1';
+import * as policy from 'kubernetes-models/policy/v1';
+import * as rbac from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import * as certManager from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import * as serving from '@kubernetes-models/knative/serving.knative.dev/v1';
+import { repoRoot } from '../support/fixtures.js';
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
+
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'v1/Namespace': core.Namespace,
+  'v1/ServiceAccount': core.ServiceAccount,
+  'v1/Service': core.Service,
+  'rbac.authorization.k8s.io/v1/ClusterRole': rbac.ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': rbac.ClusterRoleBinding,
+  'rbac.authorization.k8s.io/v1/Role': rbac.Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': rbac.RoleBinding,
+  'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': admissionregistration.MutatingWebhookConfiguration,
+  'cert-manager.io/v1/Issuer': certManager.Issuer,
+  'cert-manager.io/v1/Certificate': certManager.Certificate,
+  'serving.knative.dev/v1/Service': serving.Service,
+};
+
+const KNATIVE_RESERVED_PORTS = [8012, 8013, 8022, 8112, 9090, 9091];
+
+describe('knative/ manifests', () => {
+  let objects: Obj[] = [];
+  const one = (apiVersion: string, kind: string, name?: string): Obj => {
+    const found = objects.filter((o) => o.apiVersion === apiVersion && o.kind === kind && (!name || o.metadata.name === name));
+    assert.equal(found.length, 1, `exactly one ${kind}${name ? ` ${name}` : ''}`);
+    return found[0]!;
+  };
+
+  before(() => {
+    const rendered = execFileSync('kubectl', ['kustomize', fileURLToPath(new URL('knative/', repoRoot))], { encoding: 'utf8' });
+    objects = parseAllDocuments(rendered).map((document) => document.toJS() as Obj);
+  });
+
+  it('renders objects that all validate against their API schemas', () => {
+    assert.ok(objects.length >= 14);
+    for (const object of objects) {
+      const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+      assert.ok(Model, `no schema known for ${object.apiVersion} ${object.kind}`);
+      assert.doesNotThrow(() => new Model(object).validate(), `${object.kind} ${object.metadata.name}`);
+      assert.equal(object.metadata.labels?.['app.kubernetes.io/part-of'], 'nri', `${object.kind} ${object.metadata.name} is labelled`);
+    }
+  });
+
+  it('wires the webhook, its Service, the serving certificate and the pods together', () => {
+    const hook = one('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration');
+    const webhook = hook.webhooks[0];
+    const ref = webhook.clientConfig.service;
+    const namespace = one('v1', 'Namespace').metadata.name;
+    assert.equal(ref.namespace, namespace);
+    assert.deepEqual([ref.path, ref.port], ['/mutate', 443]);
+
+    const [certNamespace, certName] = hook.metadata.annotations!['cert-manager.io/inject-ca-from']!.split('/');
+    assert.equal(certNamespace, namespace);
+    const cert = one('cert-manager.io/v1', 'Certificate', certName);
+    assert.equal(cert.metadata.namespace, namespace);
+    assert.deepEqual([...cert.spec.dnsNames].sort(), [`${ref.name}.${namespace}.svc`, `${ref.name}.${namespace}.svc.cluster.local`].sort());
+    assert.equal(cert.spec.privateKey.algorithm, 'ECDSA');
+    const issuer = one('cert-manager.io/v1', 'Issuer', cert.spec.issuerRef.name);
+    const ca = one('cert-manager.io/v1', 'Certificate', objects.find((o) => o.kind === 'Certificate' && o.spec.secretName === issuer.spec.ca.secretName)!.metadata.name);
+    assert.equal(ca.spec.isCA, true);
+    assert.ok(one('cert-manager.io/v1', 'Issuer', ca.spec.issuerRef.name).spec.selfSigned);
+    const hours = (text: string) => Number(/^(\d+)h$/.exec(text)![1]);
+    assert.ok(hours(cert.spec.renewBefore) >= hours(cert.spec.duration) / 4, 'renewed well before expiry');
+
+    const service = one('v1', 'Service', ref.name);
+    assert.equal(service.spec.type, 'ClusterIP');
+    const port = service.spec.ports.find((p: any) => p.port === 443);
+    assert.equal(port.targetPort, 8443);
+
+    const ksvc = one('serving.knative.dev/v1', 'Service');
+    assert.deepEqual(service.spec.selector, { 'serving.knative.dev/service': ksvc.metadata.name });
+    const template = ksvc.spec.template;
+    const container = template.spec.containers[0];
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    assert.equal(env.NRI_TLS_PORT, '8443');
+    assert.equal(container.ports.length, 1, 'Knative allows one declared port');
+    assert.equal(container.ports[0].containerPort, 8080);
+    for (const reserved of KNATIVE_RESERVED_PORTS) assert.notEqual(Number(env.NRI_TLS_PORT), reserved);
+
+    const volume = template.spec.volumes.find((v: any) => v.secret?.secretName === cert.spec.secretName);
+    assert.ok(volume, 'the serving certificate Secret is mounted');
+    const mount = container.volumeMounts.find((m: any) => m.name === volume.name);
+    assert.equal(mount.subPath, undefined, 'no subPath: it would never update');
+    assert.ok(env.NRI_TLS_CERT_FILE.startsWith(mount.mountPath + '/') && env.NRI_TLS_KEY_FILE.startsWith(mount.mountPath + '/'));
+
+    const pdb = one('policy/v1', 'PodDisruptionBudget');
+    assert.deepEqual(pdb.spec.selector.matchLabels, service.spec.selector);
+    assert.equal(pdb.spec.minAvailable, 1);
+  });
+
+  it('runs the ksvc hardened, probed, sized and autoscaled on CPU from two replicas', () => {
+    const ksvc = one('serving.knative.dev/v1', 'Service');
+    const annotations = ksvc.spec.template.metadata.annotations;
+    assert.equal(annotations['autoscaling.knative.dev/class'], 'hpa.autoscaling.knative.dev');
+    assert.equal(annotations['autoscaling.knative.dev/metric'], 'cpu');
+    assert.ok(Number(annotations['autoscaling.knative.dev/min-scale']) >= 2);
+    assert.equal(annotations['autoscaling.knative.dev/max-scale'], '10');
+    assert.ok(Number(annotations['autoscaling.knative.dev/target']) > 0);
+    assert.equal(annotations['prometheus.io/path'], '/metrics');
+    const spec = ksvc.spec.template.spec;
+    assert.equal(spec.serviceAccountName, one('v1', 'ServiceAccount').metadata.name);
+    const container = spec.containers[0];
+    assert.deepEqual(container.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+    assert.ok(container.resources.requests.cpu && container.resources.requests.memory);
+    assert.ok(container.resources.limits.memory);
+  });
+
+  it('grants exactly: get/list/watch on NADs, and on the one control-switch ConfigMap in its namespace', () => {
+    const namespace = one('v1', 'Namespace').metadata.name;
+    const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+    const rules = roles.flatMap((role) => role.rules.map((rule: any) => ({ kind: role.kind, namespace: role.metadata.namespace, ...rule }))).sort((a, b) => a.kind.localeCompare(b.kind));
+    assert.deepEqual(rules, [
+      { kind: 'ClusterRole', namespace: undefined, apiGroups: ['k8s.cni.cncf.io'], resources: ['network-attachment-definitions'], verbs: ['get', 'list', 'watch'] },
+      { kind: 'Role', namespace, apiGroups: [''], resources: ['configmaps'], resourceNames: ['nri-control-switches'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const text = JSON.stringify(roles);
+    for (const forbidden of ['secrets', 'pods', '"*"']) assert.ok(!text.includes(forbidden), `no ${forbidden}`);
+    const account = one('v1', 'ServiceAccount');
+    for (const binding of objects.filter((o) => o.kind.endsWith('RoleBinding'))) {
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: account.metadata.name, namespace }]);
+      assert.ok(roles.some((role) => role.kind === binding.roleRef.kind && role.metadata.name === binding.roleRef.name));
+    }
+  });
+
+  it('registers a webhook that can neither block its own recovery nor see unrelated pods', () => {
+    const webhook = one('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration').webhooks[0];
+    assert.equal(webhook.failurePolicy, 'Fail');
+    assert.ok(webhook.timeoutSeconds <= 10);
+    assert.equal(webhook.sideEffects, 'None');
+    assert.deepEqual(webhook.admissionReviewVersions, ['v1']);
+    assert.equal(webhook.reinvocationPolicy, 'Never');
+    assert.deepEqual(webhook.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+    const excluded = webhook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn').values;
+    const namespace = one('v1', 'Namespace').metadata.name;
+    for (const ns of ['kube-system', namespace, 'knative-serving', 'cert-manager']) assert.ok(excluded.includes(ns), `${ns} excluded`);
+    const ownLabel = webhook.objectSelector.matchExpressions[0];
+    const podLabels = one('serving.knative.dev/v1', 'Service').spec.template.metadata.labels;
+    assert.equal(ownLabel.operator, 'NotIn');
+    assert.ok(ownLabel.values.includes(podLabels[ownLabel.key]), 'its own pods are excluded');
+    const condition = webhook.matchConditions[0].expression as string;
+    for (const key of ['k8s.v1.cni.cncf.io/networks', 'v1.multus-cni.io/default-network']) assert.ok(condition.includes(`'${key}'`));
+  });
+
+  it('builds a multi-stage, non-root image that runs the bundled function', () => {
+    const dockerfile = readFileSync(new URL('knative/Dockerfile', repoRoot), 'utf8');
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    assert.equal(stages.length, 2);
+    const final = stages[1]!;
+    assert.match(final, /^USER 65532:65532$/m);
+    assert.doesNotMatch(final, /npm (ci|install)/);
+    assert.doesNotMatch(final, /node_modules/);
+    assert.match(final, /ENTRYPOINT \["node", "dist\/main\.js"\]/);
+  });
+});
