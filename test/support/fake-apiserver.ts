@@ -19,6 +19,8 @@ export interface Fault {
   hang?: boolean;
   /** watch only: send a line that is not JSON, then keep going */
   garbage?: boolean;
+  /** watch only: send the headers, then nothing, ignoring timeoutSeconds */
+  silent?: boolean;
   /** how many requests it applies to; default: all until cleared */
   times?: number;
 }
@@ -158,7 +160,7 @@ export class FakeApiServer {
 
   /** Forget history: open watches get 410 Gone and must re-list. */
   expireWatches(): void {
-    this.compactedBefore = this.resourceVersion + 1;
+    this.compactedBefore = this.resourceVersion;
     for (const watcher of [...this.watchers]) {
       watcher.response.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } }) + '\n');
       this.watchers.delete(watcher);
@@ -244,6 +246,8 @@ export class FakeApiServer {
       case 'cmWatch': {
         const from = Number(url.searchParams.get('resourceVersion') || '0');
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        res.flushHeaders(); // as the real API server does: the watch is open before any event
+        if (fault?.silent) return;
         if (from < this.compactedBefore) {
           res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
           return;

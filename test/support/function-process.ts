@@ -50,7 +50,15 @@ export async function startFunction(env: Record<string, string | undefined>, opt
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (!stopping && !options.expectExit) {
+        process.stderr.write(`function exited unexpectedly (code ${code}, signal ${signal}):\n${logs.slice(-10).join('\n')}\n${stderr.join('')}\n`);
+      }
+      resolve(code);
+    }),
+  );
 
   const waitForLog = (pattern: RegExp, timeoutMs = 10000) => {
     const seen = logs.find((line) => pattern.test(line));
@@ -62,6 +70,7 @@ export async function startFunction(env: Record<string, string | undefined>, opt
   };
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
     const code = await exited;

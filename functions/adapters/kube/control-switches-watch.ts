@@ -75,6 +75,7 @@ export class ControlSwitchesWatch implements SwitchSource {
     const { envSwitches, logger, metrics, namespace, name } = this.options;
     const where = `ConfigMap ${namespace}/${name}`;
     let overrides: SwitchOverrides | undefined;
+    const previous = this.state;
     const text = configMap?.data?.[CONTROL_SWITCHES_KEY];
     if (!configMap) this.state = `${where} absent: environment values`;
     else if (typeof text !== 'string') this.state = `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`;
@@ -89,6 +90,7 @@ export class ControlSwitchesWatch implements SwitchSource {
     }
     this.switches = effectiveSwitches(envSwitches, overrides);
     metrics.controlSwitchesApplied.set(overrides ? 1 : 0);
+    if (this.state === previous) return; // a re-list that changed nothing is not news
     const summary = { hugePageDownApi: this.switches.hugePageDownApi, honorExistingResources: this.switches.honorExistingResources, userDefinedInjections: [...this.switches.userDefinedInjections.keys()] };
     if (configMap && !overrides && typeof text === 'string') logger.warn({ switches: summary }, this.state);
     else logger.info({ switches: summary }, this.state);

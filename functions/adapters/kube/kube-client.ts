@@ -147,7 +147,8 @@ function openWatch(
       const request = send(url, { ...options, signal: controller.signal }, resolve);
       const deadline = setTimeout(() => request.destroy(new KubeApiError('timeout', `no answer to the watch within ${connectTimeoutMs} ms`)), connectTimeoutMs);
       request.once('response', () => clearTimeout(deadline));
-      request.once('error', (error) => {
+      // 'on', not 'once': an aborted request can report more than one error.
+      request.on('error', (error) => {
         clearTimeout(deadline);
         reject(error);
       });
@@ -159,19 +160,28 @@ function openWatch(
       for await (const chunk of response) if (body.length < 4096) body += chunk;
       throw classifyError({ code: response.statusCode, body }, connectTimeoutMs);
     }
+    // Errors surface through the line iterator below; this listener only keeps a
+    // late 'aborted' from the socket from becoming an uncaught exception.
+    response.on('error', () => undefined);
     const lines = createInterface({ input: response, crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.trim() === '') continue;
-      let event: WatchEvent;
-      try {
-        event = JSON.parse(line);
-      } catch {
-        throw new KubeApiError('bad_response', `the watch stream sent a line that is not JSON: ${line.slice(0, 80)}`);
+    lines.on('error', () => undefined); // likewise re-emitted input errors, after the loop has ended
+    try {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        let event: WatchEvent;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          throw new KubeApiError('bad_response', `the watch stream sent a line that is not JSON: ${line.slice(0, 80)}`);
+        }
+        if (!event || typeof event.type !== 'string') throw new KubeApiError('bad_response', 'the watch stream sent an event without a type');
+        onEvent(event);
       }
-      if (!event || typeof event.type !== 'string') throw new KubeApiError('bad_response', 'the watch stream sent an event without a type');
-      onEvent(event);
+      if (!response.complete && !controller.signal.aborted) throw new KubeApiError('network', 'the watch stream was cut off');
+    } finally {
+      lines.close();
+      response.destroy();
     }
-    if (!response.complete && !controller.signal.aborted) throw new KubeApiError('network', 'the watch stream was cut off');
   })().catch((error: unknown) => {
     if (controller.signal.aborted) return;
     throw classifyError(error, connectTimeoutMs);

@@ -38,6 +38,8 @@ export class Reflector {
   private current?: { abort(): void };
   private running?: Promise<void>;
   private failures = 0;
+  /** whether the last watch delivered any object: a sign the connection was healthy */
+  private sawEvents = false;
 
   constructor(private readonly options: ReflectorOptions) {}
 
@@ -61,6 +63,8 @@ export class Reflector {
     const { options } = this;
     while (!this.stopper.signal.aborted) {
       const started = Date.now();
+      let cause: RestartCause;
+      let error: KubeApiError | undefined;
       try {
         if (this.resourceVersion === '') {
           const list = await options.list();
@@ -69,22 +73,27 @@ export class Reflector {
           this.resourceVersion = list.resourceVersion;
           options.onSynced(true);
         }
-        const cause = await this.watchOnce();
+        cause = await this.watchOnce();
+      } catch (failure) {
         if (this.stopper.signal.aborted) return;
-        this.failures = 0;
-        options.onRestart(cause);
-        // A server that ends every watch at once must not make us spin.
-        if (Date.now() - started < 1000) await sleep(1000, this.stopper.signal);
-      } catch (error) {
-        if (this.stopper.signal.aborted) return;
-        if (error instanceof Gone) {
+        if (failure instanceof Gone) {
           this.resourceVersion = '';
-          options.onRestart('gone');
-          continue;
+          cause = 'gone';
+        } else {
+          cause = 'error';
+          error = failure instanceof KubeApiError ? failure : new KubeApiError('other', String(failure));
         }
+      }
+      if (this.stopper.signal.aborted) return;
+      options.onRestart(cause, error);
+      // Errors, and streams that end within a second (a server closing every
+      // watch at once, 410 right after a fresh list), back off exponentially
+      // so that no failure mode makes us spin against the API server.
+      if (error || (Date.now() - started < 1000 && !this.sawEvents)) {
         this.failures++;
-        options.onRestart('error', error instanceof KubeApiError ? error : new KubeApiError('other', String(error)));
         await sleep(this.backoffMs(), this.stopper.signal);
+      } else {
+        this.failures = 0;
       }
     }
   }
@@ -99,6 +108,7 @@ export class Reflector {
     };
     let gone = false;
     let silent = false;
+    this.sawEvents = false;
     let watchdog: NodeJS.Timeout | undefined;
     const silenceMs = options.watchTimeoutSeconds * 1200 + 1000;
     const handle = options.kube.watch(options.watchPath, query, (event: WatchEvent) => {
@@ -140,6 +150,8 @@ export class Reflector {
     }
     if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') this.options.apply(event.type, object);
     else if (event.type !== 'BOOKMARK') return;
+    this.sawEvents = true;
+    this.failures = 0; // the connection works again: the next failure starts the backoff afresh
     const version = object?.metadata?.resourceVersion;
     if (typeof version === 'string' && version !== '') this.resourceVersion = version;
   }

@@ -1,0 +1,204 @@
+// The NAD cache and lookups when the Kubernetes API misbehaves: watch streams
+// that end, go silent, send garbage or 410 Gone; error statuses; slow and
+// missing answers; RBAC that forbids list/watch. Cached NADs keep working,
+// what cannot be answered is denied with its reason in bounded time, and the
+// cache recovers when the API does.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createPki } from '../support/certs.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
+
+const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
+const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
+const pod = (networks: string) => ({ metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks } }, spec: { containers: [{ name: 'c' }] } });
+
+export function metricValue(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `) || (!labels && l.startsWith(`${name}{`)));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+async function resourceOf(fn: RunningFunction, networks: string): Promise<string> {
+  const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod(networks)) });
+  return result.json.response.allowed ? JSON.stringify(decodePatch(result)) : `denied: ${result.json.response.status.message}`;
+}
+
+describe('watch cache under API faults', () => {
+  const pki = createPki();
+  const api = new FakeApiServer(pki);
+  let fn: RunningFunction;
+
+  before(async () => {
+    await api.start();
+    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
+    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
+    await fn.waitForLog(/NAD watch cache synced/);
+  });
+  after(async () => {
+    await fn?.stop();
+    await api.stop();
+  });
+
+  const changeAndSee = async (version: string) => {
+    api.upsertNad('default', 'net', { [RESOURCE]: `example.com/${version}` });
+    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes(`example.com/${version}`), 40000, 100);
+  };
+
+  const watching = () => eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+
+  it('re-lists after 410 Gone', async () => {
+    await watching();
+    const lists = api.counts.nadList;
+    api.expireWatches();
+    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/after-gone' }); // happens while we are not watching
+    await eventually(() => api.counts.nadList, (count) => count > lists, 5000);
+    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes('after-gone'), 5000);
+  });
+
+  it('re-watches after a dropped stream', async () => {
+    await watching();
+    const watches = api.counts.nadWatch;
+    api.dropWatches();
+    await eventually(() => api.counts.nadWatch, (count) => count > watches, 5000);
+    await changeAndSee('after-drop');
+  });
+
+  it('restarts on a garbage line and keeps going', async () => {
+    await watching();
+    const watches = api.counts.nadWatch;
+    api.garbleWatches();
+    await eventually(() => api.counts.nadWatch, (count) => count > watches, 5000);
+    await changeAndSee('after-garbage');
+  });
+
+  it('backs off on watch errors (500, 429) and recovers', async () => {
+    await watching();
+    api.fault('nadWatch', { status: 500, times: 2 });
+    api.dropWatches();
+    await watching();
+    api.fault('nadWatch', { status: 429, times: 1 });
+    api.dropWatches();
+    await watching();
+    await changeAndSee('after-errors');
+    const metrics = (await send(`${fn.url}/metrics`)).text;
+    assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="server_error"') >= 2);
+    assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="throttled"') >= 1);
+  });
+
+  it('gives up on a watch that never answers, and on one that goes silent', async () => {
+    await watching();
+    let watches = api.counts.nadWatch;
+    api.fault('nadWatch', { hang: true, times: 1 });
+    api.dropWatches();
+    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 40000, 100);
+    watches = api.counts.nadWatch;
+    api.fault('nadWatch', { silent: true, times: 1 });
+    api.dropWatches();
+    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 40000, 100);
+    await changeAndSee('after-silence');
+    const metrics = (await send(`${fn.url}/metrics`)).text;
+    assert.ok(metricValue(metrics, 'nri_watch_restarts_total', 'resource="network-attachment-definitions",cause="silent"') >= 1);
+  });
+
+  it('keeps answering from the cache while the API is down, and catches up after', async () => {
+    api.fault('nadWatch', { status: 503 });
+    api.fault('nadList', { status: 503 });
+    api.fault('nadGet', { status: 503 });
+    api.dropWatches();
+    for (let i = 0; i < 5; i++) assert.match(await resourceOf(fn, 'net'), /after-silence/);
+    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/after-outage' });
+    api.fault('nadWatch', undefined);
+    api.fault('nadList', undefined);
+    api.fault('nadGet', undefined);
+    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes('after-outage'), 40000, 200);
+  });
+});
+
+describe('single NAD reads under API faults', () => {
+  const pki = createPki();
+  const api = new FakeApiServer(pki);
+  let fn: RunningFunction;
+
+  before(async () => {
+    await api.start();
+    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500' });
+    await fn.waitForLog(/NAD watch cache synced/);
+  });
+  after(async () => {
+    await fn?.stop();
+    await api.stop();
+  });
+
+  const cases: Array<[string, Parameters<FakeApiServer['fault']>[1], RegExp]> = [
+    ['500', { status: 500 }, /could not be read: the API server answered 500: injected fault 500/],
+    ['403', { status: 403 }, /could not be read: the API server answered 403/],
+    ['429', { status: 429 }, /could not be read: the API server answered 429/],
+    ['a slow answer', { delayMs: 2000 }, /could not be read: no answer from the API server within 500 ms/],
+    ['no answer at all', { hang: true }, /could not be read: no answer from the API server within 500 ms/],
+  ];
+  for (const [title, fault, message] of cases) {
+    it(`denies with the reason on ${title}, well inside the webhook timeout`, async () => {
+      api.fault('nadGet', fault);
+      try {
+        const started = Date.now();
+        const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod('not-cached')) });
+        assert.ok(Date.now() - started < 5000, 'answered long before the 10 s webhook timeout');
+        assert.equal(result.json.response.allowed, false);
+        assert.match(result.json.response.status.message, message);
+        assert.match(result.json.response.status.message, /default\/not-cached/);
+      } finally {
+        api.fault('nadGet', undefined);
+      }
+    });
+  }
+
+  it('sends one GET for many concurrent reviews of the same uncached NAD', async () => {
+    api.seedNads([{ namespace: 'default', name: 'burst', annotations: { [RESOURCE]: 'example.com/burst' } }]); // no watch event: only a GET finds it
+    api.fault('nadGet', { delayMs: 300 });
+    const before = api.counts.nadGet;
+    const results = await Promise.all(Array.from({ length: 20 }, () => send(`${fn.url}/mutate`, { body: admissionReview(pod('burst')) })));
+    api.fault('nadGet', undefined);
+    assert.ok(results.every((r) => r.json.response.allowed));
+    assert.equal(api.counts.nadGet - before, 1);
+  });
+
+  it('bounds the reads waiting on the API instead of piling them up', async () => {
+    api.fault('nadGet', { hang: true });
+    const names = Array.from({ length: 80 }, (_, i) => `missing-${i}`);
+    const results = await Promise.all(names.map((name) => send(`${fn.url}/mutate`, { body: admissionReview(pod(name)) })));
+    api.fault('nadGet', undefined);
+    const refused = results.filter((r) => /reads are already waiting on the API server/.test(r.json.response.status?.message ?? ''));
+    assert.ok(refused.length >= 16, `${refused.length} refused at once`);
+    assert.ok(results.every((r) => r.json.response.allowed === false));
+  });
+});
+
+describe('RBAC that forbids listing NADs', () => {
+  it('falls back to GETs with a short cache, says so once, and switches to the watch when allowed', async () => {
+    const pki = createPki();
+    const api = new FakeApiServer(pki);
+    await api.start();
+    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/rbac' });
+    api.fault('nadList', { status: 403 });
+    const fn = await startFunction({ KUBECONFIG: api.kubeconfigPath });
+    try {
+      await fn.waitForLog(/cannot list\/watch NetworkAttachmentDefinitions cluster-wide/);
+      const before = api.counts.nadGet;
+      for (let i = 0; i < 5; i++) assert.match(await resourceOf(fn, 'net'), /example\.com\/rbac/);
+      assert.equal(api.counts.nadGet - before, 1, 'a GET result is reused for a short while');
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      await resourceOf(fn, 'net');
+      assert.equal(api.counts.nadGet - before, 2, 'and then read again');
+      assert.equal(fn.logs.filter((line) => line.includes('cannot list/watch')).length, 1, 'said once');
+
+      api.fault('nadList', undefined);
+      await fn.waitForLog(/NAD watch cache synced/, 40000);
+      const synced = api.counts.nadGet;
+      for (let i = 0; i < 5; i++) await resourceOf(fn, 'net');
+      assert.equal(api.counts.nadGet, synced, 'no more GETs once the watch cache has synced');
+    } finally {
+      await fn.stop();
+      await api.stop();
+    }
+  });
+});
