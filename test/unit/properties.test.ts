@@ -1,0 +1,144 @@
+// Property-based tests (fast-check): the parser and the whole decision never
+// throw, always answer a valid AdmissionReview whose patch applies, are
+// idempotent in the default mode, and agree with a small reference model.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import jsonPatch from 'fast-json-patch';
+import { respond } from '../../functions/core/admission-response.js';
+import { parseNetworkSelection } from '../../functions/core/network-selection.js';
+import { reviewPod } from '../../functions/core/review.js';
+import type { Container, Nad, Pod } from '../../functions/core/types.js';
+import { decodeReview } from '../../functions/adapters/http/decode-review.js';
+import { defaultSettings, defaultSwitches, lookupFrom, nad } from '../support/fixtures.js';
+
+const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
+const RUNS = { numRuns: 400 };
+
+const NADS: Nad[] = [
+  nad('default', 'a', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/a' }),
+  nad('default', 'b', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/b', 'k8s.v1.cni.cncf.io/nodeSelector': 'nic=b' }),
+  nad('default', 'c'),
+  nad('other', 'a', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/c' }),
+];
+const RESOURCE_OF: Record<string, string | undefined> = { 'default/a': 'example.com/a', 'default/b': 'example.com/b', 'default/c': undefined, 'other/a': 'example.com/c' };
+
+const reference = fc.record({ ns: fc.constantFrom('', 'default/', 'other/'), name: fc.constantFrom('a', 'b', 'c', 'a', 'b'), iface: fc.option(fc.constantFrom('net1', 'eth9'), { nil: undefined }) });
+const resourceList = fc.dictionary(fc.constantFrom('example.com/a', 'example.com/b', 'cpu', 'hugepages-1Gi'), fc.constantFrom('1', '2', '0', '3'), { maxKeys: 2 });
+const container = (name: string) =>
+  fc.record(
+    {
+      name: fc.constant(name),
+      resources: fc.option(fc.record({ requests: fc.option(resourceList, { nil: undefined }), limits: fc.option(resourceList, { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
+      volumeMounts: fc.option(fc.array(fc.record({ name: fc.constantFrom('data', 'podnetinfo'), mountPath: fc.constantFrom('/data', '/etc/podnetinfo', '/x') }), { maxLength: 2 }), { nil: undefined }),
+    },
+    { requiredKeys: ['name'] },
+  );
+const podArbitrary = fc
+  .record({
+    refs: fc.array(reference, { maxLength: 5 }),
+    json: fc.boolean(),
+    containers: fc.integer({ min: 1, max: 3 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => container(`c${i}`)))),
+    volumes: fc.option(fc.array(fc.record({ name: fc.constantFrom('data', 'podnetinfo') }), { maxLength: 2 }), { nil: undefined }),
+    labels: fc.option(fc.dictionary(fc.constantFrom('app', 'tier'), fc.constantFrom('x', 'y')), { nil: undefined }),
+    nodeSelector: fc.option(fc.dictionary(fc.constantFrom('zone', 'nic'), fc.constantFrom('b', 'z')), { nil: undefined }),
+  })
+  .map(({ refs, json, containers, volumes, labels, nodeSelector }): Pod => {
+    const value = json
+      ? JSON.stringify(refs.map((r) => ({ name: r.name, ...(r.ns ? { namespace: r.ns.slice(0, -1) } : {}), ...(r.iface ? { interface: r.iface } : {}) })))
+      : refs.map((r) => `${r.ns}${r.name}${r.iface ? `@${r.iface}` : ''}`).join(',');
+    const spec: Pod['spec'] = { containers: containers.map((c) => JSON.parse(JSON.stringify(c)) as Container) };
+    if (volumes) spec.volumes = volumes;
+    if (nodeSelector) spec.nodeSelector = nodeSelector;
+    return { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: value }, ...(labels ? { labels } : {}) }, spec };
+  });
+
+const decide = (pod: Pod) => reviewPod({ pod, namespace: 'default' }, { settings: defaultSettings, switches: defaultSwitches, lookupNads: lookupFrom(NADS) });
+
+/** The reference model: what the rules say should happen, computed the simple way. */
+function expectedOutcome(pod: Pod): { deny?: 'missing' | 'conflict'; counts: Map<string, number>; usesB: boolean } {
+  const counts = new Map<string, number>();
+  const value = pod.metadata!.annotations![NETWORKS]!;
+  const parsed = parseNetworkSelection(value, 'default', 'networks');
+  assert.ok(parsed.ok);
+  const keys = parsed.value.map((ref) => `${ref.namespace}/${ref.name}`);
+  const usesB = keys.includes('default/b');
+  if (keys.some((key) => !(key in RESOURCE_OF))) return { deny: 'missing', counts, usesB };
+  const nic = pod.spec.nodeSelector?.nic;
+  if (usesB && nic !== undefined && nic !== 'b') return { deny: 'conflict', counts, usesB };
+  for (const key of keys) {
+    const resource = RESOURCE_OF[key];
+    if (resource) counts.set(resource, (counts.get(resource) ?? 0) + 1);
+  }
+  const userSet = (resource: string) => pod.spec.containers.some((c) => Object.hasOwn(c.resources?.requests ?? {}, resource) || Object.hasOwn(c.resources?.limits ?? {}, resource));
+  for (const resource of [...counts.keys()]) if (userSet(resource)) counts.delete(resource);
+  return { counts, usesB };
+}
+
+describe('properties of the annotation parser', () => {
+  it('never throws, and everything it accepts is a valid reference', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json(), fc.stringMatching(/^[a-z/@, .{}[\]"]{0,40}$/)), (value) => {
+        const result = parseNetworkSelection(value, 'ns', 'networks');
+        if (!result.ok) return typeof result.error === 'string' && result.error.length > 0;
+        return result.value.every((ref) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.name) && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.namespace));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('properties of the whole decision', () => {
+  it('answers a valid AdmissionReview whose patch applies, and matches the reference model', async () => {
+    await fc.assert(
+      fc.asyncProperty(podArbitrary, async (pod) => {
+        const decision = await decide(pod);
+        const review = respond('uid', decision);
+        assert.equal(review.apiVersion, 'admission.k8s.io/v1');
+        assert.equal(review.response.uid, 'uid');
+        const model = expectedOutcome(pod);
+        if (model.deny) {
+          assert.equal(decision.type, 'denied');
+          assert.equal(decision.type === 'denied' && decision.kind, model.deny === 'missing' ? 'nad_not_found' : 'conflict');
+          assert.equal(review.response.allowed, false);
+          return;
+        }
+        assert.notEqual(decision.type, 'denied', decision.type === 'denied' ? decision.message : '');
+        const ops = decision.type === 'patched' ? decision.ops : [];
+        assert.equal(jsonPatch.validate(ops, pod), undefined, 'the patch applies');
+        const after = jsonPatch.applyPatch(pod, ops, true, false).newDocument;
+        const expected = model.counts;
+        if (model.usesB) assert.equal(after.spec.nodeSelector?.nic, 'b', 'network b brings its node selector');
+        for (const [resource, count] of expected) {
+          assert.equal(after.spec.containers[0]!.resources?.requests?.[resource], String(count));
+          assert.equal(after.spec.containers[0]!.resources?.limits?.[resource], String(count));
+        }
+        const volumes = (after.spec.volumes ?? []).filter((v) => v.name === 'podnetinfo').length;
+        assert.equal(volumes, expected.size > 0 || pod.spec.volumes?.some((v) => v.name === 'podnetinfo') ? Math.max(1, (pod.spec.volumes ?? []).filter((v) => v.name === 'podnetinfo').length) : 0);
+        for (const c of after.spec.containers) {
+          const before = pod.spec.containers.find((x) => x.name === c.name)!;
+          const added = (c.volumeMounts?.length ?? 0) - (before.volumeMounts?.length ?? 0);
+          assert.ok(added === 0 || added === 1);
+          if (added === 1) assert.ok(!(before.volumeMounts ?? []).some((m) => m.name === 'podnetinfo' || m.mountPath === '/etc/podnetinfo'));
+        }
+        // Idempotent: the function applied to its own output changes nothing.
+        const again = await decide(after);
+        assert.equal(again.type, 'allowed', `second pass: ${JSON.stringify(again)}`);
+      }),
+      RUNS,
+    );
+  });
+
+  it('never throws on arbitrary JSON bodies: a review or a 4xx reason', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.json(), fc.string(), fc.jsonValue().map((v) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: v }))), (body) => {
+        try {
+          decodeReview(Buffer.from(body));
+        } catch (error) {
+          assert.equal((error as { status?: number }).status, 400, String(error));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
