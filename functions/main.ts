@@ -10,6 +10,11 @@ import { createListener } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
 import { FUNCTION_NAME } from './index.js';
 
+// Registered before anything else can fail: a rejection nobody handles is a
+// bug to log, not a reason to stop admitting pods.
+let logUnhandled: (reason: unknown) => void = (reason) => void process.stderr.write(`nri: unhandled promise rejection (serving continues): ${String(reason)}\n`);
+process.on('unhandledRejection', (reason) => logUnhandled(reason));
+
 async function main(): Promise<void> {
   let app: App;
   try {
@@ -23,7 +28,7 @@ async function main(): Promise<void> {
   }
   const { settings, logger, runtime, probes } = app;
 
-  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (serving continues)'));
+  logUnhandled = (reason) => logger.error({ err: reason }, 'unhandled promise rejection (serving continues)');
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting so that the platform restarts a clean process');
     logger.flush();

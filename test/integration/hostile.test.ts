@@ -1,0 +1,212 @@
+// Hostile and malformed requests, over both transports: each gets a clear 4xx
+// with a JSON reason or a clear denial, the process stays up, and the next
+// good review is served. Plus process faults and what must never reach a log.
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { createPki } from '../support/certs.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { repoRoot } from '../support/fixtures.js';
+import { admissionReview, decodePatch, send, startFunction, type RunningFunction } from '../support/function-process.js';
+
+const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
+const good = (networks = 'foo-network') => ({ metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks } }, spec: { containers: [{ name: 'c' }] } });
+const envelope = (request: unknown) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
+const withPod = (object: unknown) => envelope({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'default', object });
+
+const BAD_REQUESTS: Array<[string, string | Buffer, RegExp]> = [
+  ['not JSON', 'hello there', /not valid JSON/],
+  ['truncated JSON', admissionReview(good()).slice(0, 80), /not valid JSON/],
+  ['an empty body', '', /empty/],
+  ['a JSON array', '[1,2,3]', /must be a JSON object/],
+  ['a JSON number', '42', /must be a JSON object/],
+  ['JSON null', 'null', /must be a JSON object/],
+  ['the wrong kind', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'Pod', request: {} }), /field "kind" must be "AdmissionReview"|AdmissionReview field "kind"/],
+  ['the wrong apiVersion', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }), /apiVersion/],
+  ['no request', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /missing required field "request"/],
+  ['no uid', envelope({ kind: { kind: 'Pod' }, object: good() }), /missing required field "uid"/],
+  ['no object', envelope({ uid: 'u', kind: { kind: 'Pod' } }), /missing required field "object"/],
+  ['an object that is not a Pod', envelope({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: { spec: {} } }), /kind/],
+  ['annotations that are numbers', withPod({ metadata: { annotations: { [NETWORKS]: 5 } }, spec: { containers: [{ name: 'c' }] } }), /annotations.*must be string/],
+  ['containers that are an object', withPod({ spec: { containers: { name: 'c' } } }), /containers" must be array/],
+  ['zero containers', withPod({ spec: { containers: [] } }), /containers" must NOT have fewer than 1 items/],
+  ['a null container', withPod({ spec: { containers: [null] } }), /containers.0" must be object/],
+  ['labels that are a list', withPod({ metadata: { labels: ['a'] }, spec: { containers: [{ name: 'c' }] } }), /labels" must be object/],
+  ['resource quantities that are numbers', withPod({ spec: { containers: [{ name: 'c', resources: { limits: { cpu: 1 } } }] } }), /must be string/],
+  ['a uid that is not a string', envelope({ uid: 7, kind: { kind: 'Pod' }, object: good() }), /uid" must be string/],
+  ['very deep nesting', '['.repeat(100000) + ']'.repeat(100000), /nests deeper than 64/],
+  ['deep nesting inside a pod', withPod({ spec: { containers: [{ name: 'c', args: JSON.parse('['.repeat(80) + ']'.repeat(80)) }] } }), /nests deeper than 64/],
+];
+
+function chunked(url: string, size: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', (error) => (/EPIPE|ECONNRESET/.test(String(error)) ? undefined : reject(error)));
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
+  const pki = createPki();
+  let fn: RunningFunction;
+  before(async () => {
+    fn = await startFunction({ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: '0', NRI_MAX_BODY_BYTES: String(1024 * 1024) });
+  });
+  after(async () => {
+    await fn?.stop();
+  });
+  const urls = () => [
+    { name: 'http', url: `${fn.url}/mutate`, tls: {} },
+    { name: 'https', url: `https://localhost:${fn.tlsPort}/mutate`, tls: { ca: pki.caPem } },
+  ];
+
+  for (const [title, body, reason] of BAD_REQUESTS) {
+    it(`answers ${title} with 400 and a JSON reason`, async () => {
+      for (const { name, url, tls } of urls()) {
+        const result = await send(url, { method: 'POST', body, tls });
+        assert.equal(result.status, 400, `${name}: ${result.text.slice(0, 200)}`);
+        assert.equal(typeof result.json?.message, 'string', name);
+        assert.match(result.json.message, reason, name);
+      }
+      assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).json.response.allowed, true);
+    });
+  }
+
+  it('answers oversized bodies with 413, with or without a Content-Length', async () => {
+    for (const { url, tls } of urls()) {
+      const declared = await send(url, { body: '{}', headers: { 'content-length': 2 * 1024 * 1024 }, tls });
+      assert.equal(declared.status, 413);
+      assert.equal(declared.json.error, 'too_large');
+    }
+    const streamed = await chunked(`${fn.url}/mutate`, 3 * 1024 * 1024);
+    assert.equal(streamed.status, 413);
+    assert.equal(JSON.parse(streamed.body).error, 'too_large');
+    assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).status, 200);
+  });
+
+  it('answers other paths and methods with JSON 404 and 405', async () => {
+    const notFound = await send(`${fn.url}/../../etc/passwd`, { body: admissionReview(good()) });
+    assert.equal(notFound.status, 404);
+    assert.equal(notFound.json.error, 'not_found');
+    const wrongMethod = await send(`https://localhost:${fn.tlsPort}/mutate`, { method: 'PUT', body: '{}', tls: { ca: pki.caPem } });
+    assert.equal(wrongMethod.status, 405);
+  });
+
+  it('denies names that try path traversal or URL tricks, quoting them', async () => {
+    for (const value of ['[{"name":"../../secrets"}]', '[{"name":"a","namespace":"kube-system/secrets"}]', 'a%2Fb', 'foo?watch=1', 'foo#frag', '..', 'ns/../x']) {
+      const result = await send(`${fn.url}/mutate`, { body: admissionReview(good(value)) });
+      assert.equal(result.status, 200);
+      assert.equal(result.json.response.allowed, false, value);
+      assert.match(result.json.response.status.message, /^annotation "k8s.v1.cni.cncf.io\/networks"/);
+    }
+  });
+
+  it('handles thousands of networks in one annotation within bounds', async () => {
+    const many = await send(`${fn.url}/mutate`, { body: admissionReview(good(Array(1000).fill('foo-network').join(','))) });
+    assert.equal(decodePatch(many)[0].value.limits['example.com/foo'], '1000');
+    const tooMany = await send(`${fn.url}/mutate`, { body: admissionReview(good(Array(5000).fill('foo-network').join(','))) });
+    assert.equal(tooMany.json.response.allowed, false);
+    assert.match(tooMany.json.response.status.message, /lists 5000 networks; at most 1024/);
+  });
+
+  it('does not let __proto__ or constructor keys pollute later reviews', async () => {
+    const hostile = {
+      metadata: { name: 'p', namespace: 'default', labels: JSON.parse('{"__proto__":"true","constructor":"true"}'), annotations: JSON.parse(`{"__proto__":"x","constructor":"y","${NETWORKS}":"foo-network"}`) },
+      spec: { nodeSelector: JSON.parse('{"__proto__":"z"}'), containers: [{ name: 'c', resources: { requests: JSON.parse('{"__proto__":"1"}') } }] },
+    };
+    const first = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { kind: 'Pod' }, namespace: 'default', object: hostile } }).replace('"labels":{', '"labels":{"__proto__":"true",') });
+    assert.equal(first.status, 200);
+    const clean = await send(`${fn.url}/mutate`, { body: admissionReview({ metadata: { name: 'q', namespace: 'default' }, spec: { containers: [{ name: 'c' }] } }) });
+    assert.equal(clean.json.response.allowed, true);
+    assert.equal(clean.json.response.patch, undefined, 'nothing leaked into an unrelated pod');
+  });
+
+  it('survives hundreds of concurrent garbage requests, then serves a good review', async () => {
+    const garbage = Array.from({ length: 300 }, (_, i) => BAD_REQUESTS[i % BAD_REQUESTS.length]![1]);
+    const results = await Promise.all(garbage.map((body, i) => (i % 2 ? send(`${fn.url}/mutate`, { body }) : send(`https://localhost:${fn.tlsPort}/mutate`, { body, tls: { ca: pki.caPem } }))));
+    assert.ok(results.every((r) => r.status === 400));
+    assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).json.response.allowed, true);
+    assert.equal(fn.child.exitCode, null);
+  });
+
+  it('never logs pod specs or secret-looking data', async () => {
+    const marker = 'TOPSECRET-' + Math.random().toString(16).slice(2);
+    const pod = { ...good(), spec: { containers: [{ name: 'c', env: [{ name: 'PASSWORD', value: marker }], args: [marker] }] } };
+    await send(`${fn.url}/mutate`, { body: admissionReview(pod) });
+    await send(`${fn.url}/mutate`, { body: admissionReview({ ...pod, metadata: { ...pod.metadata, annotations: { [NETWORKS]: 'ghost' } } }) });
+    await send(`${fn.url}/mutate`, { body: admissionReview(pod).replace('"uid"', '"uid":5,"x"') });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(fn.logs.length > 0);
+    assert.ok(!fn.logs.some((line) => line.includes(marker)), 'the marker never reaches a log line');
+  });
+});
+
+describe('names never reach the API server unvalidated', () => {
+  it('sends only well-formed NAD paths', async () => {
+    const pki = createPki();
+    const api = new FakeApiServer(pki);
+    await api.start();
+    api.fault('nadList', { status: 403 }); // force a GET for every lookup
+    const fn = await startFunction({ KUBECONFIG: api.kubeconfigPath });
+    try {
+      for (const value of ['[{"name":"../../../api/v1/secrets"}]', '[{"name":"x","namespace":"..%2F..%2Fapi"}]', 'a%2Fb', 'foo?x=1', 'ok-name', 'other/ok-name']) {
+        await send(`${fn.url}/mutate`, { body: admissionReview(good(value)) });
+      }
+      const gets = api.requests.filter((line) => line.includes('/namespaces/') && !line.includes('configmaps'));
+      assert.deepEqual(gets, [
+        'GET /apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/ok-name',
+        'GET /apis/k8s.cni.cncf.io/v1/namespaces/other/network-attachment-definitions/ok-name',
+      ]);
+    } finally {
+      await fn.stop();
+      await api.stop();
+    }
+  });
+});
+
+describe('process faults', () => {
+  it('keeps memory bounded over a long run of mixed good and bad input', async () => {
+    // Under a 48 MiB old-space cap a leak ends in an out-of-memory crash long
+    // before 5000 requests; garbage, however much, is collected.
+    const fn = await startFunction({ NODE_OPTIONS: '--max-old-space-size=48', NRI_LOG_LEVEL: 'info' });
+    try {
+      for (let i = 0; i < 5000; i += 50) {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, j) => send(`${fn.url}/mutate`, { body: (i + j) % 3 ? admissionReview(good(j % 2 ? 'foo-network,sriov-net-a' : 'ghost')) : BAD_REQUESTS[(i + j) % BAD_REQUESTS.length]![1] })),
+        );
+        assert.ok(results.every((r) => r.status === 200 || r.status === 400));
+      }
+      const metrics = (await send(`${fn.url}/metrics`)).text;
+      const heap = Number(/nodejs_heap_size_used_bytes (\d+)/.exec(metrics)![1]);
+      assert.ok(heap < 48 * 1024 * 1024, `heap in use ${(heap / 1048576).toFixed(1)} MiB`);
+      assert.equal(fn.child.exitCode, null);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('logs an unhandled rejection and keeps serving', async () => {
+    const preload = fileURLToPath(new URL('test/fixtures/unhandled-rejection.mjs', repoRoot));
+    const fn = await startFunction({ NODE_OPTIONS: `--import=${preload}` });
+    try {
+      await fn.waitForLog(/unhandled promise rejection \(serving continues\)/);
+      assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).json.response.allowed, true);
+      assert.equal(fn.child.exitCode, null);
+    } finally {
+      await fn.stop();
+    }
+  });
+});
