@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       server.once('error', reject);
       server.listen(port, () => {
         server.off('error', reject);
-        logger.info({ port: (server.address() as { port: number }).port }, `${name} listening`);
+        logger.info({ port: (server.address() as { port: number }).port, startupMs: Math.round(performance.now()) }, `${name} listening`);
         resolve();
       });
     });

@@ -1,6 +1,9 @@
 // Bundles the function into dist/ with esbuild: one file per entry point, so a
 // cold start reads one module instead of hundreds (see README, "Cold start").
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+rmSync('dist', { recursive: true, force: true }); // no stale chunks from an earlier build
 
 await build({
   entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts' },

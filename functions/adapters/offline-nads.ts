@@ -23,9 +23,13 @@ async function documentsIn(file: string): Promise<unknown[]> {
     const parsed = JSON.parse(text);
     return Array.isArray(parsed?.items) ? parsed.items : [parsed];
   }
-  // YAML support comes with client-node; loaded only here, off the hot path.
-  const { loadAllYaml } = await import('@kubernetes/client-node');
-  return loadAllYaml(text).flatMap((doc: unknown) => (Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc]));
+  // Loaded only when there is YAML to read; CommonJS, so its exports may sit on `default`.
+  const yaml = await import('yaml');
+  const parseAllDocuments = yaml.parseAllDocuments ?? (yaml as unknown as { default: typeof yaml }).default.parseAllDocuments;
+  const documents = parseAllDocuments(text);
+  const broken = documents.find((document) => document.errors.length > 0);
+  if (broken) throw new Error(broken.errors[0]!.message);
+  return documents.map((document) => document.toJS() as unknown).flatMap((doc) => (Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc]));
 }
 
 export async function loadOfflineNads(path: string): Promise<Nad[]> {

@@ -37,11 +37,11 @@ function parseJsonForm(value: string, defaultNamespace: string, source: Selectio
   }
   const refs: NetworkRef[] = [];
   for (const [index, element] of parsed.entries()) {
-    const subject = `element ${index + 1} ${quote(element)}`;
+    const subject = () => `element ${index + 1} ${quote(element)}`;
     if (element === null || typeof element !== 'object' || Array.isArray(element)) {
-      return fail(`${subject} must be an object with a "name"`);
+      return fail(`${subject()} must be an object with a "name"`);
     }
-    if (!validateSelection(element)) return fail(describeFirstError(validateSelection, subject));
+    if (!validateSelection(element)) return fail(describeFirstError(validateSelection, subject()));
     const selection = element as { name: string; namespace?: string; interface?: string };
     refs.push(makeRef(selection.name, selection.namespace ?? defaultNamespace, selection.interface, source));
   }
@@ -56,12 +56,12 @@ function parseListForm(value: string, defaultNamespace: string, source: Selectio
   const refs: NetworkRef[] = [];
   for (const [index, rawItem] of items.entries()) {
     const item = rawItem.trim();
-    const subject = `item ${index + 1} ${quote(item)}`;
+    const subject = () => `item ${index + 1} ${quote(item)}`;
     if (item === '') return fail(`item ${index + 1} is empty in ${quote(value)}`);
     const parsed = splitListItem(item);
-    if (!parsed.ok) return fail(`${subject} ${parsed.error}`);
+    if (!parsed.ok) return fail(`${subject()} ${parsed.error}`);
     const selection = parsed.value;
-    if (!validateSelection(selection)) return fail(describeFirstError(validateSelection, subject));
+    if (!validateSelection(selection)) return fail(describeFirstError(validateSelection, subject()));
     refs.push(makeRef(selection.name, selection.namespace ?? defaultNamespace, selection.interface, source));
   }
   return ok(refs);

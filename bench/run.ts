@@ -1,0 +1,179 @@
+// npm run bench: measures the function against its baselines in one run on
+// this machine and prints a table of ratios (see README, "Benchmarks").
+// Loopback only; every loop is bounded in count and time.
+import { cpus, totalmem } from 'node:os';
+import autocannon from 'autocannon';
+import { createPki } from '../test/support/certs.js';
+import { FakeApiServer } from '../test/support/fake-apiserver.js';
+import { post, spawnProcess, stopper, timeToFirstReview } from './targets.js';
+
+const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+
+/** A pod as a DPDK workload sends it: two networks, two containers, labels, hugepages. */
+function realisticReview(namespace = 'bench', networks = 'sriov-a@net1, infra/sriov-b@net2'): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace,
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { generateName: 'dpdk-7c9f-', namespace, labels: { app: 'dpdk', 'pod-template-hash': '7c9f' }, annotations: { 'k8s.v1.cni.cncf.io/networks': networks } },
+        spec: {
+          volumes: [{ name: 'hugepage', emptyDir: { medium: 'HugePages' } }, { name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }],
+          containers: [
+            {
+              name: 'testpmd',
+              image: 'registry.example.com/testpmd:23.11',
+              resources: { requests: { cpu: '4', memory: '2Gi', 'hugepages-1Gi': '4Gi' }, limits: { cpu: '4', memory: '2Gi', 'hugepages-1Gi': '4Gi' } },
+              volumeMounts: [{ name: 'hugepage', mountPath: '/dev/hugepages' }, { name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
+            },
+            { name: 'exporter', image: 'registry.example.com/exporter:1.2', resources: { requests: { cpu: '100m' } }, volumeMounts: [{ name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] },
+          ],
+          tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
+        },
+        status: {},
+      },
+    },
+  });
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+
+async function load(url: string, body: string) {
+  await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: 2 }); // warm-up
+  const result = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: DURATION });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+async function waitFor(child: ReturnType<typeof spawnProcess>, pattern: RegExp, timeoutMs = 120000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}`)), timeoutMs);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      const line = buffer.split('\n').find((l) => pattern.test(l));
+      if (line) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+      if (buffer.length > 1 << 20) buffer = buffer.slice(-4096);
+    });
+  });
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+async function main() {
+  const pki = createPki('nri-bench-');
+  const api = new FakeApiServer(pki);
+  await api.start();
+  api.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
+  api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+  const review = realisticReview();
+  const nriEnv = (port: number, extra: Record<string, string> = {}) => ({
+    PORT: String(port),
+    KUBECONFIG: api.kubeconfigPath,
+    NRI_INJECT_HUGEPAGE_DOWN_API: 'true',
+    NRI_TLS_CERT_FILE: pki.serverCert,
+    NRI_TLS_KEY_FILE: pki.serverKey,
+    NRI_TLS_PORT: String(port + 1),
+    ...extra,
+  });
+  const emptyFunction = (port: number) => spawnProcess(['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=bench/empty-function.cjs'], { PORT: String(port), NODE_ENV: 'production' });
+  const rows: string[][] = [];
+
+  // --- cold start ---------------------------------------------------------
+  const coldEmpty: number[] = [];
+  const coldNri: number[] = [];
+  for (let run = 0; run < COLD_RUNS; run++) {
+    coldEmpty.push(await timeToFirstReview(() => emptyFunction(19080), 'http://127.0.0.1:19080/', review));
+    coldNri.push(await timeToFirstReview(() => spawnProcess(['dist/main.js'], nriEnv(19082, { NRI_LOG_LEVEL: 'warn' })), 'http://127.0.0.1:19082/mutate', review));
+  }
+  const coldRatio = median(coldNri) / median(coldEmpty);
+  rows.push(['Cold start to first served review (median of ' + COLD_RUNS + ')', `${median(coldNri).toFixed(0)} ms`, `${median(coldEmpty).toFixed(0)} ms (empty function)`, ratio(median(coldNri), median(coldEmpty)), '≤ 1.5', coldRatio <= 1.5 ? 'met' : 'MISSED']);
+
+  // --- steady load over HTTP and HTTPS -------------------------------------
+  const empty = emptyFunction(19090);
+  const bare = spawnProcess(['bench/bare-https.mjs'], { PORT: '19092', CERT: pki.serverCert, KEY: pki.serverKey });
+  const nri = spawnProcess(['dist/main.js'], nriEnv(19094, { NRI_LOG_LEVEL: 'info' }));
+  await waitFor(nri, /NAD watch cache synced/);
+  for (;;) {
+    try {
+      if ((await post('http://127.0.0.1:19090/', review)) === 200 && (await post('https://127.0.0.1:19092/', review, pki.caPem)) === 200) break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  nri.stdout!.resume();
+  const getsBefore = api.counts.nadGet;
+  const httpEmpty = await load('http://127.0.0.1:19090/', review);
+  const httpNri = await load('http://127.0.0.1:19094/mutate', review);
+  const httpsBare = await load('https://127.0.0.1:19092/', review);
+  const httpsNri = await load('https://127.0.0.1:19095/mutate', review);
+  const gets = api.counts.nadGet - getsBefore;
+  const rss = await metric('http://127.0.0.1:19094', 'process_resident_memory_bytes');
+  const httpShare = httpNri.rps / httpEmpty.rps;
+  const httpsShare = httpsNri.rps / httpsBare.rps;
+  rows.push(['HTTP /mutate (functions-framework): req/s', httpNri.rps.toFixed(0), `${httpEmpty.rps.toFixed(0)} (empty function)`, ratio(httpNri.rps, httpEmpty.rps), '≥ 0.80', httpShare >= 0.8 ? 'met' : 'MISSED']);
+  rows.push(['HTTP p50 / p99 latency', `${httpNri.p50} / ${httpNri.p99} ms`, `${httpEmpty.p50} / ${httpEmpty.p99} ms`, '', '', '']);
+  rows.push(['HTTPS /mutate (webhook listener): req/s', httpsNri.rps.toFixed(0), `${httpsBare.rps.toFixed(0)} (bare node:https)`, ratio(httpsNri.rps, httpsBare.rps), '≥ 0.70', httpsShare >= 0.7 ? 'met' : 'MISSED']);
+  const p99Ratio = httpsNri.p99 / Math.max(httpsBare.p99, 1);
+  rows.push(['HTTPS p50 / p99 latency', `${httpsNri.p50} / ${httpsNri.p99} ms`, `${httpsBare.p50} / ${httpsBare.p99} ms`, ratio(httpsNri.p99, Math.max(httpsBare.p99, 1)), 'p99 ≤ 2×', p99Ratio <= 2 ? 'met' : 'MISSED']);
+  rows.push(['NAD reads reaching the API server during load', String(gets), '', '', '0', gets === 0 ? 'met' : 'MISSED']);
+  rows.push(['Resident memory after load', `${mib(rss)} MiB`, '', '', '≤ 128 MiB', rss <= 128 * 1048576 ? 'met' : 'MISSED']);
+  await Promise.all([stopper(empty)(), stopper(bare)(), stopper(nri)()]);
+
+  // --- scale: 10,000 NADs in 1,000 namespaces -------------------------------
+  const big = new FakeApiServer(pki);
+  await big.start();
+  big.seedNads(Array.from({ length: 10000 }, (_, i) => ({ namespace: `ns-${Math.floor(i / 10)}`, name: `net-${i % 10}`, annotations: { [RESOURCE]: `example.com/pool${i % 10}`, 'kubectl.kubernetes.io/last-applied-configuration': '{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","spec":{"config":"{\\"cniVersion\\":\\"0.3.1\\",\\"type\\":\\"sriov\\"}"}}' } })));
+  const smallNri = spawnProcess(['dist/main.js'], { PORT: '19100', KUBECONFIG: api.kubeconfigPath, NRI_LOG_LEVEL: 'warn' });
+  const scaleStart = performance.now();
+  const bigNri = spawnProcess(['dist/main.js'], { PORT: '19102', KUBECONFIG: big.kubeconfigPath, NRI_LOG_LEVEL: 'info' });
+  await waitFor(bigNri, /NAD watch cache synced/);
+  const syncMs = performance.now() - scaleStart;
+  bigNri.stdout!.resume();
+  for (;;) {
+    try {
+      if ((await post('http://127.0.0.1:19100/mutate', review)) === 200) break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  const heapSmall = await metric('http://127.0.0.1:19100', 'nodejs_heap_size_used_bytes');
+  const heapBig = await metric('http://127.0.0.1:19102', 'nodejs_heap_size_used_bytes');
+  const lookupSmall = await load('http://127.0.0.1:19100/mutate', review);
+  const lookupBig = await load('http://127.0.0.1:19102/mutate', realisticReview('ns-500', 'net-1@net1, ns-999/net-9@net2'));
+  rows.push(['Scale: time to sync 10,000 NADs (1,000 namespaces)', `${syncMs.toFixed(0)} ms`, '', '', '', '']);
+  rows.push(['Scale: heap in use, 10,000 NADs vs 2', `${mib(heapBig)} MiB`, `${mib(heapSmall)} MiB`, '', '', '']);
+  rows.push(['Scale: req/s with 10,000 NADs vs 2 (lookup cost flat)', lookupBig.rps.toFixed(0), lookupSmall.rps.toFixed(0), ratio(lookupBig.rps, lookupSmall.rps), '≈ 1', lookupBig.rps / lookupSmall.rps > 0.85 ? 'met' : 'MISSED']);
+  await Promise.all([stopper(smallNri)(), stopper(bigNri)()]);
+  await Promise.all([api.stop(), big.stop()]);
+
+  const header = ['Measure', 'nri', 'Baseline', 'Ratio', 'Goal', ''];
+  const table = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
+  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s per load run, autocannon in the same machine.\n`);
+  console.log(table);
+  if (rows.some((row) => row[5] === 'MISSED')) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(2);
+});
