@@ -7,16 +7,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
+import { metricValue } from '../support/metrics.js';
 import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const pod = (networks: string) => ({ metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks } }, spec: { containers: [{ name: 'c' }] } });
 
-export function metricValue(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `) || (!labels && l.startsWith(`${name}{`)));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 async function resourceOf(fn: RunningFunction, networks: string): Promise<string> {
   const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod(networks)) });
@@ -163,13 +160,20 @@ describe('single NAD reads under API faults', () => {
   });
 
   it('bounds the reads waiting on the API instead of piling them up', async () => {
-    api.fault('nadGet', { hang: true });
-    const names = Array.from({ length: 80 }, (_, i) => `missing-${i}`);
-    const results = await Promise.all(names.map((name) => send(`${fn.url}/mutate`, { body: admissionReview(pod(name)) })));
-    api.fault('nadGet', undefined);
-    const refused = results.filter((r) => /reads are already waiting on the API server/.test(r.json.response.status?.message ?? ''));
-    assert.ok(refused.length >= 16, `${refused.length} refused at once`);
-    assert.ok(results.every((r) => r.json.response.allowed === false));
+    // A long deadline so that all 80 lookups are surely waiting at the same time.
+    const slow = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '4000' });
+    try {
+      await slow.waitForLog(/NAD watch cache synced/);
+      api.fault('nadGet', { hang: true });
+      const names = Array.from({ length: 80 }, (_, i) => `missing-${i}`);
+      const results = await Promise.all(names.map((name) => send(`${slow.url}/mutate`, { body: admissionReview(pod(name)) })));
+      const refused = results.filter((r) => /64 reads are already waiting on the API server/.test(r.json.response.status?.message ?? ''));
+      assert.equal(refused.length, 16, 'everything past 64 waiting reads is refused at once');
+      assert.ok(results.every((r) => r.json.response.allowed === false));
+    } finally {
+      api.fault('nadGet', undefined);
+      await slow.stop();
+    }
   });
 });
 

@@ -45,7 +45,8 @@ function chunked(url: string, size: number): Promise<{ status: number; body: str
       let body = '';
       res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on('error', (error) => (/EPIPE|ECONNRESET/.test(String(error)) ? undefined : reject(error)));
+    // A reset while still sending may come before the answer is read; give it a moment, never hang.
+    req.on('error', (error) => (/EPIPE|ECONNRESET/.test(String(error)) ? setTimeout(() => reject(error), 2000).unref() : reject(error)));
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     let sent = 0;
     const pump = () => {

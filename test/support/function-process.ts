@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { mkdtempSync } from 'node:fs';
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +24,25 @@ export interface RunningFunction {
 
 export const MAIN = fileURLToPath(new URL('dist/main.js', repoRoot));
 
+/** A port nobody listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export async function startFunction(env: Record<string, string | undefined>, options: { expectExit?: boolean } = {}): Promise<RunningFunction> {
   const home = mkdtempSync(join(tmpdir(), 'nri-home-'));
+  const port = options.expectExit ? 0 : await freePort();
+  if (env.NRI_TLS_CERT_FILE && env.NRI_TLS_PORT === '0') env = { ...env, NRI_TLS_PORT: String(await freePort()) };
   const child = spawn(process.execPath, [MAIN], {
     cwd: fileURLToPath(repoRoot),
-    env: { PATH: process.env.PATH, HOME: home, PORT: '0', NRI_LOG_LEVEL: 'debug', ...env },
+    env: { PATH: process.env.PATH, HOME: home, PORT: String(port), NRI_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -81,13 +96,31 @@ export async function startFunction(env: Record<string, string | undefined>, opt
   if (options.expectExit) {
     return { child, port: 0, logs, stderr, url: '', waitForLog, stop, exited };
   }
-  const started = await Promise.race([waitForLog(/functions-framework HTTP listening/, 15000), exited.then((code) => Promise.reject(new Error(`function exited with ${code}: ${stderr.join('')}`)))]);
-  const port = JSON.parse(started).port as number;
-  let tlsPort: number | undefined;
-  if (env.NRI_TLS_CERT_FILE) tlsPort = JSON.parse(await waitForLog(/HTTPS webhook listening/)).port;
-  const running: RunningFunction = { child, port, logs, stderr, url: `http://127.0.0.1:${port}`, waitForLog, stop, exited };
+  // Ready when /healthz answers (and the TLS port accepts), whatever the log level.
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20000;
+  const tlsPort = env.NRI_TLS_CERT_FILE ? Number(env.NRI_TLS_PORT ?? 8443) : undefined;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`function exited with ${child.exitCode}: ${stderr.join('')}`);
+    const healthy = await send(`${url}/healthz`, { timeoutMs: 1000 }).then((r) => r.status === 200, () => false);
+    const tlsUp = tlsPort === undefined || (await canConnect(tlsPort));
+    if (healthy && tlsUp) break;
+    if (Date.now() > deadline) throw new Error(`function did not become healthy; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const running: RunningFunction = { child, port, logs, stderr, url, waitForLog, stop, exited };
   if (tlsPort !== undefined) running.tlsPort = tlsPort;
   return running;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
 }
 
 export interface HttpResult {

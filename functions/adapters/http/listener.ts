@@ -76,7 +76,10 @@ export function createListener(options: ListenerOptions) {
     } catch (error) {
       if (error instanceof BadRequest) {
         runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-        response.setHeader('connection', 'close');
+        // A body declared too large is not worth reading: answer and close. One that
+        // grew too large while streaming is drained (bounded by the request timeout)
+        // so that the client, still sending, gets to read the answer.
+        if (error.reason === 'too_large' && request.headers['content-length'] !== undefined) response.setHeader('connection', 'close');
         return sendJson(response, badRequestAnswer(error));
       }
       throw error;
