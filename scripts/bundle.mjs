@@ -15,6 +15,9 @@ await build({
   splitting: true, // client-node (YAML, cluster access) loads only when needed
   chunkNames: 'chunks/[name]-[hash]',
   sourcemap: true,
+  // Less to parse at cold start; identifiers kept so stack traces stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: 'linked',
   logLevel: 'warning',
   // CommonJS dependencies call require(); give the ESM bundle one.

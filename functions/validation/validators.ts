@@ -1,19 +1,14 @@
-// AJV validators for every input we read, compiled once at module load.
-// Pure: no I/O. The schemas live in schemas/ and are bundled as JSON modules.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import admissionReviewSchema from '../../schemas/admission-review.json' with { type: 'json' };
-import podSchema from '../../schemas/pod.json' with { type: 'json' };
-import nadSchema from '../../schemas/nad.json' with { type: 'json' };
+// AJV validators for every input we read. `npm run build` compiles schemas/
+// into standalone code (scripts/generate-validators.mjs), so that starting the
+// function costs no schema compilation. Pure: no I/O.
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import selectionSchema from '../../schemas/network-selection.json' with { type: 'json' };
-import switchesSchema from '../../schemas/control-switches.json' with { type: 'json' };
+import * as generated from './generated/validators.js';
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-ajv.addSchema(podSchema);
-
-export const validateAdmissionReview = ajv.compile(admissionReviewSchema);
-export const validateNad = ajv.compile(nadSchema);
-export const validateSelection = ajv.compile(selectionSchema);
-export const validateSwitchesConfig = ajv.compile(switchesSchema);
+export const validateAdmissionReview = generated.validateAdmissionReview as ValidateFunction;
+export const validateNad = generated.validateNad as ValidateFunction;
+export const validateSelection = generated.validateSelection as ValidateFunction;
+export const validateSwitchesConfig = generated.validateSwitchesConfig as ValidateFunction;
 
 /** Patterns used in the schemas, with the words a user should read instead. */
 const PATTERN_WORDS: Record<string, string> = {
