@@ -14,8 +14,12 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+/**
+ * Output goes to /dev/null, as a container runtime would take it: a log pipe
+ * read by the benchmark process would steal CPU from the load generator.
+ */
 export function spawnProcess(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: root, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: root, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 export function stopper(child: ChildProcess): () => Promise<void> {
