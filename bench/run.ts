@@ -97,14 +97,19 @@ async function main() {
   const rows: string[][] = [];
 
   // --- cold start ---------------------------------------------------------
+  // nri's first review is sent where kube-apiserver sends it: the HTTPS listener
+  // (TLS handshake included); the functions-framework port is measured too.
   const coldEmpty: number[] = [];
   const coldNri: number[] = [];
+  const coldNriHttp: number[] = [];
   for (let run = 0; run < COLD_RUNS; run++) {
     coldEmpty.push(await timeToFirstReview(() => emptyFunction(19080), 'http://127.0.0.1:19080/', review));
-    coldNri.push(await timeToFirstReview(() => spawnProcess(['dist/main.js'], nriEnv(19082, { NRI_LOG_LEVEL: 'warn' })), 'http://127.0.0.1:19082/mutate', review));
+    coldNri.push(await timeToFirstReview(() => spawnProcess(['dist/main.js'], nriEnv(19082, { NRI_LOG_LEVEL: 'warn' })), 'https://127.0.0.1:19083/mutate', review, pki.caPem));
+    coldNriHttp.push(await timeToFirstReview(() => spawnProcess(['dist/main.js'], nriEnv(19084, { NRI_LOG_LEVEL: 'warn' })), 'http://127.0.0.1:19084/mutate', review));
   }
   const coldRatio = median(coldNri) / median(coldEmpty);
-  rows.push(['Cold start to first served review (median of ' + COLD_RUNS + ')', `${median(coldNri).toFixed(0)} ms`, `${median(coldEmpty).toFixed(0)} ms (empty function)`, ratio(median(coldNri), median(coldEmpty)), '≤ 1.5', coldRatio <= 1.5 ? 'met' : 'MISSED']);
+  rows.push(['Cold start to first served review, HTTPS webhook (median of ' + COLD_RUNS + ')', `${median(coldNri).toFixed(0)} ms`, `${median(coldEmpty).toFixed(0)} ms (empty function)`, ratio(median(coldNri), median(coldEmpty)), '≤ 1.5', coldRatio <= 1.5 ? 'met' : 'MISSED']);
+  rows.push(['Cold start, first review through functions-framework', `${median(coldNriHttp).toFixed(0)} ms`, `${median(coldEmpty).toFixed(0)} ms (empty function)`, ratio(median(coldNriHttp), median(coldEmpty)), '', '']);
 
   // --- steady load over HTTP and HTTPS -------------------------------------
   const empty = emptyFunction(19090);

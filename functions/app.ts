@@ -41,7 +41,7 @@ async function loadClusterConfig(env: Env) {
   const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
   const home = join(env.HOME || homedir(), '.kube', 'config');
   if (!env.KUBECONFIG && !existsSync(home) && !inCluster) return undefined;
-  const lib = await import('@kubernetes/client-node');
+  const lib = await import('./adapters/kube/client-node.js');
   const config = new lib.KubeConfig();
   try {
     if (env.KUBECONFIG || existsSync(home)) config.loadFromDefault();

@@ -3,12 +3,39 @@
 // certificate is configured. Unlike the functions-framework CLI it caps request
 // bodies before buffering them, answers malformed JSON with JSON, drains
 // in-flight reviews on SIGTERM and never exits on an unhandled rejection.
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getApp, StartupError, type App } from './app.js';
-import { createListener } from './adapters/http/listener.js';
+import { createListener, sendJson } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
-import { FUNCTION_NAME } from './index.js';
+
+/**
+ * The functions-framework pipeline that runs `mutate`, loaded on the first
+ * review sent to the plain port. kube-apiserver only ever calls the HTTPS
+ * listener and probes are answered before this point, so a webhook replica
+ * neither pays for loading Express at cold start nor runs under the Node
+ * domain that functions-framework wraps every call in (README, "Benchmarks").
+ */
+function lazyFunctionsFramework(logger: App['logger']): (request: IncomingMessage, response: ServerResponse) => void {
+  let pipeline: Promise<RequestListener> | undefined;
+  return (request, response) => {
+    pipeline ??= (async () => {
+      const [{ FUNCTION_NAME }, testing] = await Promise.all([import('./index.js'), import('@google-cloud/functions-framework/testing')]);
+      // getTestServer is functions-framework's public factory for exactly the
+      // server its CLI listens with; we take its request listener. (CommonJS:
+      // bundled, its exports may sit on `default`.)
+      const { getTestServer } = 'getTestServer' in testing ? testing : (testing as unknown as { default: typeof testing }).default;
+      return getTestServer(FUNCTION_NAME).listeners('request')[0] as RequestListener;
+    })();
+    pipeline.then(
+      (listener) => listener(request, response),
+      (error: unknown) => {
+        logger.error({ err: error }, 'cannot load functions-framework');
+        pipeline = undefined;
+        sendJson(response, { status: 500, body: { error: 'internal', message: 'functions-framework could not be loaded; see the log' } });
+      },
+    );
+  };
+}
 
 // Registered before anything else can fail: a rejection nobody handles is a
 // bug to log, not a reason to stop admitting pods.
@@ -36,11 +63,8 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100).unref();
   });
 
-  // functions-framework builds the Express pipeline that runs `mutate`; this
-  // is its public factory for exactly the server its CLI would listen with.
-  const functionsFramework = getTestServer(FUNCTION_NAME).listeners('request')[0] as RequestListener;
   const plain = createPlainServer(
-    createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, forward: functionsFramework }),
+    createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, forward: lazyFunctionsFramework(logger) }),
   );
   let secure: SecureServer | undefined;
   if (settings.tls) {
