@@ -10,6 +10,7 @@ import type { Probes } from './adapters/http/listener.js';
 import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
 import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapters/kube/control-switches-watch.js';
 import { createKubeClient } from './adapters/kube/kube-client.js';
+import { loadClientNode } from './adapters/kube/load-client-node.js';
 import { NadCache, type NadSource } from './adapters/kube/nad-cache.js';
 import { createLogger, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
@@ -41,7 +42,7 @@ async function loadClusterConfig(env: Env) {
   const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
   const home = join(env.HOME || homedir(), '.kube', 'config');
   if (!env.KUBECONFIG && !existsSync(home) && !inCluster) return undefined;
-  const lib = await import('./adapters/kube/client-node.js');
+  const lib = await loadClientNode();
   const config = new lib.KubeConfig();
   try {
     if (env.KUBECONFIG || existsSync(home)) config.loadFromDefault();

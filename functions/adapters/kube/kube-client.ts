@@ -44,7 +44,7 @@ export interface KubeClient {
   describe(): { server: string };
 }
 
-type ClientNode = typeof import('./client-node.js');
+import type { ClientNode } from './load-client-node.js';
 
 /** Turns anything client-node or node:https throws into a classified, readable error. */
 export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
