@@ -3,7 +3,7 @@
 // Services, pods, RBAC) checked against each other.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
@@ -171,6 +171,11 @@ describe('knative/ manifests', () => {
     const dockerfile = readFileSync(new URL('knative/Dockerfile', repoRoot), 'utf8');
     const stages = dockerfile.split(/^FROM /m).slice(1);
     assert.equal(stages.length, 2);
+    assert.match(stages[0]!, /^RUN npm ci/m);
+    assert.match(stages[0]!, /^RUN npm run bundle$/m, 'the same bundling as npm start');
+    for (const copied of [...stages[0]!.matchAll(/^COPY (\S+) /gm)].map((m) => m[1]!)) {
+      assert.ok(existsSync(new URL(copied, repoRoot)), `${copied} exists`);
+    }
     const final = stages[1]!;
     assert.match(final, /^USER 65532:65532$/m);
     assert.doesNotMatch(final, /npm (ci|install)/);

@@ -1,0 +1,37 @@
+// What `npm run build` leaves in dist/: the bundle the container runs, and the
+// V8 code cache that keeps client-node's parse out of a cold start.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { CLIENT_NODE_BUNDLE, CODE_CACHE_SUFFIX, runWithCodeCache } from '../../functions/adapters/kube/load-client-node.js';
+import { repoRoot } from '../support/fixtures.js';
+
+const bundle = fileURLToPath(new URL(`dist/${CLIENT_NODE_BUNDLE}`, repoRoot));
+
+describe('dist/', () => {
+  it('holds client-node as CommonJS with a code cache this Node accepts', () => {
+    assert.ok(existsSync(bundle + CODE_CACHE_SUFFIX));
+    const { exports, cacheRejected } = runWithCodeCache(bundle);
+    assert.equal(cacheRejected, false);
+    assert.equal(typeof (exports as { KubeConfig?: unknown }).KubeConfig, 'function');
+  });
+
+  it('still loads client-node when the cache is missing or stale', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nri-bundle-'));
+    const copy = join(dir, CLIENT_NODE_BUNDLE);
+    copyFileSync(bundle, copy);
+    const missing = runWithCodeCache(copy);
+    assert.equal(missing.cacheRejected, true);
+    assert.equal(typeof (missing.exports as { CustomObjectsApi?: unknown }).CustomObjectsApi, 'function');
+    writeFileSync(copy + CODE_CACHE_SUFFIX, 'not a V8 code cache');
+    // In a fresh process: this one has the source in V8's in-memory cache already.
+    const loader = fileURLToPath(new URL('build/functions/adapters/kube/load-client-node.js', repoRoot));
+    const script = `const m = await import(${JSON.stringify(loader)}); const r = m.runWithCodeCache(${JSON.stringify(copy)}); console.log(JSON.stringify({ rejected: r.cacheRejected, kubeConfig: typeof r.exports.KubeConfig }));`;
+    const stale = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+    assert.deepEqual(stale, { rejected: true, kubeConfig: 'function' });
+  });
+});
