@@ -10,7 +10,7 @@ import { post, spawnProcess, stopper, timeToFirstReview } from './targets.js';
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 
 /** A pod as a DPDK workload sends it: two networks, two containers, labels, hugepages. */
 function realisticReview(namespace = 'bench', networks = 'sriov-a@net1, infra/sriov-b@net2'): string {
