@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { evaluate } from '@marcbachmann/cel-js';
 import * as admissionregistration from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import * as core from 'kubernetes-models/v1';
 import * as policy from 'kubernetes-models/policy/v1';
@@ -165,6 +166,21 @@ describe('knative/ manifests', () => {
     assert.ok(ownLabel.values.includes(podLabels[ownLabel.key]), 'its own pods are excluded');
     const condition = webhook.matchConditions[0].expression as string;
     for (const key of ['k8s.v1.cni.cncf.io/networks', 'v1.multus-cni.io/default-network']) assert.ok(condition.includes(`'${key}'`));
+  });
+
+  it('sends the webhook exactly the pods that select networks or carry an injection label (CEL)', () => {
+    const condition = one('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration').webhooks[0].matchConditions[0].expression as string;
+    const sends = (metadata: Record<string, unknown>) => evaluate(condition, { object: { metadata } }) as boolean;
+    assert.equal(sends({ annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net' } }), true);
+    assert.equal(sends({ annotations: { 'v1.multus-cni.io/default-network': 'kube-system/primary' } }), true);
+    assert.equal(sends({ labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } }), true);
+    assert.equal(sends({ labels: { app: 'web' }, annotations: { 'prometheus.io/scrape': 'true' } }), false);
+    assert.equal(sends({}), false, 'no annotations or labels at all: not sent, no error');
+    // The example control switches only use labels the condition lets through.
+    const example = parseAllDocuments(readFileSync(new URL('examples/control-switches.yaml', repoRoot), 'utf8'))[0]!.toJS();
+    for (const label of Object.keys(JSON.parse(example.data['config.json'])['user-defined-injections'])) {
+      assert.equal(sends({ labels: { [label]: 'true' } }), true, label);
+    }
   });
 
   it('builds a multi-stage, non-root image that runs the bundled function', () => {
