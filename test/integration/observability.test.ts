@@ -92,6 +92,8 @@ describe('metrics and logs', () => {
     assert.equal(denied.level, 'warn');
     assert.equal(denied.decision, 'denied');
     assert.match(denied.reason, /NetworkAttachmentDefinition not found: default\/ghost/);
+    for (const name of Object.keys(uids)) assert.equal(byUid(name).length, 1, `one line for review ${name}`);
+    assert.equal(byUid('none')[0].reason, 'no_networks');
     assert.equal(lines.filter((line) => line.config).length, 1, 'the effective configuration, once');
     assert.deepEqual(lines.find((line) => line.config).config.resourceNameKeys, ['k8s.v1.cni.cncf.io/resourceName']);
   });

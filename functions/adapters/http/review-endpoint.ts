@@ -50,7 +50,6 @@ function logDecision(logger: Logger, review: DecodedReview, decision: Decision, 
     transport,
   };
   if (decision.type === 'denied') logger.warn(line, 'review denied');
-  else if (decision.type === 'allowed' && decision.reason !== 'unchanged') logger.debug(line, 'review allowed');
   else logger.info(line, decision.type === 'patched' ? 'review patched' : 'review allowed');
 }
 
