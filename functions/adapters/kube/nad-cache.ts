@@ -107,14 +107,6 @@ export class NadCache implements NadSource {
     return { source: 'kubernetes', ...this.options.kube.describe(), synced: this.synced, objects: this.objects.size, lastError: this.lastError };
   }
 
-  get size(): number {
-    return this.objects.size;
-  }
-
-  get isSynced(): boolean {
-    return this.synced;
-  }
-
   async lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>> {
     const { metrics } = this.options;
     const out = new Map<string, NadLookupOutcome>();
