@@ -61,7 +61,7 @@ export class OfflineNadSource implements NadSource {
     this.byKey = new Map(nads.map((nad) => [`${nad.namespace}/${nad.name}`, nad]));
   }
 
-  async lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>> {
+  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Map<string, NadLookupOutcome> {
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
       const nad = this.byKey.get(`${namespace}/${name}`);

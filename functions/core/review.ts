@@ -3,13 +3,17 @@
 import type { Operation } from 'fast-json-patch';
 import { buildPatch, patchProblem } from './patch.js';
 import { nadKey, planInjection, type DenialKind as PlanDenialKind } from './plan.js';
-import { podNamespace, selectNetworks } from './selection.js';
+import { podNamespace, selectNetworks, type Selection } from './selection.js';
 import type { CoreSettings, Nad, NetworkRef, Pod, Switches } from './types.js';
 
 export type NadLookupOutcome = { status: 'found'; nad: Nad } | { status: 'missing' } | { status: 'error'; reason: string };
 
-/** Resolves each distinct namespace/name; keys of the result are "namespace/name". */
-export type NadLookup = (refs: ReadonlyArray<{ namespace: string; name: string }>) => Promise<Map<string, NadLookupOutcome>>;
+/**
+ * Resolves each distinct namespace/name; keys of the result are "namespace/name".
+ * A source that can answer from memory answers synchronously, sparing the hot
+ * path the promises (which Node's domains, once on, make expensive).
+ */
+export type NadLookup = (refs: ReadonlyArray<{ namespace: string; name: string }>) => Map<string, NadLookupOutcome> | Promise<Map<string, NadLookupOutcome>>;
 
 export type DenialKind = PlanDenialKind | 'invalid_annotation' | 'nad_not_found' | 'nad_lookup_failed' | 'internal';
 export type AllowReason = 'not_create' | 'excluded_namespace' | 'no_networks' | 'unchanged';
@@ -34,7 +38,8 @@ export interface ReviewContext {
 
 const none = { networks: [] as NetworkRef[], injected: new Map<string, number>() };
 
-export async function reviewPod(review: PodReview, context: ReviewContext): Promise<Decision> {
+/** The decision; synchronous unless a NAD has to be read from the API. */
+export function reviewPod(review: PodReview, context: ReviewContext): Decision | Promise<Decision> {
   const { pod } = review;
   if (review.operation !== undefined && review.operation !== 'CREATE') return { type: 'allowed', reason: 'not_create', ...none };
 
@@ -45,13 +50,14 @@ export async function reviewPod(review: PodReview, context: ReviewContext): Prom
   const { networks } = selection;
   if (networks.length === 0 && selection.injectedAnnotations.size === 0) return { type: 'allowed', reason: 'no_networks', ...none };
 
-  const nads = new Map<string, Nad>();
-  if (networks.length > 0) {
-    const distinct = new Map(networks.map((ref) => [nadKey(ref.namespace, ref.name), ref]));
-    const outcomes = await context.lookupNads([...distinct.values()]);
+  if (networks.length === 0) return decide(pod, selection, new Map(), context);
+  const distinct = new Map(networks.map((ref) => [nadKey(ref.namespace, ref.name), ref]));
+  const outcomes = context.lookupNads([...distinct.values()]);
+  const withNads = (found: Map<string, NadLookupOutcome>): Decision => {
+    const nads = new Map<string, Nad>();
     const missing: string[] = [];
     for (const key of distinct.keys()) {
-      const outcome = outcomes.get(key) ?? { status: 'error', reason: 'no answer from the NAD source' };
+      const outcome = found.get(key) ?? { status: 'error', reason: 'no answer from the NAD source' };
       if (outcome.status === 'found') nads.set(key, outcome.nad);
       else if (outcome.status === 'missing') missing.push(key);
       else {
@@ -63,8 +69,14 @@ export async function reviewPod(review: PodReview, context: ReviewContext): Prom
       const message = `NetworkAttachmentDefinition${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`;
       return { type: 'denied', kind: 'nad_not_found', message, networks, injected: none.injected };
     }
-  }
+    return decide(pod, selection, nads, context);
+  };
+  return outcomes instanceof Promise ? outcomes.then(withNads) : withNads(outcomes);
+}
 
+/** Plan, patch and prove the patch, once every NAD is known. */
+function decide(pod: Pod, selection: Selection, nads: ReadonlyMap<string, Nad>, context: ReviewContext): Decision {
+  const { networks } = selection;
   const planned = planInjection(pod, selection, nads, context.settings, context.switches);
   if (!planned.ok) return { type: 'denied', kind: planned.kind ?? 'invalid_nad', message: planned.error, networks, injected: none.injected };
   const plan = planned.value;

@@ -316,6 +316,19 @@ describe('user-defined injections', () => {
   });
 });
 
+describe('synchronous when the NADs are in memory', () => {
+  it('decides without a promise when the lookup answers synchronously, and with one otherwise', async () => {
+    const target = pod({ [NETWORKS]: 'foo-network' });
+    const context = { settings: defaultSettings, switches: defaultSwitches };
+    const sync = reviewPod({ pod: target, namespace: 'default' }, { ...context, lookupNads: () => new Map([['default/foo-network', { status: 'found' as const, nad: foo }]]) });
+    assert.ok(!(sync instanceof Promise));
+    assert.equal((sync as { type: string }).type, 'patched');
+    const later = reviewPod({ pod: target, namespace: 'default' }, { ...context, lookupNads: lookupFrom([foo]) });
+    assert.ok(later instanceof Promise);
+    assert.deepEqual(await later, sync);
+  });
+});
+
 describe('patch shape and idempotence', () => {
   it('appends to what the API server sent (volumes, mounts) and never replaces it', async () => {
     const review = realisticReview();

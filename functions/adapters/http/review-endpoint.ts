@@ -69,7 +69,8 @@ export async function answerReview(body: unknown, runtime: ReviewRuntime, transp
     }
     let decision: Decision;
     try {
-      decision = await reviewPod(review, runtime.context());
+      const decided = reviewPod(review, runtime.context());
+      decision = decided instanceof Promise ? await decided : decided;
     } catch (error) {
       // A bug of ours: deny with a clear message rather than crash or hand back garbage.
       logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');

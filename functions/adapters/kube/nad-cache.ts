@@ -2,7 +2,7 @@
 // lookups from memory. A miss asks the API once (a NAD created a moment ago
 // must work) and "not found" is never cached. Until the watch has synced, or
 // when RBAC forbids list/watch, lookups are GETs behind a short-lived cache.
-import type { NadLookupOutcome } from '../../core/review.js';
+import type { NadLookup, NadLookupOutcome } from '../../core/review.js';
 import type { Nad } from '../../core/types.js';
 import { toNad } from '../nad-object.js';
 import type { Logger } from '../observability/logger.js';
@@ -11,7 +11,8 @@ import { KubeApiError, NAD_LIST_PATH, type KubeClient } from './kube-client.js';
 import { Reflector } from './reflector.js';
 
 export interface NadSource {
-  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>>;
+  /** synchronous when every NAD is in memory, a promise when one must be read */
+  lookup: NadLookup;
   /** null when lookups can be answered, else why not */
   readiness(): string | null;
   start(): void;
@@ -107,7 +108,7 @@ export class NadCache implements NadSource {
     return { source: 'kubernetes', ...this.options.kube.describe(), synced: this.synced, objects: this.objects.size, lastError: this.lastError };
   }
 
-  async lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Promise<Map<string, NadLookupOutcome>> {
+  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Map<string, NadLookupOutcome> | Promise<Map<string, NadLookupOutcome>> {
     const { metrics } = this.options;
     const out = new Map<string, NadLookupOutcome>();
     const waiting: Array<Promise<void>> = [];
@@ -122,8 +123,7 @@ export class NadCache implements NadSource {
       metrics.nadCacheMisses.inc();
       waiting.push(this.get(namespace, name).then((outcome) => void out.set(id, outcome)));
     }
-    await Promise.all(waiting);
-    return out;
+    return waiting.length === 0 ? out : Promise.all(waiting).then(() => out);
   }
 
   private fresh(id: string): Nad | undefined {
