@@ -60,7 +60,6 @@ export class ControlSwitchesWatch implements SwitchSource {
         if ((object as ConfigMapObject)?.metadata?.name !== name) return;
         this.update(type === 'DELETED' ? undefined : (object as ConfigMapObject));
       },
-      onSynced: () => {},
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'configmaps', cause });
         if (error) {

@@ -2,6 +2,7 @@
 // lookups from memory. A miss asks the API once (a NAD created a moment ago
 // must work) and "not found" is never cached. Until the watch has synced, or
 // when RBAC forbids list/watch, lookups are GETs behind a short-lived cache.
+import { nadKey } from '../../core/plan.js';
 import type { NadLookup, NadLookupOutcome } from '../../core/review.js';
 import type { Nad } from '../../core/types.js';
 import { toNad } from '../nad-object.js';
@@ -32,8 +33,6 @@ export interface NadCacheOptions {
   maxPendingGets?: number;
 }
 
-const key = (namespace: string, name: string) => `${namespace}/${name}`;
-
 export class NadCache implements NadSource {
   private readonly objects = new Map<string, Nad>();
   private synced = false;
@@ -58,17 +57,17 @@ export class NadCache implements NadSource {
       apply: (type, object) => {
         if (type === 'DELETED') {
           const nad = toNad(object, '');
-          if (nad) this.objects.delete(key(nad.namespace, nad.name));
+          if (nad) this.objects.delete(nadKey(nad.namespace, nad.name));
         } else {
           this.put(object);
         }
         metrics.nadCacheObjects.set(this.objects.size);
       },
-      onSynced: (synced) => {
-        if (synced && !this.synced) logger.info({ objects: this.objects.size }, 'NAD watch cache synced');
-        this.synced = synced;
+      onSynced: () => {
+        if (!this.synced) logger.info({ objects: this.objects.size }, 'NAD watch cache synced');
+        this.synced = true;
         this.lastError = undefined;
-        metrics.nadCacheSynced.set(synced ? 1 : 0);
+        metrics.nadCacheSynced.set(1);
       },
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'network-attachment-definitions', cause });
@@ -89,7 +88,7 @@ export class NadCache implements NadSource {
 
   private put(object: unknown): void {
     const nad = toNad(object, '', this.options.keepAnnotation);
-    if (nad && nad.namespace !== '') this.objects.set(key(nad.namespace, nad.name), nad);
+    if (nad && nad.namespace !== '') this.objects.set(nadKey(nad.namespace, nad.name), nad);
   }
 
   start(): void {
@@ -113,7 +112,7 @@ export class NadCache implements NadSource {
     const out = new Map<string, NadLookupOutcome>();
     const waiting: Array<Promise<void>> = [];
     for (const { namespace, name } of refs) {
-      const id = key(namespace, name);
+      const id = nadKey(namespace, name);
       const cached = this.synced ? this.objects.get(id) : this.fresh(id);
       if (cached) {
         metrics.nadCacheHits.inc();
@@ -135,7 +134,7 @@ export class NadCache implements NadSource {
 
   /** One GET per NAD at a time, however many reviews ask for it. */
   private get(namespace: string, name: string): Promise<NadLookupOutcome> {
-    const id = key(namespace, name);
+    const id = nadKey(namespace, name);
     const inFlight = this.pending.get(id);
     if (inFlight) return inFlight;
     const { maxPendingGets = 64, metrics, kube, getTtlMs = 2000 } = this.options;

@@ -14,20 +14,24 @@ export interface ReflectorOptions {
   watchTimeoutSeconds: number;
   replace(items: unknown[]): void;
   apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void;
-  onSynced(synced: boolean): void;
+  /** after each successful list */
+  onSynced?(): void;
   onRestart(cause: RestartCause, error?: KubeApiError): void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
+/** Waits ms, or less if stopped; leaves no listener behind on the signal either way. */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    signal.addEventListener('abort', () => {
+    const wake = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', wake);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(wake, ms);
+    timer.unref();
+    signal.addEventListener('abort', wake, { once: true });
   });
 
 class Gone extends Error {}
@@ -71,7 +75,7 @@ export class Reflector {
           if (this.stopper.signal.aborted) return;
           options.replace(list.items);
           this.resourceVersion = list.resourceVersion;
-          options.onSynced(true);
+          options.onSynced?.();
         }
         cause = await this.watchOnce();
       } catch (failure) {
