@@ -75,7 +75,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
   const namespace = ownNamespace(settings);
   if (cluster) {
-    const kube = await createKubeClient(cluster.lib, cluster.config, settings.apiTimeoutMs);
+    const kube = createKubeClient(cluster.lib, cluster.config, settings.apiTimeoutMs);
     const wanted = new Set([...settings.core.resourceNameKeys, NODE_SELECTOR_ANNOTATION]);
     nads = new NadCache({ kube, metrics, logger, keepAnnotation: (key) => wanted.has(key), watchTimeoutSeconds: settings.watchTimeoutSeconds });
     switches = new ControlSwitchesWatch({
@@ -92,7 +92,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     try {
       nads = new OfflineNadSource(await loadOfflineNads(path), path);
     } catch (error) {
-      throw new StartupError((error as Error).message.startsWith('NRI_NADS') ? (error as Error).message : `NRI_NADS: cannot read ${path}: ${(error as Error).message}`);
+      throw new StartupError((error as Error).message);
     }
     switches = new StaticSwitches(settings.envSwitches);
   }

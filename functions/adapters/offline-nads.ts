@@ -2,6 +2,7 @@
 // the embedded default that lets the function run without a cluster.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { nadKey } from '../core/plan.js';
 import type { NadLookupOutcome } from '../core/review.js';
 import type { Nad } from '../core/types.js';
 import type { NadSource } from './kube/nad-cache.js';
@@ -33,8 +34,14 @@ async function documentsIn(file: string): Promise<unknown[]> {
 }
 
 export async function loadOfflineNads(path: string): Promise<Nad[]> {
+  let files: string[];
+  try {
+    files = filesAt(path);
+  } catch (error) {
+    throw new Error(`NRI_NADS: cannot read ${path}: ${(error as Error).message}`);
+  }
   const nads: Nad[] = [];
-  for (const file of filesAt(path)) {
+  for (const file of files) {
     let documents: unknown[];
     try {
       documents = await documentsIn(file);
@@ -58,14 +65,15 @@ export class OfflineNadSource implements NadSource {
     nads: Nad[],
     private readonly path: string,
   ) {
-    this.byKey = new Map(nads.map((nad) => [`${nad.namespace}/${nad.name}`, nad]));
+    this.byKey = new Map(nads.map((nad) => [nadKey(nad.namespace, nad.name), nad]));
   }
 
   lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Map<string, NadLookupOutcome> {
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
-      const nad = this.byKey.get(`${namespace}/${name}`);
-      out.set(`${namespace}/${name}`, nad ? { status: 'found', nad } : { status: 'missing' });
+      const key = nadKey(namespace, name);
+      const nad = this.byKey.get(key);
+      out.set(key, nad ? { status: 'found', nad } : { status: 'missing' });
     }
     return out;
   }

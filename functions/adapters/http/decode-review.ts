@@ -15,7 +15,7 @@ export interface DecodedReview {
 }
 
 export class BadRequest extends Error {
-  constructor(readonly status: 400 | 413 | 415, message: string, readonly reason = 'bad_request') {
+  constructor(readonly status: 400 | 413, message: string, readonly reason = 'bad_request') {
     super(message);
   }
 }

@@ -2,11 +2,12 @@
 // @kubernetes/client-node, and a watch stream over node:https using the same
 // kubeconfig credentials. Only names already validated reach a URL, and each
 // path segment is URL-encoded on top.
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
-import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
 import type { ApiErrorKind } from '../observability/metrics.js';
+import type { ClientNode } from './load-client-node.js';
 
 export const NAD_GROUP = 'k8s.cni.cncf.io';
 export const NAD_VERSION = 'v1';
@@ -17,7 +18,6 @@ export class KubeApiError extends Error {
   constructor(
     readonly kind: ApiErrorKind,
     message: string,
-    readonly status?: number,
   ) {
     super(message);
   }
@@ -44,7 +44,6 @@ export interface KubeClient {
   describe(): { server: string };
 }
 
-import type { ClientNode } from './load-client-node.js';
 
 /** Turns anything client-node or node:https throws into a classified, readable error. */
 export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
@@ -60,7 +59,7 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
       /* body was not JSON; the status says enough */
     }
     const kind: ApiErrorKind = status === 403 || status === 401 ? 'forbidden' : status === 429 ? 'throttled' : status >= 500 ? 'server_error' : 'other';
-    return new KubeApiError(kind, `the API server answered ${status}${detail.slice(0, 300)}`, status);
+    return new KubeApiError(kind, `the API server answered ${status}${detail.slice(0, 300)}`);
   }
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.type === 'aborted') {
     return new KubeApiError('timeout', `no answer from the API server within ${timeoutMs} ms`);
@@ -69,7 +68,7 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
 }
 
 /** client-node has no per-call timeout; this middleware gives each call an abort deadline. */
-function timeoutMiddleware(lib: ClientNode, ms: number): import('@kubernetes/client-node').ObservableMiddleware {
+function timeoutMiddleware(lib: ClientNode, ms: number): ObservableMiddleware {
   return {
     pre: (context) => {
       context.setSignal(AbortSignal.timeout(ms));
@@ -79,7 +78,7 @@ function timeoutMiddleware(lib: ClientNode, ms: number): import('@kubernetes/cli
   };
 }
 
-export async function createKubeClient(lib: ClientNode, config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000)): Promise<KubeClient> {
+export function createKubeClient(lib: ClientNode, config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000)): KubeClient {
   const custom: CustomObjectsApi = config.makeApiClient(lib.CustomObjectsApi);
   const core: CoreV1Api = config.makeApiClient(lib.CoreV1Api);
   const short = { middleware: [timeoutMiddleware(lib, timeoutMs)], middlewareMergeStrategy: 'append' as const };
@@ -140,7 +139,7 @@ function openWatch(
     const url = new URL(server.replace(/\/+$/, '') + path);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     url.searchParams.set('watch', 'true');
-    const options: import('node:https').RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
+    const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
     await config.applyToHTTPSOptions(options);
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
