@@ -62,10 +62,9 @@ export function planInjection(
     const key = nadKey(ref.namespace, ref.name);
     const nad = nads.get(key);
     if (!nad) return deny('invalid_nad', `NetworkAttachmentDefinition ${key} was not looked up`);
-    const resources = resourceNamesOf(nad, settings.resourceNameKeys);
+    const { resources, selector } = factsOf(nad, settings.resourceNameKeys);
     if (!resources.ok) return deny('invalid_nad', resources.error);
     for (const resource of resources.value) counts.set(resource, (counts.get(resource) ?? 0) + 1);
-    const selector = nodeSelectorOf(nad);
     if (!selector.ok) return deny('invalid_nad', selector.error);
     if (selector.value) {
       const [label, value] = selector.value;
@@ -110,6 +109,27 @@ export function planInjection(
   return ok(plan);
 }
 
+interface NadFacts {
+  keys: readonly string[];
+  resources: Result<string[]>;
+  selector: Result<[string, string] | undefined>;
+}
+
+/**
+ * What a review needs from a NAD, worked out once per NAD object: the cache
+ * hands out the same object until the NAD changes, so steady-state reviews
+ * skip the parsing and validation. Weak keys: a replaced NAD's entry goes with it.
+ */
+const factsCache = new WeakMap<Nad, NadFacts>();
+
+function factsOf(nad: Nad, keys: readonly string[]): NadFacts {
+  const known = factsCache.get(nad);
+  if (known && known.keys === keys) return known;
+  const facts = { keys, resources: resourceNamesOf(nad, keys), selector: nodeSelectorOf(nad) };
+  factsCache.set(nad, facts);
+  return facts;
+}
+
 /** The resources a NAD names, once each, checked for a valid resource name. */
 function resourceNamesOf(nad: Nad, keys: readonly string[]): Result<string[]> {
   const names = new Set<string>();
@@ -128,13 +148,13 @@ function resourceNamesOf(nad: Nad, keys: readonly string[]): Result<string[]> {
 function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
   const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION) ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim() : '';
   if (raw === '') return ok(undefined);
-  const where = `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
+  const where = () => `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
   const parts = raw.split('=');
-  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key)`);
+  if (parts.length > 2) return fail(`${where()} has more than one '=' (expected key=value or key)`);
   const label = parts[0]!.trim();
   const value = (parts[1] ?? '').trim();
-  if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);
-  if (!isLabelValue(value)) return fail(`${where} has an invalid label value ${quote(value)}`);
+  if (!isQualifiedName(label)) return fail(`${where()} has an invalid label key ${quote(label)}`);
+  if (!isLabelValue(value)) return fail(`${where()} has an invalid label value ${quote(value)}`);
   return ok([label, value]);
 }
 
