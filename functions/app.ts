@@ -157,9 +157,13 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
 }
 
 let shared: Promise<App> | undefined;
+let ready: App | undefined;
 
 /** One app per process, whichever entry point (main or the functions-framework CLI) asks first. */
 export function getApp(env: Env = process.env): Promise<App> {
-  shared ??= createApp(env);
+  shared ??= createApp(env).then((app) => (ready = app));
   return shared;
 }
+
+/** The app once getApp has built it: lets the per-review path skip a promise. */
+export const readyApp = (): App | undefined => ready;

@@ -3,6 +3,7 @@
 // good review is served. Plus process faults and what must never reach a log.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
@@ -96,6 +97,25 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
     assert.equal(streamed.status, 413);
     assert.equal(JSON.parse(streamed.body).error, 'too_large');
     assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).status, 200);
+  });
+
+  it('treats a client that hangs up mid-body as a disconnect, not a failure', async () => {
+    for (const { url, tls } of urls()) {
+      await new Promise<void>((resolve) => {
+        const requester = url.startsWith('https:') ? httpsRequest : httpRequest;
+        const req = requester(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 5000 }, ...tls });
+        req.on('error', () => resolve());
+        req.write(admissionReview(good()).slice(0, 100), () => setTimeout(() => req.destroy(), 50));
+        req.on('close', () => resolve());
+      });
+    }
+    const disconnects = () => fn.logs.filter((line) => line.includes('before sending the whole body'));
+    for (let waited = 0; disconnects().length < 2 && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = disconnects().map((line) => JSON.parse(line));
+    assert.equal(lines.length, 2, 'one line per transport');
+    assert.ok(lines.every((line) => line.level === 'warn'), JSON.stringify(lines));
+    assert.ok(!fn.logs.some((line) => line.includes('request failed')));
+    assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).json.response.allowed, true);
   });
 
   it('answers other paths and methods with JSON 404 and 405', async () => {

@@ -3,7 +3,7 @@
 // reviews in flight, and a JSON answer for every failure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequest } from './decode-review.js';
-import { readBody } from './read-body.js';
+import { ClientGone, readBody } from './read-body.js';
 import { answerReview, badRequestAnswer, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
 
 export interface Probes {
@@ -54,9 +54,48 @@ export function createListener(options: ListenerOptions) {
   const { runtime, transport, maxBodyBytes, maxInFlight, probes, forward } = options;
   let inFlight = 0;
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = (request.url ?? '/').split('?')[0]!;
-    if (request.method === 'GET' && probes && (await serveProbe(path, probes, response))) return;
+  const failed = (response: ServerResponse) => (error: unknown) => {
+    runtime.logger.error({ err: error, transport }, 'request failed');
+    if (!response.headersSent) sendJson(response, problem(500, 'internal', 'the injector failed to answer; see its log'));
+    else response.destroy();
+  };
+
+  function onBody(request: IncomingMessage, response: ServerResponse, error: Error | undefined, body: Buffer | undefined): void {
+    if (error) {
+      // Nobody is left to answer: an ordinary disconnect, not a failure of ours.
+      if (error instanceof ClientGone) return runtime.logger.warn({ transport }, error.message);
+      if (!(error instanceof BadRequest)) return failed(response)(error);
+      runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
+      // A body declared too large is not worth reading: answer and close. One that
+      // grew too large while streaming is drained (bounded by the request timeout)
+      // so that the client, still sending, gets to read the answer.
+      if (error.reason === 'too_large' && request.headers['content-length'] !== undefined) response.setHeader('connection', 'close');
+      return sendJson(response, badRequestAnswer(error));
+    }
+    if (forward) {
+      Object.assign(request, { body, rawBody: body });
+      return forward(request, response);
+    }
+    const answer = answerReview(body, runtime, transport);
+    if (answer instanceof Promise) answer.then((settled) => sendJson(response, settled), failed(response));
+    else sendJson(response, answer);
+  }
+
+  /** Plain callbacks on the review path: no promise per request unless a NAD must be read. */
+  function handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    if (request.method === 'GET' && probes) {
+      serveProbe(path, probes, response)
+        .then((served) => served || route(request, response, path))
+        .catch(failed(response));
+      return;
+    }
+    route(request, response, path);
+  }
+
+  function route(request: IncomingMessage, response: ServerResponse, path: string): void {
     if (!REVIEW_PATHS.has(path)) return sendJson(response, problem(404, 'not_found', `no endpoint at ${path.slice(0, 100)}; send AdmissionReviews to POST /mutate`));
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');
@@ -70,33 +109,20 @@ export function createListener(options: ListenerOptions) {
     }
     inFlight++;
     response.once('close', () => inFlight--);
-    let body: Buffer;
-    try {
-      body = await readBody(request, maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BadRequest) {
-        runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-        // A body declared too large is not worth reading: answer and close. One that
-        // grew too large while streaming is drained (bounded by the request timeout)
-        // so that the client, still sending, gets to read the answer.
-        if (error.reason === 'too_large' && request.headers['content-length'] !== undefined) response.setHeader('connection', 'close');
-        return sendJson(response, badRequestAnswer(error));
+    readBody(request, maxBodyBytes, (error, body) => {
+      try {
+        onBody(request, response, error, body);
+      } catch (thrown) {
+        failed(response)(thrown);
       }
-      throw error;
-    }
-    if (forward) {
-      Object.assign(request, { body, rawBody: body });
-      forward(request, response);
-      return;
-    }
-    sendJson(response, await answerReview(body, runtime, transport));
+    });
   }
 
   return (request: IncomingMessage, response: ServerResponse): void => {
-    handle(request, response).catch((error: unknown) => {
-      runtime.logger.error({ err: error, transport }, 'request failed');
-      if (!response.headersSent) sendJson(response, problem(500, 'internal', 'the injector failed to answer; see its log'));
-      else response.destroy();
-    });
+    try {
+      handle(request, response);
+    } catch (error) {
+      failed(response)(error);
+    }
   };
 }

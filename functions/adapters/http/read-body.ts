@@ -3,46 +3,40 @@
 import type { IncomingMessage } from 'node:http';
 import { BadRequest } from './decode-review.js';
 
-export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/** The client hung up before the whole body arrived. */
+export class ClientGone extends Error {}
+
+export type BodyCallback = (error: Error | undefined, body?: Buffer) => void;
+
+/** Calls back exactly once. A callback, not a promise: this runs for every review. */
+export function readBody(request: IncomingMessage, maxBytes: number, done: BodyCallback): void {
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     request.resume(); // drain quietly; the answer is already known
-    return Promise.reject(new BadRequest(413, `the request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`, 'too_large'));
+    return done(new BadRequest(413, `the request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`, 'too_large'));
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        cleanup();
-        request.resume();
-        reject(new BadRequest(413, `the request body exceeds the limit of ${maxBytes} bytes`, 'too_large'));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const onAborted = () => {
-      cleanup();
-      reject(new Error('the client closed the connection before sending the whole body'));
-    };
-    const cleanup = () => {
-      request.off('data', onData);
-      request.off('end', onEnd);
-      request.off('error', onError);
-      request.off('aborted', onAborted);
-    };
-    request.on('data', onData);
-    request.on('end', onEnd);
-    request.on('error', onError);
-    request.on('aborted', onAborted);
-  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const finish = (error: Error | undefined, body?: Buffer) => {
+    request.off('data', onData);
+    request.off('end', onEnd);
+    request.off('error', finish);
+    request.off('aborted', onAborted);
+    done(error, body);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      finish(new BadRequest(413, `the request body exceeds the limit of ${maxBytes} bytes`, 'too_large'));
+      request.resume();
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  const onAborted = () => finish(new ClientGone('the client closed the connection before sending the whole body'));
+  request.on('data', onData);
+  request.on('end', onEnd);
+  request.on('error', finish);
+  request.on('aborted', onAborted);
 }

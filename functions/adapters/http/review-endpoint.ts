@@ -53,36 +53,43 @@ function logDecision(logger: Logger, review: DecodedReview, decision: Decision, 
   else logger.info(line, decision.type === 'patched' ? 'review patched' : 'review allowed');
 }
 
-export async function answerReview(body: unknown, runtime: ReviewRuntime, transport: Transport): Promise<HttpAnswer> {
+/**
+ * The answer to one request body. Synchronous when every NAD is in memory (the
+ * steady state): no promise per review, which matters most once
+ * functions-framework's domains have turned on async hooks for the process.
+ */
+export function answerReview(body: unknown, runtime: ReviewRuntime, transport: Transport): HttpAnswer | Promise<HttpAnswer> {
   const started = process.hrtime.bigint();
   const { metrics, logger } = runtime;
-  metrics.inFlight.inc();
+  let review: DecodedReview;
   try {
-    let review: DecodedReview;
-    try {
-      review = decodeReview(body);
-    } catch (error) {
-      if (!(error instanceof BadRequest)) throw error;
-      metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-      logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
-      return badRequestAnswer(error);
-    }
-    let decision: Decision;
-    try {
-      const decided = reviewPod(review, runtime.context());
-      decision = decided instanceof Promise ? await decided : decided;
-    } catch (error) {
-      // A bug of ours: deny with a clear message rather than crash or hand back garbage.
-      logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-      decision = { type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() };
-    }
+    review = decodeReview(body);
+  } catch (error) {
+    if (!(error instanceof BadRequest)) throw error;
+    metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
+    logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
+    return badRequestAnswer(error);
+  }
+  const finish = (decision: Decision): HttpAnswer => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
     metrics.reviewDuration.observe({ transport }, seconds);
     logDecision(logger, review, decision, seconds, transport);
     return { status: 200, body: respond(review.uid, decision) };
-  } finally {
-    metrics.inFlight.dec();
+  };
+  // A bug of ours: deny with a clear message rather than crash or hand back garbage.
+  const failed = (error: unknown): HttpAnswer => {
+    logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
+    return finish({ type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
+  };
+  let decided: Decision | Promise<Decision>;
+  try {
+    decided = reviewPod(review, runtime.context());
+  } catch (error) {
+    return failed(error);
   }
+  if (!(decided instanceof Promise)) return finish(decided);
+  metrics.inFlight.inc(); // reviews waiting on the API server
+  return decided.then(finish, failed).finally(() => metrics.inFlight.dec());
 }
