@@ -1,8 +1,8 @@
 // Bundles the function into dist/ with esbuild (see README, "Development"):
 // the entry points, a few shared chunks, and @kubernetes/client-node as a
 // CommonJS file with V8's code cache beside it, loaded only with a cluster.
-import { rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true }); // no stale chunks from an earlier build
@@ -32,20 +32,7 @@ await build({
 
 await build({ ...common, entryPoints: ['functions/adapters/kube/client-node.ts'], outfile: 'dist/client-node.cjs', format: 'cjs' });
 
-// Store V8's code cache for it, made by this Node, through the very loader the
-// function uses (the wrapper must match byte for byte for V8 to accept it).
-const loader = await build({ entryPoints: ['functions/adapters/kube/load-client-node.ts'], bundle: false, format: 'esm', platform: 'node', write: false, logLevel: 'warning' });
-const { runWithCodeCache, CODE_CACHE_SUFFIX } = await import(`data:text/javascript;base64,${Buffer.from(loader.outputFiles[0].text).toString('base64')}`);
-const { script, exports: clientNode } = runWithCodeCache(resolve('dist/client-node.cjs'));
-// Run what nri runs at start, so that those functions are compiled into the cache too.
-const config = new clientNode.KubeConfig();
-config.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
-const custom = config.makeApiClient(clientNode.CustomObjectsApi);
-const core = config.makeApiClient(clientNode.CoreV1Api);
-// And the request path of the first NAD read and list (port 1 refuses at once).
-await Promise.allSettled([
-  custom.getNamespacedCustomObject({ group: 'k8s.cni.cncf.io', version: 'v1', namespace: 'default', plural: 'network-attachment-definitions', name: 'warm' }),
-  custom.listClusterCustomObject({ group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' }),
-  core.listNamespacedConfigMap({ namespace: 'default', fieldSelector: 'metadata.name=warm' }),
-]);
-writeFileSync(`dist/client-node.cjs${CODE_CACHE_SUFFIX}`, script.createCachedData());
+// Store V8's code cache for it, made in a process started with the same V8
+// flags as `npm start` and the container: V8 rejects a cache made under other flags.
+const startArgs = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' ').slice(1);
+execFileSync(process.execPath, [...startArgs.filter((arg) => arg.startsWith('--')), 'scripts/make-code-cache.mjs'], { stdio: 'inherit' });

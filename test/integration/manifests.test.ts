@@ -196,6 +196,9 @@ describe('knative/ manifests', () => {
     assert.match(final, /^USER 65532:65532$/m);
     assert.doesNotMatch(final, /npm (ci|install)/);
     assert.doesNotMatch(final, /node_modules/);
-    assert.match(final, /ENTRYPOINT \["node", "dist\/main\.js"\]/);
+    // The container runs the process exactly as `npm start` (and `npm run bench`) does, heap flags included.
+    const start = JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).scripts.start.split(' ');
+    assert.deepEqual(JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(final)![1]!), start);
+    assert.ok(start.includes('dist/main.js') && start.some((word: string) => word.startsWith('--max-old-space-size=')));
   });
 });
