@@ -1,26 +1,52 @@
 // What the benchmark runs: our function, an empty functions-framework
 // function, and a bare node:https server, each as its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
-export interface Target {
-  name: string;
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
+/** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included. */
+export const NRI_ARGS: string[] = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string).split(' ').slice(1);
+
+/**
+ * With taskset and two or more CPUs, the load generator (this process) keeps
+ * CPU 0 and each measured server gets CPU 1, as a pod would get its own core:
+ * neither steals from the other, and ratios stop swinging with the scheduler.
+ */
+const pinning = (() => {
+  if (cpus().length < 2 || process.env.BENCH_PIN === '0') return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    return ['-c', '1'];
+  } catch {
+    return undefined; // no taskset: measure unpinned and say so
+  }
+})();
+
+export const pinned = pinning !== undefined;
 
 /**
  * Output goes to /dev/null, as a container runtime would take it: a log pipe
  * read by the benchmark process would steal CPU from the load generator.
  */
 export function spawnProcess(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: root, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const options: SpawnOptions = { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: root, ...env }, stdio: ['ignore', 'ignore', 'inherit'] };
+  return pinning ? spawn('taskset', [...pinning, process.execPath, ...args], options) : spawn(process.execPath, args, options);
 }
+
+/** CPU time (user + system) a child has used so far, in milliseconds (Linux /proc). */
+export function cpuMs(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
+}
+
+/** Linux's USER_HZ, 100 on every mainstream architecture. */
+const CLOCK_TICKS = 100;
 
 export function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
