@@ -50,7 +50,7 @@ export function createMetrics() {
       help: 'notAfter of the serving certificate in use, in seconds since the epoch.',
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews being answered right now.', registers: [registry] }),
+    inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews waiting on a NAD read from the API server right now.', registers: [registry] }),
   };
 }
 
