@@ -3,15 +3,15 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
+import { startCommand } from '../test/support/start-command.js';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included. */
-export const NRI_ARGS: string[] = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string).split(' ').slice(1);
+export const NRI_ARGS: string[] = startCommand().slice(1);
 
 /**
  * With taskset and two or more CPUs, the load generator (this process) keeps
@@ -39,14 +39,15 @@ export function spawnProcess(args: string[], env: Record<string, string>): Child
   return pinning ? spawn('taskset', [...pinning, process.execPath, ...args], options) : spawn(process.execPath, args, options);
 }
 
+/** Linux's USER_HZ, 100 on every mainstream architecture. */
+const CLOCK_TICKS = 100;
+
 /** CPU time (user + system) a child has used so far, in milliseconds (Linux /proc). */
 export function cpuMs(child: ChildProcess): number {
   const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
 }
 
-/** Linux's USER_HZ, 100 on every mainstream architecture. */
-const CLOCK_TICKS = 100;
 
 export function stopper(child: ChildProcess): () => Promise<void> {
   return () =>

@@ -2,13 +2,14 @@
 // V8 code cache that keeps client-node's parse out of a cold start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { CLIENT_NODE_BUNDLE, CODE_CACHE_SUFFIX, runWithCodeCache } from '../../functions/adapters/kube/load-client-node.js';
 import { repoRoot } from '../support/fixtures.js';
+import { startNodeFlags } from '../support/start-command.js';
 
 const bundle = fileURLToPath(new URL(`dist/${CLIENT_NODE_BUNDLE}`, repoRoot));
 
@@ -16,10 +17,9 @@ describe('dist/', () => {
   it('holds client-node as CommonJS with a code cache that nri, started as `npm start` starts it, accepts', () => {
     assert.ok(existsSync(bundle + CODE_CACHE_SUFFIX));
     // V8 checks its flags against the cache's: run with exactly the start script's.
-    const flags = (JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).scripts.start as string).split(' ').filter((word) => word.startsWith('--'));
     const loader = fileURLToPath(new URL('build/functions/adapters/kube/load-client-node.js', repoRoot));
     const script = `const m = await import(${JSON.stringify(loader)}); const r = m.runWithCodeCache(${JSON.stringify(bundle)}); console.log(JSON.stringify({ rejected: r.cacheRejected, kubeConfig: typeof r.exports.KubeConfig }));`;
-    const loaded = JSON.parse(execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    const loaded = JSON.parse(execFileSync(process.execPath, [...startNodeFlags(), '--input-type=module', '-e', script], { encoding: 'utf8' }));
     assert.deepEqual(loaded, { rejected: false, kubeConfig: 'function' });
   });
 

@@ -15,6 +15,7 @@ import * as rbac from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import * as certManager from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import * as serving from '@kubernetes-models/knative/serving.knative.dev/v1';
 import { repoRoot } from '../support/fixtures.js';
+import { startCommand } from '../support/start-command.js';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
 
@@ -197,8 +198,8 @@ describe('knative/ manifests', () => {
     assert.doesNotMatch(final, /npm (ci|install)/);
     assert.doesNotMatch(final, /node_modules/);
     // The container runs the process exactly as `npm start` (and `npm run bench`) does, heap flags included.
-    const start = JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).scripts.start.split(' ');
+    const start = startCommand();
     assert.deepEqual(JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(final)![1]!), start);
-    assert.ok(start.includes('dist/main.js') && start.some((word: string) => word.startsWith('--max-old-space-size=')));
+    assert.ok(start.includes('dist/main.js') && start.some((word) => word.startsWith('--max-old-space-size=')));
   });
 });
