@@ -148,13 +148,13 @@ function resourceNamesOf(nad: Nad, keys: readonly string[]): Result<string[]> {
 function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
   const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION) ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim() : '';
   if (raw === '') return ok(undefined);
-  const where = () => `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
+  const where = `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
   const parts = raw.split('=');
-  if (parts.length > 2) return fail(`${where()} has more than one '=' (expected key=value or key)`);
+  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key)`);
   const label = parts[0]!.trim();
   const value = (parts[1] ?? '').trim();
-  if (!isQualifiedName(label)) return fail(`${where()} has an invalid label key ${quote(label)}`);
-  if (!isLabelValue(value)) return fail(`${where()} has an invalid label value ${quote(value)}`);
+  if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);
+  if (!isLabelValue(value)) return fail(`${where} has an invalid label value ${quote(value)}`);
   return ok([label, value]);
 }
 
