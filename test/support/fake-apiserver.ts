@@ -32,6 +32,13 @@ interface Watcher {
   response: ServerResponse;
 }
 
+const nadObject = (namespace: string, name: string, annotations: Record<string, string>, config: string): KubeObject => ({
+  apiVersion: 'k8s.cni.cncf.io/v1',
+  kind: 'NetworkAttachmentDefinition',
+  metadata: { name, namespace, annotations },
+  spec: { config },
+});
+
 type KubeObject = { apiVersion?: string; kind?: string; metadata: { name: string; namespace: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
 
 export const TOKEN = 'test-token-not-a-secret';
@@ -117,45 +124,49 @@ export class FakeApiServer {
   }
 
   upsertNad(namespace: string, name: string, annotations: Record<string, string> = {}, config = '{"cniVersion":"0.3.1","type":"sriov"}'): void {
-    const key = `${namespace}/${name}`;
-    const object: KubeObject = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name, namespace, annotations }, spec: { config } };
-    const type = this.nads.has(key) ? 'MODIFIED' : 'ADDED';
-    this.nads.set(key, object);
-    this.record('nadWatch', type, object);
+    this.put('nadWatch', nadObject(namespace, name, annotations, config));
   }
 
   deleteNad(namespace: string, name: string): void {
-    const object = this.nads.get(`${namespace}/${name}`);
-    if (!object) return;
-    this.nads.delete(`${namespace}/${name}`);
-    this.record('nadWatch', 'DELETED', object);
+    this.remove('nadWatch', namespace, name);
   }
 
   /** Adds many NADs without recording events one by one (for scale tests). */
   seedNads(objects: Array<{ namespace: string; name: string; annotations: Record<string, string> }>): void {
     for (const { namespace, name, annotations } of objects) {
-      this.nads.set(`${namespace}/${name}`, {
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name, namespace, annotations, resourceVersion: String(++this.resourceVersion) },
-        spec: { config: '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}' },
-      });
+      const object = nadObject(namespace, name, annotations, '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}');
+      object.metadata.resourceVersion = String(++this.resourceVersion);
+      this.nads.set(`${namespace}/${name}`, object);
     }
   }
 
   upsertConfigMap(namespace: string, name: string, data: Record<string, string>): void {
-    const key = `${namespace}/${name}`;
-    const object: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data };
-    const type = this.configMaps.has(key) ? 'MODIFIED' : 'ADDED';
-    this.configMaps.set(key, object);
-    this.record('cmWatch', type, object);
+    this.put('cmWatch', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data });
   }
 
   deleteConfigMap(namespace: string, name: string): void {
-    const object = this.configMaps.get(`${namespace}/${name}`);
+    this.remove('cmWatch', namespace, name);
+  }
+
+  private store(route: 'nadWatch' | 'cmWatch'): Map<string, KubeObject> {
+    return route === 'nadWatch' ? this.nads : this.configMaps;
+  }
+
+  /** Creates or replaces an object and tells the watchers of its kind. */
+  private put(route: 'nadWatch' | 'cmWatch', object: KubeObject): void {
+    const store = this.store(route);
+    const key = `${object.metadata.namespace}/${object.metadata.name}`;
+    const type = store.has(key) ? 'MODIFIED' : 'ADDED';
+    store.set(key, object);
+    this.record(route, type, object);
+  }
+
+  private remove(route: 'nadWatch' | 'cmWatch', namespace: string, name: string): void {
+    const store = this.store(route);
+    const object = store.get(`${namespace}/${name}`);
     if (!object) return;
-    this.configMaps.delete(`${namespace}/${name}`);
-    this.record('cmWatch', 'DELETED', object);
+    store.delete(`${namespace}/${name}`);
+    this.record(route, 'DELETED', object);
   }
 
   /** Forget history: open watches get 410 Gone and must re-list. */
@@ -227,7 +238,7 @@ export class FakeApiServer {
   }
 
   private list(route: 'nadWatch' | 'cmWatch', params: { namespace?: string; name?: string }): KubeObject[] {
-    const source = route === 'nadWatch' ? this.nads : this.configMaps;
+    const source = this.store(route);
     return [...source.values()].filter((object) => (!params.namespace || object.metadata.namespace === params.namespace) && (!params.name || object.metadata.name === params.name));
   }
 
