@@ -3,7 +3,7 @@
 // the functions-framework CLI: `functions-framework --target=mutate --source=dist/index.js`.
 import * as functions from '@google-cloud/functions-framework';
 import { getApp, readyApp, type App } from './app.js';
-import { sendJson, serveProbe, REVIEW_PATHS } from './adapters/http/listener.js';
+import { sendAnswer, sendJson, serveProbe, REVIEW_PATHS } from './adapters/http/listener.js';
 import { answerReview } from './adapters/http/review-endpoint.js';
 
 export const FUNCTION_NAME = 'mutate';
@@ -21,9 +21,7 @@ function serve(app: App, request: functions.Request, response: functions.Respons
   if (request.method !== 'POST' || !REVIEW_PATHS.has(path)) return notFound(response);
   // Our entry point hands over the raw body (read under a size cap); the CLI's
   // body parser hands over an object or text. The decoder accepts each.
-  const answer = answerReview(request.body, app.runtime, 'http');
-  if (answer instanceof Promise) return answer.then((settled) => sendJson(response, settled));
-  sendJson(response, answer);
+  return sendAnswer(response, answerReview(request.body, app.runtime, 'http'));
 }
 
 const notFound = (response: functions.Response) => sendJson(response, { status: 404, body: { error: 'not_found', message: 'send AdmissionReviews to POST /mutate' } });

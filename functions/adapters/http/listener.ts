@@ -32,6 +32,12 @@ export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
   response.end(text);
 }
 
+/** Sends an answer now, or once it settles; the promise only when there is one to wait for. */
+export function sendAnswer(response: ServerResponse, answer: HttpAnswer | Promise<HttpAnswer>): void | Promise<void> {
+  if (answer instanceof Promise) return answer.then((settled) => sendJson(response, settled));
+  sendJson(response, answer);
+}
+
 const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
 
 export async function serveProbe(path: string, probes: Probes, response: ServerResponse): Promise<boolean> {
@@ -76,9 +82,7 @@ export function createListener(options: ListenerOptions) {
       Object.assign(request, { body, rawBody: body });
       return forward(request, response);
     }
-    const answer = answerReview(body, runtime, transport);
-    if (answer instanceof Promise) answer.then((settled) => sendJson(response, settled), failed(response));
-    else sendJson(response, answer);
+    sendAnswer(response, answerReview(body, runtime, transport))?.catch(failed(response));
   }
 
   /** Plain callbacks on the review path: no promise per request unless a NAD must be read. */
