@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseSettings, type Settings } from './config/settings.js';
-import type { ReviewContext } from './core/review.js';
+import { reviewPod, type ReviewContext } from './core/review.js';
+import { memoizeDecisions } from './adapters/decision-memo.js';
 import { NODE_SELECTOR_ANNOTATION } from './core/types.js';
 import type { Probes } from './adapters/http/listener.js';
 import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
@@ -101,6 +102,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   let shuttingDown = false;
   const runtime: ReviewRuntime = {
     context: (): ReviewContext => ({ settings: settings.core, switches: switches.current(), lookupNads: (refs) => nads.lookup(refs) }),
+    decide: memoizeDecisions(reviewPod).decide,
     metrics,
     logger,
   };

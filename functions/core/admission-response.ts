@@ -26,8 +26,20 @@ export const allowed = (uid: string): AdmissionResponseReview => envelope({ uid,
 export const denied = (uid: string, message: string, code = 403): AdmissionResponseReview =>
   envelope({ uid, allowed: false, status: { code, message, reason: code >= 500 ? 'InternalError' : 'Forbidden' } });
 
-export const patched = (uid: string, ops: Operation[]): AdmissionResponseReview =>
-  envelope({ uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') });
+/** Encoded once per patch: a remembered decision answers many reviews with the same operations. */
+const encodedPatches = new WeakMap<readonly Operation[], string>();
+
+function encodePatch(ops: readonly Operation[]): string {
+  let encoded = encodedPatches.get(ops);
+  if (encoded === undefined) {
+    encoded = Buffer.from(JSON.stringify(ops)).toString('base64');
+    encodedPatches.set(ops, encoded);
+  }
+  return encoded;
+}
+
+export const patched = (uid: string, ops: readonly Operation[]): AdmissionResponseReview =>
+  envelope({ uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(ops) });
 
 export function respond(uid: string, decision: Decision): AdmissionResponseReview {
   switch (decision.type) {

@@ -1,7 +1,8 @@
 // One code path for every transport: body in, HTTP status and JSON out.
 // The functions-framework handler and the HTTPS listener both call this.
 import { respond } from '../../core/admission-response.js';
-import { reviewPod, type Decision, type ReviewContext } from '../../core/review.js';
+import type { Decision, ReviewContext } from '../../core/review.js';
+import type { Decide } from '../decision-memo.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
 import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js';
@@ -9,6 +10,8 @@ import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js
 export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
+  /** the core's reviewPod, usually behind a memo of recent decisions */
+  decide: Decide;
   metrics: Metrics;
   logger: Logger;
 }
@@ -85,7 +88,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
   };
   let decided: Decision | Promise<Decision>;
   try {
-    decided = reviewPod(review, runtime.context());
+    decided = runtime.decide(review, runtime.context());
   } catch (error) {
     return failed(error);
   }

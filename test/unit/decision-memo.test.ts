@@ -1,0 +1,157 @@
+// The decision memo: reuses a decision only while its inputs are the same
+// objects, never remembers denials or decisions that waited on the API, and
+// makes exactly one NAD lookup per review either way.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { memoizeDecisions, type Decide } from '../../functions/adapters/decision-memo.js';
+import { reviewPod, type Decision, type NadLookup, type NadLookupOutcome, type PodReview, type ReviewContext } from '../../functions/core/review.js';
+import type { Nad } from '../../functions/core/types.js';
+import { defaultSettings, defaultSwitches, pod, sriovNad } from '../support/fixtures.js';
+
+const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
+
+/** A NAD store the tests change between reviews, answering from memory (or not, when `slow`). */
+function store(...initial: Nad[]) {
+  const nads = new Map(initial.map((item) => [`${item.namespace}/${item.name}`, item]));
+  const state = { lookups: 0, slow: false };
+  const lookupNads: NadLookup = (refs) => {
+    state.lookups++;
+    const out = new Map<string, NadLookupOutcome>();
+    for (const { namespace, name } of refs) {
+      const found = nads.get(`${namespace}/${name}`);
+      out.set(`${namespace}/${name}`, found ? { status: 'found', nad: found } : { status: 'missing' });
+    }
+    return state.slow ? Promise.resolve(out) : out;
+  };
+  return { nads, state, lookupNads, put: (item: Nad) => nads.set(`${item.namespace}/${item.name}`, item) };
+}
+
+/** reviewPod, counting how often it really runs */
+function counted(): { decide: Decide; runs: () => number } {
+  let runs = 0;
+  return { decide: (review, context) => (runs++, reviewPod(review, context)), runs: () => runs };
+}
+
+/** As a ReplicaSet's pods arrive: no name and no namespace of their own, only the request's. */
+const review = (networks = 'foo-network', namespace = 'default'): PodReview => ({ pod: pod({ [NETWORKS]: networks }, {}, { name: undefined, namespace: undefined, generateName: 'p-' }), namespace, operation: 'CREATE' });
+const contextOf = (lookupNads: NadLookup, switches = defaultSwitches): ReviewContext => ({ settings: defaultSettings, switches, lookupNads });
+const sync = (decision: Decision | Promise<Decision>): Decision => {
+  assert.ok(!(decision instanceof Promise), 'expected an answer from memory');
+  return decision;
+};
+
+describe('decision memo', () => {
+  it('answers an identical pod with the remembered decision, one lookup per review', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    const first = sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    const second = sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    assert.equal(first.type, 'patched');
+    assert.equal(second, first);
+    assert.equal(core.runs(), 1);
+    assert.equal(nads.state.lookups, 2);
+    assert.equal(memo.size(), 1);
+  });
+
+  it('decides again when a NAD used was changed or deleted', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    nads.put(sriovNad('default', 'foo-network', 'example.com/bar'));
+    const changed = sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    assert.deepEqual([...changed.injected.keys()], ['example.com/bar']);
+    assert.equal(core.runs(), 2);
+    assert.equal(nads.state.lookups, 2, 'the confirming lookup is handed on, not repeated');
+    nads.nads.clear();
+    const gone = sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    assert.equal(gone.type, 'denied');
+    assert.equal(nads.state.lookups, 3);
+  });
+
+  it('decides again when the switches or settings change', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    sync(memo.decide(review(), contextOf(nads.lookupNads, { ...defaultSwitches, hugePageDownApi: true })));
+    sync(memo.decide(review(), { ...contextOf(nads.lookupNads), settings: { ...defaultSettings } }));
+    assert.equal(core.runs(), 3);
+  });
+
+  it('never remembers a denial: a NAD created a moment later is used', () => {
+    const nads = store();
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads))).type, 'denied');
+    assert.equal(memo.size(), 0);
+    nads.put(sriovNad('default', 'foo-network', 'example.com/foo'));
+    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads))).type, 'patched');
+  });
+
+  it('does not remember a decision that waited on the API server', async () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    nads.state.slow = true;
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    assert.equal((await memo.decide(review(), contextOf(nads.lookupNads))).type, 'patched');
+    assert.equal(memo.size(), 0);
+    nads.state.slow = false;
+    sync(memo.decide(review(), contextOf(nads.lookupNads)));
+    assert.equal(memo.size(), 1);
+    nads.state.slow = true; // the cache lost its sync: the remembered decision is not proof enough
+    assert.ok(memo.decide(review(), contextOf(nads.lookupNads)) instanceof Promise);
+    assert.equal(core.runs(), 3);
+    assert.equal(nads.state.lookups, 3);
+  });
+
+  it('keys on namespace, operation and the whole pod', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'), sriovNad('team', 'foo-network', 'example.com/team'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    const inDefault = sync(memo.decide(review('foo-network', 'default'), contextOf(nads.lookupNads)));
+    const inTeam = sync(memo.decide(review('foo-network', 'team'), contextOf(nads.lookupNads)));
+    assert.notDeepEqual([...inDefault.injected.keys()], [...inTeam.injected.keys()]);
+    const update = sync(memo.decide({ ...review(), operation: 'UPDATE' }, contextOf(nads.lookupNads)));
+    assert.equal(update.type, 'allowed');
+    const labelled = review();
+    labelled.pod.metadata!.labels = { app: 'x' };
+    sync(memo.decide(labelled, contextOf(nads.lookupNads)));
+    assert.equal(core.runs(), 4);
+  });
+
+  it('remembers pods without networks too, with no lookup at all', () => {
+    const nads = store();
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    const plain: PodReview = { pod: pod(), namespace: 'default', operation: 'CREATE' };
+    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads))).type, 'allowed');
+    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads))).type, 'allowed');
+    assert.equal(core.runs(), 1);
+    assert.equal(nads.state.lookups, 0);
+  });
+
+  it('holds at most `capacity` decisions, dropping the least recently used', () => {
+    const nads = store(sriovNad('default', 'a', 'example.com/a'), sriovNad('default', 'b', 'example.com/b'), sriovNad('default', 'c', 'example.com/c'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide, { capacity: 2 });
+    for (const name of ['a', 'b', 'a', 'c', 'a', 'b']) sync(memo.decide(review(name), contextOf(nads.lookupNads)));
+    // a, b decided; a remembered; c decided (drops b); a remembered; b decided again
+    assert.equal(core.runs(), 4);
+    assert.equal(memo.size(), 2);
+  });
+
+  it('decides pods too large or too deep to key every time', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide, { maxPodChars: 1000 });
+    const large = review();
+    large.pod.metadata!.labels = { big: 'x'.repeat(1000) };
+    const deep = review();
+    deep.pod.spec.containers[0]!.args = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
+    for (const target of [large, large, deep, deep]) assert.equal(sync(memo.decide(target, contextOf(nads.lookupNads))).type, 'patched');
+    assert.equal(core.runs(), 4);
+    assert.equal(memo.size(), 0);
+  });
+});
