@@ -36,8 +36,7 @@ const BAD_REQUESTS: Array<[string, string | Buffer, RegExp]> = [
   ['labels that are a list', withPod({ metadata: { labels: ['a'] }, spec: { containers: [{ name: 'c' }] } }), /labels" must be object/],
   ['resource quantities that are numbers', withPod({ spec: { containers: [{ name: 'c', resources: { limits: { cpu: 1 } } }] } }), /must be string/],
   ['a uid that is not a string', envelope({ uid: 7, kind: { kind: 'Pod' }, object: good() }), /uid" must be string/],
-  ['very deep nesting', '['.repeat(100000) + ']'.repeat(100000), /nests deeper than 64/],
-  ['deep nesting inside a pod', withPod({ spec: { containers: [{ name: 'c', args: JSON.parse('['.repeat(80) + ']'.repeat(80)) }] } }), /nests deeper than 64/],
+  ['very deep nesting', '['.repeat(100000) + ']'.repeat(100000), /must be a JSON object/],
 ];
 
 function chunked(url: string, size: number): Promise<{ status: number; body: string }> {
@@ -116,6 +115,18 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
     assert.ok(lines.every((line) => line.level === 'warn'), JSON.stringify(lines));
     assert.ok(!fn.logs.some((line) => line.includes('request failed')));
     assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).json.response.allowed, true);
+  });
+
+  it('serves a pod with a field nested 100,000 levels deep like any other (nothing walks it recursively)', async () => {
+    const deep = JSON.stringify(good()).replace('"name":"c"', `"name":"c","args":${'['.repeat(100000)}${']'.repeat(100000)}`);
+    for (const { name, url, tls } of urls()) {
+      for (let round = 0; round < 2; round++) {
+        const result = await send(url, { body: withPod('POD').replace('"POD"', deep), tls });
+        assert.equal(result.status, 200, `${name}: ${result.text.slice(0, 200)}`);
+        assert.equal(result.json.response.allowed, true, name);
+        assert.ok(decodePatch(result).some((op: { path: string }) => op.path.includes('resources')), name);
+      }
+    }
   });
 
   it('answers other paths and methods with JSON 404 and 405', async () => {
