@@ -13,7 +13,7 @@ import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapt
 import { createKubeClient } from './adapters/kube/kube-client.js';
 import { loadClientNode } from './adapters/kube/load-client-node.js';
 import { NadCache, type NadSource } from './adapters/kube/nad-cache.js';
-import { createLogger, type Logger } from './adapters/observability/logger.js';
+import { createLogger, preSerialisedLines, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
 import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
 
@@ -105,6 +105,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     decide: memoizeDecisions(reviewPod).decide,
     metrics,
     logger,
+    writeLine: preSerialisedLines(logger),
   };
   const probes: Probes = {
     readiness: () => {

@@ -1,7 +1,7 @@
 // Table-driven tests of every rule of the pure core, through reviewPod.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { respond } from '../../functions/core/admission-response.js';
+import { respond, respondJson } from '../../functions/core/admission-response.js';
 import { reviewPod } from '../../functions/core/review.js';
 import type { Pod } from '../../functions/core/types.js';
 import { defaultSettings, defaultSwitches, lookupFrom, nad, opsOf, patchedPod, pod, realisticReview, run, sriovNad } from '../support/fixtures.js';
@@ -360,6 +360,19 @@ describe('patch shape and idempotence', () => {
     assert.equal(review.response.uid, 'uid-1');
     assert.equal(review.response.patchType, 'JSONPatch');
     assert.deepEqual(JSON.parse(Buffer.from(review.response.patch!, 'base64').toString()), opsOf(decision));
+  });
+
+  it('serialises every answer to the same JSON respond() gives, whatever the uid holds', async () => {
+    const decisions = [
+      await run(pod({ [NETWORKS]: 'foo-network' }), { nads: [foo] }),
+      await run(pod({ [NETWORKS]: 'ghost' })),
+      await run(pod()),
+    ];
+    for (const decision of decisions) {
+      for (const uid of ['uid-1', 'quote " back\\slash', 'ünï\u2028line']) {
+        assert.deepEqual(JSON.parse(respondJson(uid, decision)), respond(uid, decision), `${decision.type} ${uid}`);
+      }
+    }
   });
 
   it('answers a denial with a 403 status and the message', async () => {

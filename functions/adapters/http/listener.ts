@@ -27,7 +27,7 @@ export const REVIEW_PATHS = new Set(['/', '/mutate']);
 
 export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
   if (response.headersSent) return;
-  const text = JSON.stringify(answer.body);
+  const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
   response.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }

@@ -1,9 +1,9 @@
 // One code path for every transport: body in, HTTP status and JSON out.
 // The functions-framework handler and the HTTPS listener both call this.
-import { respond } from '../../core/admission-response.js';
+import { respondJson } from '../../core/admission-response.js';
 import type { Decision, ReviewContext } from '../../core/review.js';
 import type { Decide } from '../decision-memo.js';
-import type { Logger } from '../observability/logger.js';
+import type { LineLevel, Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
 import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js';
 
@@ -14,11 +14,14 @@ export interface ReviewRuntime {
   decide: Decide;
   metrics: Metrics;
   logger: Logger;
+  /** the per-review line, pre-serialised (observability/logger.ts) */
+  writeLine: (level: LineLevel, fields: string, msg: string) => void;
 }
 
 export interface HttpAnswer {
   status: number;
-  body: object;
+  /** JSON to send: an object, or text already serialised */
+  body: object | string;
 }
 
 export type Transport = 'http' | 'https';
@@ -38,22 +41,31 @@ function outcomeOf(decision: Decision): [ReviewOutcome, string] {
   }
 }
 
-function logDecision(logger: Logger, review: DecodedReview, decision: Decision, seconds: number, transport: Transport): void {
+const quoted = JSON.stringify;
+
+/** `"key":value` for each field that has a value, as JSON (undefined fields are left out, as pino does). */
+function reviewFields(review: DecodedReview, decision: Decision, seconds: number, transport: Transport): string {
   const meta = review.pod.metadata;
-  const line = {
-    uid: review.uid,
-    namespace: meta?.namespace || review.namespace,
-    podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
-    networks: decision.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`),
-    resources: Object.fromEntries(decision.injected),
-    decision: decision.type,
-    reason: decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined,
-    dryRun: review.dryRun || undefined,
-    durationMs: Math.round(seconds * 1e6) / 1e3,
-    transport,
-  };
-  if (decision.type === 'denied') logger.warn(line, 'review denied');
-  else logger.info(line, decision.type === 'patched' ? 'review patched' : 'review allowed');
+  const podName = meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined);
+  const networks = decision.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
+  const resources = [...decision.injected].map(([name, count]) => `${quoted(name)}:${count}`);
+  const namespace = meta?.namespace || review.namespace;
+  const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
+  return (
+    `"uid":${quoted(review.uid)}` +
+    (namespace ? `,"namespace":${quoted(namespace)}` : '') +
+    (podName === undefined ? '' : `,"podName":${quoted(podName)}`) +
+    `,"networks":[${networks.join(',')}],"resources":{${resources.join(',')}},"decision":"${decision.type}"` +
+    (reason === undefined ? '' : `,"reason":${quoted(reason)}`) +
+    (review.dryRun ? ',"dryRun":true' : '') +
+    `,"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`
+  );
+}
+
+function logDecision(writeLine: ReviewRuntime['writeLine'], review: DecodedReview, decision: Decision, seconds: number, transport: Transport): void {
+  const fields = reviewFields(review, decision, seconds, transport);
+  if (decision.type === 'denied') writeLine('warn', fields, 'review denied');
+  else writeLine('info', fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
 }
 
 /**
@@ -78,8 +90,8 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
     metrics.reviewDuration.observe({ transport }, seconds);
-    logDecision(logger, review, decision, seconds, transport);
-    return { status: 200, body: respond(review.uid, decision) };
+    logDecision(runtime.writeLine, review, decision, seconds, transport);
+    return { status: 200, body: respondJson(review.uid, decision) };
   };
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): HttpAnswer => {
