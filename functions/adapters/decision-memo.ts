@@ -1,5 +1,5 @@
-// Remembers recent decisions by pod content. A Deployment scaling up sends one
-// identical pod per replica (generateName, no name yet), so a burst of 100
+// Remembers recent decisions by review content. A Deployment scaling up sends
+// one identical pod per replica (generateName, no name yet), so a burst of 100
 // replicas is one decision computed and 99 looked up.
 //
 // A remembered decision is reused only while everything it was made from is
@@ -13,7 +13,29 @@ import type { Decision, NadLookup, NadLookupOutcome, PodReview, ReviewContext } 
 import { nadKey } from '../core/plan.js';
 import type { Nad } from '../core/types.js';
 
-export type Decide = (review: PodReview, context: ReviewContext) => Decision | Promise<Decision>;
+/** A review, with the request body's text when there is one (the cheapest key). */
+export type ReviewWithBody = PodReview & { text?: string };
+
+export type Decide = (review: ReviewWithBody, context: ReviewContext) => Decision | Promise<Decision>;
+
+/**
+ * The key for a body laid out as kube-apiserver writes it, which begins
+ * {"kind":…,"apiVersion":…,"request":{"uid":"…". The uid differs in every
+ * review and is all that is cut out, so two bodies with the same key differ
+ * only in the text of that one string: the first member of the top-level
+ * request, which is its uid (or a duplicate that JSON.parse overrides).
+ * Nothing a decision reads. Bodies laid out otherwise get no key of this kind.
+ */
+const UID_PREFIX = /^\{(?:"(?:kind|apiVersion)":"[^"\\]*",){0,2}"request":\{"uid":"/;
+
+export function bodyWithoutUid(text: string): string | undefined {
+  const prefix = UID_PREFIX.exec(text);
+  if (prefix === null) return undefined;
+  const start = prefix[0].length;
+  const end = text.indexOf('"', start);
+  if (end < 0 || text.slice(start, end).includes('\\')) return undefined; // an escape: the string may end later
+  return text.slice(0, start) + text.slice(end);
+}
 
 type NadRef = { namespace: string; name: string };
 
@@ -29,8 +51,8 @@ interface Remembered {
 export interface DecisionMemoOptions {
   /** decisions kept, least recently used dropped first */
   capacity?: number;
-  /** pods whose JSON is longer than this are decided every time (bounds memory: capacity × this) */
-  maxPodChars?: number;
+  /** reviews whose key would be longer than this are decided every time (bounds memory: capacity × this) */
+  maxKeyChars?: number;
 }
 
 export interface DecisionMemo {
@@ -40,17 +62,21 @@ export interface DecisionMemo {
 }
 
 export function memoizeDecisions(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo {
-  const { capacity = 256, maxPodChars = 16384 } = options;
+  const { capacity = 256, maxKeyChars = 16384 } = options;
   const remembered = new Map<string, Remembered>();
 
-  const keyOf = (review: PodReview): string | undefined => {
+  const keyOf = (review: ReviewWithBody): string | undefined => {
+    if (review.text !== undefined) {
+      const body = review.text.length > maxKeyChars ? undefined : bodyWithoutUid(review.text);
+      if (body !== undefined) return `body:${body}`;
+    }
     let pod: string;
     try {
       pod = JSON.stringify(review.pod);
     } catch {
       return undefined; // nested too deep for JSON.stringify's recursion: decide without the memo
     }
-    return pod.length > maxPodChars ? undefined : `${review.operation ?? ''}\n${review.namespace ?? ''}\n${pod}`;
+    return pod.length > maxKeyChars ? undefined : `pod:${review.operation ?? ''}\n${review.namespace ?? ''}\n${pod}`;
   };
 
   return {

@@ -3,7 +3,7 @@
 // makes exactly one NAD lookup per review either way.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { memoizeDecisions, type Decide } from '../../functions/adapters/decision-memo.js';
+import { bodyWithoutUid, memoizeDecisions, type Decide } from '../../functions/adapters/decision-memo.js';
 import { reviewPod, type Decision, type NadLookup, type NadLookupOutcome, type PodReview, type ReviewContext } from '../../functions/core/review.js';
 import type { Nad } from '../../functions/core/types.js';
 import { defaultSettings, defaultSwitches, pod, sriovNad } from '../support/fixtures.js';
@@ -145,7 +145,7 @@ describe('decision memo', () => {
   it('decides pods too large or too deep to key every time', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
-    const memo = memoizeDecisions(core.decide, { maxPodChars: 1000 });
+    const memo = memoizeDecisions(core.decide, { maxKeyChars: 1000 });
     const large = review();
     large.pod.metadata!.labels = { big: 'x'.repeat(1000) };
     const deep = review();
@@ -153,5 +153,42 @@ describe('decision memo', () => {
     for (const target of [large, large, deep, deep]) assert.equal(sync(memo.decide(target, contextOf(nads.lookupNads))).type, 'patched');
     assert.equal(core.runs(), 4);
     assert.equal(memo.size(), 0);
+  });
+});
+
+describe('memo key from the request body', () => {
+  const body = (uid: string, pod: object = pod0, head = '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1",') =>
+    `{${head}"request":{"uid":${JSON.stringify(uid)},"namespace":"default","operation":"CREATE","object":${JSON.stringify(pod)}}}`;
+  const pod0 = pod({ [NETWORKS]: 'foo-network' }, {}, { name: undefined, generateName: 'web-' });
+
+  it('cuts out only the uid of a body laid out as kube-apiserver lays it out', () => {
+    assert.equal(bodyWithoutUid(body('a-1')), bodyWithoutUid(body('b-2')));
+    assert.equal(bodyWithoutUid(body('a-1')), body(''));
+    assert.equal(bodyWithoutUid(body('a-1', pod0, '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",')), body('', pod0, '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",'));
+    assert.notEqual(bodyWithoutUid(body('a-1')), bodyWithoutUid(body('a-1', pod({ [NETWORKS]: 'bar-network' }))));
+  });
+
+  it('gives no key when the uid is not where kube-apiserver puts it, or holds an escape', () => {
+    for (const text of [
+      body('a\\"b'),
+      body('a-1', pod0, '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","extra":{"x":1},'),
+      ` ${body('a-1')}`,
+      `{"request":{"namespace":"default","uid":"a-1"}}`,
+      `{"kind":"AdmissionReview","request":{"uid":"unterminated`,
+    ]) {
+      assert.equal(bodyWithoutUid(text), undefined, text);
+    }
+  });
+
+  it('answers bodies that differ only in uid with one decision, and others with their own', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'), sriovNad('default', 'bar-network', 'example.com/bar'));
+    const core = counted();
+    const memo = memoizeDecisions(core.decide);
+    const withBody = (text: string) => ({ ...review(), text });
+    const first = sync(memo.decide(withBody(body('u-1')), contextOf(nads.lookupNads)));
+    assert.equal(sync(memo.decide(withBody(body('u-2')), contextOf(nads.lookupNads))), first);
+    assert.equal(core.runs(), 1);
+    sync(memo.decide(withBody(body('u-3', pod({ [NETWORKS]: 'bar-network' }))), contextOf(nads.lookupNads)));
+    assert.equal(core.runs(), 2);
   });
 });

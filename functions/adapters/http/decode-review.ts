@@ -9,6 +9,8 @@ export interface DecodedReview {
   operation?: string;
   dryRun: boolean;
   pod: Pod;
+  /** the body as received, when it came as text */
+  text?: string;
 }
 
 export class BadRequest extends Error {
@@ -21,19 +23,20 @@ export class BadRequest extends Error {
 // stack while parsing, and nothing of ours walks a pod's arbitrary fields
 // recursively (the schema checks fixed paths; the decision memo skips pods it
 // cannot serialise). A limit would cost a scan of every body for nothing.
-export function parseJsonBody(body: unknown): unknown {
-  if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) return body; // already parsed upstream
+/** The parsed body, and its text when it arrived as text (the decision memo keys on it). */
+export function parseJsonBody(body: unknown): { document: unknown; text?: string } {
+  if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) return { document: body }; // already parsed upstream
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : '';
   if (text.trim() === '') throw new BadRequest(400, 'the request body is empty; expected an AdmissionReview', 'empty_body');
   try {
-    return JSON.parse(text);
+    return { document: JSON.parse(text), text };
   } catch (error) {
     throw new BadRequest(400, `the request body is not valid JSON: ${(error as Error).message}`, 'invalid_json');
   }
 }
 
 export function decodeReview(body: unknown): DecodedReview {
-  const document = parseJsonBody(body);
+  const { document, text } = parseJsonBody(body);
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new BadRequest(400, 'the request body must be a JSON object (an AdmissionReview)', 'not_an_object');
   }
@@ -44,5 +47,6 @@ export function decodeReview(body: unknown): DecodedReview {
   const decoded: DecodedReview = { uid: request.uid, dryRun: request.dryRun === true, pod: request.object };
   if (request.namespace) decoded.namespace = request.namespace;
   if (request.operation) decoded.operation = request.operation;
+  if (text !== undefined) decoded.text = text;
   return decoded;
 }
