@@ -1,6 +1,8 @@
 // Remembers recent decisions by review content. A Deployment scaling up sends
 // one identical pod per replica (generateName, no name yet), so a burst of 100
-// replicas is one decision computed and 99 looked up.
+// replicas is one decision computed and 99 recalled. A body that is the text
+// of a remembered one with only the uid changed is recalled before it is even
+// parsed: its parse and validation would come out the same.
 //
 // A remembered decision is reused only while everything it was made from is
 // unchanged: the same settings and switch objects, and a lookup of the same
@@ -16,36 +18,58 @@ import type { Nad } from '../core/types.js';
 /** A review, with the request body's text when there is one (the cheapest key). */
 export type ReviewWithBody = PodReview & { text?: string };
 
-export type Decide = (review: ReviewWithBody, context: ReviewContext) => Decision | Promise<Decision>;
+export type Decide = (review: PodReview, context: ReviewContext) => Decision | Promise<Decision>;
 
 /**
- * The key for a body laid out as kube-apiserver writes it, which begins
- * {"kind":…,"apiVersion":…,"request":{"uid":"…". The uid differs in every
- * review and is all that is cut out, so two bodies with the same key differ
- * only in the text of that one string: the first member of the top-level
- * request, which is its uid (or a duplicate that JSON.parse overrides).
- * Nothing a decision reads. Bodies laid out otherwise get no key of this kind.
+ * A body laid out as kube-apiserver writes it begins
+ * {"kind":…,"apiVersion":…,"request":{"uid":"…". The key is the body with
+ * that uid's characters cut out, so two bodies with the same key differ only
+ * in the text of that one string: the first member of the top-level request,
+ * its uid (or a duplicate that JSON.parse overrides), which no decision reads.
+ * Only uids of characters that need no escaping qualify, so the other body is
+ * valid JSON exactly when this one is and validates the same (the schema asks
+ * a uid for a string of 1 to 128 characters). Bodies laid out otherwise get
+ * no key of this kind.
  */
 const UID_PREFIX = /^\{(?:"(?:kind|apiVersion)":"[^"\\]*",){0,2}"request":\{"uid":"/;
+const PLAIN_UID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function bodyWithoutUid(text: string): string | undefined {
+export function bodyKey(text: string): { key: string; uid: string } | undefined {
   const prefix = UID_PREFIX.exec(text);
   if (prefix === null) return undefined;
   const start = prefix[0].length;
   const end = text.indexOf('"', start);
-  if (end < 0 || text.slice(start, end).includes('\\')) return undefined; // an escape: the string may end later
-  return text.slice(0, start) + text.slice(end);
+  const uid = end < 0 ? '' : text.slice(start, end);
+  if (!PLAIN_UID.test(uid)) return undefined;
+  return { key: `body:${text.slice(0, start)}${text.slice(end)}`, uid };
 }
 
 type NadRef = { namespace: string; name: string };
 
-interface Remembered {
+interface Remembered<R> {
+  review: R;
   decision: Decision;
   settings: ReviewContext['settings'];
   switches: ReviewContext['switches'];
   /** what the decision asked the NAD source, and what it got back (null: no lookup made) */
   refs: ReadonlyArray<NadRef> | null;
   nads: ReadonlyArray<Nad>;
+}
+
+/** A remembered decision, with the review it was made for and the uid of the body that recalled it. */
+export interface Recalled<R> {
+  recalled: true;
+  review: R;
+  uid: string;
+  decision: Decision;
+}
+
+/** Why recall found nothing, handed to decide() so that it neither keys nor looks up twice. */
+export interface Miss {
+  recalled: false;
+  key?: string;
+  /** the lookup made to confirm a remembered decision that turned out stale */
+  confirming?: { refs: ReadonlyArray<NadRef>; answered: ReturnType<NadLookup> };
 }
 
 export interface DecisionMemoOptions {
@@ -55,20 +79,23 @@ export interface DecisionMemoOptions {
   maxKeyChars?: number;
 }
 
-export interface DecisionMemo {
-  decide: Decide;
+export interface DecisionMemo<R extends ReviewWithBody> {
+  /** A remembered decision for a body, before it is parsed; else what decide() needs to know. */
+  recall(text: string, context: ReviewContext): Recalled<R> | Miss;
+  /** The decision, remembered when it may be; `miss` is what recall() said, if it was asked. */
+  decide(review: R, context: ReviewContext, miss?: Miss): Decision | Promise<Decision>;
   /** decisions held now */
   size(): number;
 }
 
-export function memoizeDecisions(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo {
+export function memoizeDecisions<R extends ReviewWithBody>(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo<R> {
   const { capacity = 256, maxKeyChars = 16384 } = options;
-  const remembered = new Map<string, Remembered>();
+  const remembered = new Map<string, Remembered<R>>();
 
-  const keyOf = (review: ReviewWithBody): string | undefined => {
-    if (review.text !== undefined) {
-      const body = review.text.length > maxKeyChars ? undefined : bodyWithoutUid(review.text);
-      if (body !== undefined) return `body:${body}`;
+  const keyOf = (review: R): string | undefined => {
+    if (review.text !== undefined && review.text.length <= maxKeyChars) {
+      const fromBody = bodyKey(review.text);
+      if (fromBody !== undefined) return fromBody.key;
     }
     let pod: string;
     try {
@@ -79,25 +106,43 @@ export function memoizeDecisions(decide: Decide, options: DecisionMemoOptions = 
     return pod.length > maxKeyChars ? undefined : `pod:${review.operation ?? ''}\n${review.namespace ?? ''}\n${pod}`;
   };
 
+  /** The entry for a key if it still holds; else the lookup made to find out (one per review). */
+  function confirm(key: string, context: ReviewContext): Remembered<R> | Miss {
+    const entry = remembered.get(key);
+    if (!entry || entry.settings !== context.settings || entry.switches !== context.switches) return { recalled: false, key };
+    if (entry.refs === null) return touch(key, entry);
+    const answered = context.lookupNads(entry.refs);
+    if (!(answered instanceof Promise) && sameNads(entry, answered)) return touch(key, entry);
+    return { recalled: false, key, confirming: { refs: entry.refs, answered } };
+  }
+
   return {
     size: () => remembered.size,
-    decide(review, context) {
-      const key = keyOf(review);
+
+    recall(text, context) {
+      const fromBody = text.length <= maxKeyChars ? bodyKey(text) : undefined;
+      if (fromBody === undefined) return { recalled: false };
+      const found = confirm(fromBody.key, context);
+      if ('recalled' in found) return found;
+      return { recalled: true, review: found.review, uid: fromBody.uid, decision: found.decision };
+    },
+
+    decide(review, context, miss) {
+      const key = miss?.key ?? keyOf(review);
       if (key === undefined) return decide(review, context);
-      const entry = remembered.get(key);
-      // The one lookup this review makes: to confirm a remembered decision, or
-      // handed on to the decision below so the NADs are not looked up twice.
-      let answered: ReturnType<NadLookup> | undefined;
-      if (entry && entry.settings === context.settings && entry.switches === context.switches) {
-        if (entry.refs === null) return touch(key, entry);
-        answered = context.lookupNads(entry.refs);
-        if (!(answered instanceof Promise) && sameNads(entry, answered)) return touch(key, entry);
+      let confirming: Miss['confirming'];
+      if (miss?.key === key) {
+        confirming = miss.confirming; // recall() has looked already
+      } else {
+        const found = confirm(key, context);
+        if (!('recalled' in found)) return found.decision;
+        confirming = found.confirming;
       }
 
       let refs: ReadonlyArray<NadRef> | null = null;
       let found: Map<string, NadLookupOutcome> | undefined;
       const lookupNads: NadLookup = (asked) => {
-        const outcomes = answered !== undefined && sameRefs(asked, entry!.refs!) ? answered : context.lookupNads(asked);
+        const outcomes = confirming !== undefined && sameRefs(asked, confirming.refs) ? confirming.answered : context.lookupNads(asked);
         refs = asked;
         if (!(outcomes instanceof Promise)) found = outcomes;
         return outcomes;
@@ -107,22 +152,29 @@ export function memoizeDecisions(decide: Decide, options: DecisionMemoOptions = 
       if (refs !== null && found === undefined) return decided;
       const nads = refs === null ? [] : nadsIn(refs, found!);
       if (nads === undefined) return decided;
-      remember(key, { decision: decided, settings: context.settings, switches: context.switches, refs, nads });
+      remember(key, { review: withoutText(review), decision: decided, settings: context.settings, switches: context.switches, refs, nads });
       return decided;
     },
   };
 
-  function touch(key: string, entry: Remembered): Decision {
+  function touch(key: string, entry: Remembered<R>): Remembered<R> {
     remembered.delete(key); // re-inserted last: Map order is the recency order
     remembered.set(key, entry);
-    return entry.decision;
+    return entry;
   }
 
-  function remember(key: string, entry: Remembered): void {
+  function remember(key: string, entry: Remembered<R>): void {
     remembered.delete(key);
     remembered.set(key, entry);
     if (remembered.size > capacity) remembered.delete(remembered.keys().next().value!);
   }
+}
+
+/** The review as remembered: its text is already the key. */
+function withoutText<R extends ReviewWithBody>(review: R): R {
+  if (review.text === undefined) return review;
+  const { text: _text, ...rest } = review;
+  return rest as R;
 }
 
 /** The found NADs in the order asked; undefined if any was not found. */
@@ -136,7 +188,7 @@ function nadsIn(refs: ReadonlyArray<NadRef>, found: Map<string, NadLookupOutcome
   return nads;
 }
 
-function sameNads(entry: Remembered, found: Map<string, NadLookupOutcome>): boolean {
+function sameNads(entry: Remembered<unknown>, found: Map<string, NadLookupOutcome>): boolean {
   const now = nadsIn(entry.refs!, found);
   return now !== undefined && now.every((nad, index) => nad === entry.nads[index]);
 }

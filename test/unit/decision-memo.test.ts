@@ -3,7 +3,7 @@
 // makes exactly one NAD lookup per review either way.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bodyWithoutUid, memoizeDecisions, type Decide } from '../../functions/adapters/decision-memo.js';
+import { bodyKey, memoizeDecisions, type Decide } from '../../functions/adapters/decision-memo.js';
 import { reviewPod, type Decision, type NadLookup, type NadLookupOutcome, type PodReview, type ReviewContext } from '../../functions/core/review.js';
 import type { Nad } from '../../functions/core/types.js';
 import { defaultSettings, defaultSwitches, pod, sriovNad } from '../support/fixtures.js';
@@ -156,39 +156,86 @@ describe('decision memo', () => {
   });
 });
 
-describe('memo key from the request body', () => {
-  const body = (uid: string, pod: object = pod0, head = '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1",') =>
-    `{${head}"request":{"uid":${JSON.stringify(uid)},"namespace":"default","operation":"CREATE","object":${JSON.stringify(pod)}}}`;
-  const pod0 = pod({ [NETWORKS]: 'foo-network' }, {}, { name: undefined, generateName: 'web-' });
+describe('memo key from the request body, and recall before parsing', () => {
+  const pod0 = pod({ [NETWORKS]: 'foo-network' }, {}, { name: undefined, namespace: undefined, generateName: 'web-' });
+  const body = (uid: string, target: object = pod0, head = '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1",') =>
+    `{${head}"request":{"uid":${JSON.stringify(uid)},"namespace":"default","operation":"CREATE","object":${JSON.stringify(target)}}}`;
+  const keyOf = (text: string) => bodyKey(text)?.key;
+  const reviewOf = (text: string) => {
+    const parsed = JSON.parse(text).request;
+    return { pod: parsed.object, namespace: parsed.namespace, operation: parsed.operation, uid: parsed.uid as string, text };
+  };
 
   it('cuts out only the uid of a body laid out as kube-apiserver lays it out', () => {
-    assert.equal(bodyWithoutUid(body('a-1')), bodyWithoutUid(body('b-2')));
-    assert.equal(bodyWithoutUid(body('a-1')), body(''));
-    assert.equal(bodyWithoutUid(body('a-1', pod0, '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",')), body('', pod0, '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",'));
-    assert.notEqual(bodyWithoutUid(body('a-1')), bodyWithoutUid(body('a-1', pod({ [NETWORKS]: 'bar-network' }))));
+    assert.equal(keyOf(body('a-1')), keyOf(body('b-2')));
+    assert.equal(keyOf(body('a-1')), `body:${body('')}`);
+    assert.equal(bodyKey(body('705ab4f5-6393-11e8-b7cc-42010a800002'))?.uid, '705ab4f5-6393-11e8-b7cc-42010a800002');
+    const apiVersionFirst = '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",';
+    assert.equal(keyOf(body('a-1', pod0, apiVersionFirst)), `body:${body('', pod0, apiVersionFirst)}`);
+    assert.notEqual(keyOf(body('a-1')), keyOf(body('a-1', pod({ [NETWORKS]: 'bar-network' }))));
   });
 
-  it('gives no key when the uid is not where kube-apiserver puts it, or holds an escape', () => {
+  it('gives no key when the uid is not where kube-apiserver puts it, or is not plain', () => {
     for (const text of [
       body('a\\"b'),
+      body('a b'),
+      body('a\nb'),
+      body(''),
+      body('x'.repeat(129)),
       body('a-1', pod0, '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","extra":{"x":1},'),
       ` ${body('a-1')}`,
       `{"request":{"namespace":"default","uid":"a-1"}}`,
       `{"kind":"AdmissionReview","request":{"uid":"unterminated`,
     ]) {
-      assert.equal(bodyWithoutUid(text), undefined, text);
+      assert.equal(bodyKey(text), undefined, text);
     }
   });
 
-  it('answers bodies that differ only in uid with one decision, and others with their own', () => {
-    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'), sriovNad('default', 'bar-network', 'example.com/bar'));
+  it('recalls a body that differs from a remembered one only in uid, without a second decision', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
-    const memo = memoizeDecisions(core.decide);
-    const withBody = (text: string) => ({ ...review(), text });
-    const first = sync(memo.decide(withBody(body('u-1')), contextOf(nads.lookupNads)));
-    assert.equal(sync(memo.decide(withBody(body('u-2')), contextOf(nads.lookupNads))), first);
+    const memo = memoizeDecisions<ReturnType<typeof reviewOf>>(core.decide);
+    const first = body('u-1');
+    const miss = memo.recall(first, contextOf(nads.lookupNads));
+    assert.equal(miss.recalled, false);
+    const decision = sync(memo.decide(reviewOf(first), contextOf(nads.lookupNads), miss.recalled ? undefined : miss));
+    const again = memo.recall(body('u-2'), contextOf(nads.lookupNads));
+    assert.ok(again.recalled);
+    assert.equal(again.decision, decision);
+    assert.equal(again.uid, 'u-2');
+    assert.equal(again.review.pod.metadata?.generateName, 'web-');
+    assert.equal(again.review.text, undefined, 'the remembered review does not keep the body twice');
     assert.equal(core.runs(), 1);
-    sync(memo.decide(withBody(body('u-3', pod({ [NETWORKS]: 'bar-network' }))), contextOf(nads.lookupNads)));
+    assert.equal(nads.state.lookups, 2);
+    assert.equal(memo.recall(body('u-3', pod({ [NETWORKS]: 'bar-network' })), contextOf(nads.lookupNads)).recalled, false);
+  });
+
+  it('hands a stale recall to decide: one lookup for the review, a new decision remembered', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions<ReturnType<typeof reviewOf>>(core.decide);
+    sync(memo.decide(reviewOf(body('u-1')), contextOf(nads.lookupNads)));
+    nads.put(sriovNad('default', 'foo-network', 'example.com/bar'));
+    const stale = memo.recall(body('u-2'), contextOf(nads.lookupNads));
+    assert.equal(stale.recalled, false);
+    assert.equal(nads.state.lookups, 2);
+    const decision = sync(memo.decide(reviewOf(body('u-2')), contextOf(nads.lookupNads), stale.recalled ? undefined : stale));
+    assert.deepEqual([...decision.injected.keys()], ['example.com/bar']);
+    assert.equal(nads.state.lookups, 2, 'the confirming lookup is reused');
     assert.equal(core.runs(), 2);
+    assert.ok(memo.recall(body('u-3'), contextOf(nads.lookupNads)).recalled);
+  });
+
+  it('decides bodies laid out otherwise, keyed by pod, with no recall', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions<ReturnType<typeof reviewOf>>(core.decide);
+    const spaced = (uid: string) => ` ${body(uid)}`;
+    for (const uid of ['u-1', 'u-2']) {
+      const miss = memo.recall(spaced(uid), contextOf(nads.lookupNads));
+      assert.equal(miss.recalled, false);
+      sync(memo.decide(reviewOf(spaced(uid)), contextOf(nads.lookupNads), miss.recalled ? undefined : miss));
+    }
+    assert.equal(core.runs(), 1, 'the pod key still finds the first decision');
   });
 });

@@ -2,7 +2,7 @@
 // The functions-framework handler and the HTTPS listener both call this.
 import { respondJson } from '../../core/admission-response.js';
 import type { Decision, ReviewContext } from '../../core/review.js';
-import type { Decide } from '../decision-memo.js';
+import type { DecisionMemo } from '../decision-memo.js';
 import type { LineLevel, Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
 import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js';
@@ -10,8 +10,8 @@ import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js
 export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
-  /** the core's reviewPod, usually behind a memo of recent decisions */
-  decide: Decide;
+  /** the core's reviewPod behind a memo of recent decisions */
+  memo: DecisionMemo<DecodedReview>;
   metrics: Metrics;
   logger: Logger;
   /** the per-review line, pre-serialised (observability/logger.ts) */
@@ -75,17 +75,9 @@ function logDecision(writeLine: ReviewRuntime['writeLine'], review: DecodedRevie
  */
 export function answerReview(body: unknown, runtime: ReviewRuntime, transport: Transport): HttpAnswer | Promise<HttpAnswer> {
   const started = process.hrtime.bigint();
-  const { metrics, logger } = runtime;
-  let review: DecodedReview;
-  try {
-    review = decodeReview(body);
-  } catch (error) {
-    if (!(error instanceof BadRequest)) throw error;
-    metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-    logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
-    return badRequestAnswer(error);
-  }
-  const finish = (decision: Decision): HttpAnswer => {
+  const { metrics, logger, memo } = runtime;
+  const context = runtime.context();
+  const finish = (review: DecodedReview, decision: Decision): HttpAnswer => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
@@ -93,18 +85,32 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     logDecision(runtime.writeLine, review, decision, seconds, transport);
     return { status: 200, body: respondJson(review.uid, decision) };
   };
+
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : undefined;
+  const recall = text === undefined ? undefined : memo.recall(text, context);
+  if (recall?.recalled) return finish({ ...recall.review, uid: recall.uid }, recall.decision);
+
+  let review: DecodedReview;
+  try {
+    review = decodeReview(text ?? body);
+  } catch (error) {
+    if (!(error instanceof BadRequest)) throw error;
+    metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
+    logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
+    return badRequestAnswer(error);
+  }
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): HttpAnswer => {
     logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-    return finish({ type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
+    return finish(review, { type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
   };
   let decided: Decision | Promise<Decision>;
   try {
-    decided = runtime.decide(review, runtime.context());
+    decided = memo.decide(review, context, recall);
   } catch (error) {
     return failed(error);
   }
-  if (!(decided instanceof Promise)) return finish(decided);
+  if (!(decided instanceof Promise)) return finish(review, decided);
   metrics.inFlight.inc(); // reviews waiting on the API server
-  return decided.then(finish, failed).finally(() => metrics.inFlight.dec());
+  return decided.then((decision) => finish(review, decision), failed).finally(() => metrics.inFlight.dec());
 }
