@@ -1,5 +1,5 @@
 // Small helpers that build the AdmissionReview we answer with, so each
-// decision reads in one line: allowed(uid), denied(uid, why), patched(uid, ops).
+// decision reads in one line: allowed(uid), denied(uid, why), patched(uid, patch).
 import type { Operation } from 'fast-json-patch';
 import type { Decision } from './review.js';
 
@@ -26,27 +26,16 @@ export const allowed = (uid: string): AdmissionResponseReview => envelope({ uid,
 export const denied = (uid: string, message: string, code = 403): AdmissionResponseReview =>
   envelope({ uid, allowed: false, status: { code, message, reason: code >= 500 ? 'InternalError' : 'Forbidden' } });
 
-/** Encoded once per patch: a remembered decision answers many reviews with the same operations. */
-const encodedPatches = new WeakMap<readonly Operation[], string>();
+export const encodePatch = (ops: readonly Operation[]): string => Buffer.from(JSON.stringify(ops)).toString('base64');
 
-function encodePatch(ops: readonly Operation[]): string {
-  let encoded = encodedPatches.get(ops);
-  if (encoded === undefined) {
-    encoded = Buffer.from(JSON.stringify(ops)).toString('base64');
-    encodedPatches.set(ops, encoded);
-  }
-  return encoded;
-}
-
-export const patched = (uid: string, ops: readonly Operation[]): AdmissionResponseReview =>
-  envelope({ uid, allowed: true, patchType: 'JSONPatch', patch: encodePatch(ops) });
+export const patched = (uid: string, patch: string): AdmissionResponseReview => envelope({ uid, allowed: true, patchType: 'JSONPatch', patch });
 
 export function respond(uid: string, decision: Decision): AdmissionResponseReview {
   switch (decision.type) {
     case 'allowed':
       return allowed(uid);
     case 'patched':
-      return patched(uid, decision.ops);
+      return patched(uid, decision.patch);
     case 'denied':
       return denied(uid, decision.message, decision.kind === 'internal' ? 500 : 403);
   }
@@ -55,9 +44,9 @@ export function respond(uid: string, decision: Decision): AdmissionResponseRevie
 /**
  * respond() as JSON text. A patched answer is mostly its base64 patch, which
  * JSON.stringify would scan for characters to escape on every review; base64
- * has none, and the patch is encoded once per decision, so it is spliced in.
+ * has none, and a decision carries its patch encoded, so it is spliced in.
  */
 export function respondJson(uid: string, decision: Decision): string {
   if (decision.type !== 'patched') return JSON.stringify(respond(uid, decision));
-  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${encodePatch(decision.ops)}"}}`;
+  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${decision.patch}"}}`;
 }

@@ -1,6 +1,7 @@
 // The whole decision for one Pod review, as a function of the pod, the settings,
 // the switches and a NAD lookup port. No I/O here: the lookup is injected.
 import type { Operation } from 'fast-json-patch';
+import { encodePatch } from './admission-response.js';
 import { buildPatch, patchProblem } from './patch.js';
 import { nadKey, planInjection, type DenialKind as PlanDenialKind } from './plan.js';
 import { podNamespace, selectNetworks, type Selection } from './selection.js';
@@ -21,7 +22,7 @@ export type AllowReason = 'not_create' | 'excluded_namespace' | 'no_networks' | 
 export type Decision = (
   | { type: 'allowed'; reason: AllowReason }
   | { type: 'denied'; kind: DenialKind; message: string }
-  | { type: 'patched'; ops: Operation[] }
+  | { type: 'patched'; ops: Operation[]; /** the ops as the base64 JSON an AdmissionReview carries */ patch: string }
 ) & { networks: NetworkRef[]; injected: Map<string, number> };
 
 export interface PodReview {
@@ -86,5 +87,5 @@ function decide(pod: Pod, selection: Selection, nads: ReadonlyMap<string, Nad>, 
   if (problem !== undefined) {
     return { type: 'denied', kind: 'internal', message: `internal error: the injector built a patch that does not apply (${problem}); please report this`, networks, injected: plan.injected };
   }
-  return { type: 'patched', ops, networks, injected: plan.injected };
+  return { type: 'patched', ops, patch: encodePatch(ops), networks, injected: plan.injected };
 }
