@@ -32,7 +32,7 @@ export type Decide = (review: PodReview, context: ReviewContext) => Decision | P
  * no key of this kind.
  */
 const UID_PREFIX = /^\{(?:"(?:kind|apiVersion)":"[^"\\]*",){0,2}"request":\{"uid":"/;
-const PLAIN_UID = /^[A-Za-z0-9._:-]{1,128}$/;
+const PLAIN_UID = /^[\w.:-]{1,128}$/;
 
 export function bodyKey(text: string): { key: string; uid: string } | undefined {
   const prefix = UID_PREFIX.exec(text);
@@ -46,8 +46,9 @@ export function bodyKey(text: string): { key: string; uid: string } | undefined 
 
 type NadRef = { namespace: string; name: string };
 
-interface Remembered<R> {
-  review: R;
+interface Remembered<S> {
+  /** what the caller asked to keep of the review (for its log line) */
+  kept: S;
   decision: Decision;
   settings: ReviewContext['settings'];
   switches: ReviewContext['switches'];
@@ -56,10 +57,10 @@ interface Remembered<R> {
   nads: ReadonlyArray<Nad>;
 }
 
-/** A remembered decision, with the review it was made for and the uid of the body that recalled it. */
-export interface Recalled<R> {
+/** A remembered decision, what was kept of the review it was made for, and the uid of the body that recalled it. */
+export interface Recalled<S> {
   recalled: true;
-  review: R;
+  kept: S;
   uid: string;
   decision: Decision;
 }
@@ -77,22 +78,29 @@ export interface DecisionMemoOptions {
   capacity?: number;
   /** reviews whose key would be longer than this are decided every time (bounds memory: capacity × this) */
   maxKeyChars?: number;
+  /** how often a key is seen before its decision is kept (default 2: see remember()) */
+  sightings?: 1 | 2;
 }
 
-export interface DecisionMemo<R extends ReviewWithBody> {
+export interface DecisionMemo<S> {
   /** A remembered decision for a body, before it is parsed; else what decide() needs to know. */
-  recall(text: string, context: ReviewContext): Recalled<R> | Miss;
-  /** The decision, remembered when it may be; `miss` is what recall() said, if it was asked. */
-  decide(review: R, context: ReviewContext, miss?: Miss): Decision | Promise<Decision>;
+  recall(text: string, context: ReviewContext): Recalled<S> | Miss;
+  /**
+   * The decision, remembered when it may be, with `keep` (a small summary of
+   * the review, not the review: entries live long enough to be promoted to
+   * V8's old space). `miss` is what recall() said, if it was asked.
+   */
+  decide(review: ReviewWithBody, context: ReviewContext, keep: S, miss?: Miss): Decision | Promise<Decision>;
   /** decisions held now */
   size(): number;
 }
 
-export function memoizeDecisions<R extends ReviewWithBody>(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo<R> {
-  const { capacity = 256, maxKeyChars = 16384 } = options;
-  const remembered = new Map<string, Remembered<R>>();
+export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo<S> {
+  const { capacity = 256, maxKeyChars = 16384, sightings = 2 } = options;
+  const remembered = new Map<string, Remembered<S>>();
+  const seenOnce = new Set<string>();
 
-  const keyOf = (review: R): string | undefined => {
+  const keyOf = (review: ReviewWithBody): string | undefined => {
     if (review.text !== undefined && review.text.length <= maxKeyChars) {
       const fromBody = bodyKey(review.text);
       if (fromBody !== undefined) return fromBody.key;
@@ -107,7 +115,7 @@ export function memoizeDecisions<R extends ReviewWithBody>(decide: Decide, optio
   };
 
   /** The entry for a key if it still holds; else the lookup made to find out (one per review). */
-  function confirm(key: string, context: ReviewContext): Remembered<R> | Miss {
+  function confirm(key: string, context: ReviewContext): Remembered<S> | Miss {
     const entry = remembered.get(key);
     if (!entry || entry.settings !== context.settings || entry.switches !== context.switches) return { recalled: false, key };
     if (entry.refs === null) return touch(key, entry);
@@ -124,10 +132,10 @@ export function memoizeDecisions<R extends ReviewWithBody>(decide: Decide, optio
       if (fromBody === undefined) return { recalled: false };
       const found = confirm(fromBody.key, context);
       if ('recalled' in found) return found;
-      return { recalled: true, review: found.review, uid: fromBody.uid, decision: found.decision };
+      return { recalled: true, kept: found.kept, uid: fromBody.uid, decision: found.decision };
     },
 
-    decide(review, context, miss) {
+    decide(review, context, keep, miss) {
       const key = miss?.key ?? keyOf(review);
       if (key === undefined) return decide(review, context);
       let confirming: Miss['confirming'];
@@ -152,29 +160,32 @@ export function memoizeDecisions<R extends ReviewWithBody>(decide: Decide, optio
       if (refs !== null && found === undefined) return decided;
       const nads = refs === null ? [] : nadsIn(refs, found!);
       if (nads === undefined) return decided;
-      remember(key, { review: withoutText(review), decision: decided, settings: context.settings, switches: context.switches, refs, nads });
+      remember(key, { kept: keep, decision: decided, settings: context.settings, switches: context.switches, refs, nads });
       return decided;
     },
   };
 
-  function touch(key: string, entry: Remembered<R>): Remembered<R> {
+  function touch(key: string, entry: Remembered<S>): Remembered<S> {
     remembered.delete(key); // re-inserted last: Map order is the recency order
     remembered.set(key, entry);
     return entry;
   }
 
-  function remember(key: string, entry: Remembered<R>): void {
-    remembered.delete(key);
+  /**
+   * A decision is kept the second time its key is seen: a key seen once is
+   * only noted, among the last `capacity / 8`. Pods that never repeat (a
+   * StatefulSet's, each named) then cost no entries, which would otherwise
+   * outlive V8's young generation and keep its old-space collector busy.
+   */
+  function remember(key: string, entry: Remembered<S>): void {
+    if (sightings === 2 && !seenOnce.delete(key)) {
+      seenOnce.add(key);
+      if (seenOnce.size > Math.max(1, capacity >> 3)) seenOnce.delete(seenOnce.values().next().value!);
+      return;
+    }
     remembered.set(key, entry);
     if (remembered.size > capacity) remembered.delete(remembered.keys().next().value!);
   }
-}
-
-/** The review as remembered: its text is already the key. */
-function withoutText<R extends ReviewWithBody>(review: R): R {
-  if (review.text === undefined) return review;
-  const { text: _text, ...rest } = review;
-  return rest as R;
 }
 
 /** The found NADs in the order asked; undefined if any was not found. */

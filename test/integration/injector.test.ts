@@ -58,6 +58,16 @@ describe('injector against a fake API server', () => {
     assert.equal(api.counts.nadGet, before);
   });
 
+  it('answers a burst of identical pods (a Deployment scaling up) each with its own uid and the same patch', async () => {
+    const replica = { metadata: { generateName: 'web-7c9f-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' }, labels: { app: 'web' } }, spec: { containers: [{ name: 'app' }] } };
+    const bodies = Array.from({ length: 20 }, () => admissionReview(replica));
+    const results = await Promise.all(bodies.map((body) => send(`${fn.url}/mutate`, { body })));
+    results.forEach((result, index) => assert.equal(result.json.response.uid, JSON.parse(bodies[index]!).request.uid));
+    const patches = new Set(results.map((result) => result.json.response.patch));
+    assert.equal(patches.size, 1);
+    assert.ok(decodePatch(results[0]!).some((op) => JSON.stringify(op).includes('example.com/foo')));
+  });
+
   it('answers the same for a dry run', async () => {
     const normal = decodePatch(await review(podWith('foo-network')));
     const dry = decodePatch(await review(podWith('foo-network'), { dryRun: true }));

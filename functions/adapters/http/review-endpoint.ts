@@ -11,7 +11,7 @@ export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
   /** the core's reviewPod behind a memo of recent decisions */
-  memo: DecisionMemo<DecodedReview>;
+  memo: DecisionMemo<ReviewSummary>;
   metrics: Metrics;
   logger: Logger;
   /** the per-review line, pre-serialised (observability/logger.ts) */
@@ -43,18 +43,34 @@ function outcomeOf(decision: Decision): [ReviewOutcome, string] {
 
 const quoted = JSON.stringify;
 
-/** `"key":value` for each field that has a value, as JSON (undefined fields are left out, as pino does). */
-function reviewFields(review: DecodedReview, decision: Decision, seconds: number, transport: Transport): string {
+/** What the log line says about the review itself; all the decision memo keeps of one. */
+export interface ReviewSummary {
+  uid: string;
+  namespace?: string;
+  /** the name, or generateName followed by "*" */
+  podName?: string;
+  dryRun: boolean;
+}
+
+export function summarize(review: DecodedReview): ReviewSummary {
   const meta = review.pod.metadata;
-  const podName = meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined);
+  return {
+    uid: review.uid,
+    namespace: meta?.namespace || review.namespace,
+    podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
+    dryRun: review.dryRun,
+  };
+}
+
+/** `"key":value` for each field that has a value, as JSON (undefined fields are left out, as pino does). */
+function reviewFields(review: ReviewSummary, decision: Decision, seconds: number, transport: Transport): string {
   const networks = decision.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
   const resources = [...decision.injected].map(([name, count]) => `${quoted(name)}:${count}`);
-  const namespace = meta?.namespace || review.namespace;
   const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
   return (
     `"uid":${quoted(review.uid)}` +
-    (namespace ? `,"namespace":${quoted(namespace)}` : '') +
-    (podName === undefined ? '' : `,"podName":${quoted(podName)}`) +
+    (review.namespace ? `,"namespace":${quoted(review.namespace)}` : '') +
+    (review.podName === undefined ? '' : `,"podName":${quoted(review.podName)}`) +
     `,"networks":[${networks.join(',')}],"resources":{${resources.join(',')}},"decision":"${decision.type}"` +
     (reason === undefined ? '' : `,"reason":${quoted(reason)}`) +
     (review.dryRun ? ',"dryRun":true' : '') +
@@ -62,7 +78,7 @@ function reviewFields(review: DecodedReview, decision: Decision, seconds: number
   );
 }
 
-function logDecision(writeLine: ReviewRuntime['writeLine'], review: DecodedReview, decision: Decision, seconds: number, transport: Transport): void {
+function logDecision(writeLine: ReviewRuntime['writeLine'], review: ReviewSummary, decision: Decision, seconds: number, transport: Transport): void {
   const fields = reviewFields(review, decision, seconds, transport);
   if (decision.type === 'denied') writeLine('warn', fields, 'review denied');
   else writeLine('info', fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
@@ -77,7 +93,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
   const started = process.hrtime.bigint();
   const { metrics, logger, memo } = runtime;
   const context = runtime.context();
-  const finish = (review: DecodedReview, decision: Decision): HttpAnswer => {
+  const finish = (review: ReviewSummary, decision: Decision): HttpAnswer => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
@@ -88,7 +104,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
 
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : undefined;
   const recall = text === undefined ? undefined : memo.recall(text, context);
-  if (recall?.recalled) return finish({ ...recall.review, uid: recall.uid }, recall.decision);
+  if (recall?.recalled) return finish({ ...recall.kept, uid: recall.uid }, recall.decision);
 
   let review: DecodedReview;
   try {
@@ -99,18 +115,19 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
     return badRequestAnswer(error);
   }
+  const summary = summarize(review);
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): HttpAnswer => {
     logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-    return finish(review, { type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
+    return finish(summary, { type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
   };
   let decided: Decision | Promise<Decision>;
   try {
-    decided = memo.decide(review, context, recall);
+    decided = memo.decide(review, context, summary, recall);
   } catch (error) {
     return failed(error);
   }
-  if (!(decided instanceof Promise)) return finish(review, decided);
+  if (!(decided instanceof Promise)) return finish(summary, decided);
   metrics.inFlight.inc(); // reviews waiting on the API server
-  return decided.then((decision) => finish(review, decision), failed).finally(() => metrics.inFlight.dec());
+  return decided.then((decision) => finish(summary, decision), failed).finally(() => metrics.inFlight.dec());
 }
