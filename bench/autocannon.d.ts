@@ -14,6 +14,11 @@ declare module 'autocannon' {
     non2xx: number;
     '2xx': number;
   }
+  interface RequestSpec {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  }
   interface Options {
     url: string;
     method?: string;
@@ -22,6 +27,8 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     pipelining?: number;
+    /** requests sent in turn; setupRequest may rebuild each one before it is sent */
+    requests?: Array<{ method?: string; headers?: Record<string, string>; body?: string; setupRequest?: (request: RequestSpec) => RequestSpec }>;
   }
   function autocannon(options: Options): Promise<Result>;
   export default autocannon;
