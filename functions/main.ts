@@ -17,7 +17,9 @@ import { closeGracefully, createPlainServer, createSecureServer, type SecureServ
  */
 function lazyFunctionsFramework(logger: App['logger']): (request: IncomingMessage, response: ServerResponse) => void {
   let pipeline: Promise<RequestListener> | undefined;
+  let loaded: RequestListener | undefined; // once loaded, called directly: no promise per request
   return (request, response) => {
+    if (loaded) return loaded(request, response);
     pipeline ??= (async () => {
       const [{ FUNCTION_NAME }, testing] = await Promise.all([import('./index.js'), import('@google-cloud/functions-framework/testing')]);
       // getTestServer is functions-framework's public factory for exactly the
@@ -27,7 +29,7 @@ function lazyFunctionsFramework(logger: App['logger']): (request: IncomingMessag
       return getTestServer(FUNCTION_NAME).listeners('request')[0] as RequestListener;
     })();
     pipeline.then(
-      (listener) => listener(request, response),
+      (listener) => (loaded = listener)(request, response),
       (error: unknown) => {
         logger.error({ err: error }, 'cannot load functions-framework');
         pipeline = undefined;
