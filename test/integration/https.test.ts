@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { loadTlsMaterial } from '../../functions/adapters/http/tls-material.js';
 import { createPki, issue, type TestPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
@@ -84,6 +85,12 @@ describe('HTTPS listener', () => {
     const result = await send(`https://localhost:${fn.tlsPort}/mutate`, { body: admissionReview(pod()), tls: { ca: pki.caPem } });
     assert.equal(result.status, 200);
     assert.equal(decodePatch(result)[0].value.limits['example.com/foo'], '1');
+  });
+
+  it('hands its TLS context an empty CA list without client CAs, so Node\'s public roots are never parsed', () => {
+    const tls = { port: 0, certFile: volume.certFile, keyFile: volume.keyFile, clientCaFiles: [], minVersion: 'TLSv1.2' as const };
+    assert.deepEqual(loadTlsMaterial(tls).options.ca, []);
+    assert.equal((loadTlsMaterial({ ...tls, clientCaFiles: [pki.caCert] }).options.ca as Buffer[]).length, 1);
   });
 
   it('speaks TLS 1.2 and 1.3 and refuses TLS 1.1', async () => {
