@@ -15,8 +15,8 @@ import type { Decision, NadLookup, NadLookupOutcome, PodReview, ReviewContext } 
 import { nadKey } from '../core/plan.js';
 import type { Nad } from '../core/types.js';
 
-/** A review, with the request body's text when there is one (the cheapest key). */
-export type ReviewWithBody = PodReview & { text?: string };
+/** A review, with its uid and the request body's text when there is one (the cheapest key). */
+export type ReviewWithBody = PodReview & { uid?: string; text?: string };
 
 export type Decide = (review: PodReview, context: ReviewContext) => Decision | Promise<Decision>;
 
@@ -103,7 +103,9 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
   const keyOf = (review: ReviewWithBody): string | undefined => {
     if (review.text !== undefined && review.text.length <= maxKeyChars) {
       const fromBody = bodyKey(review.text);
-      if (fromBody !== undefined) return fromBody.key;
+      // The cut-out uid must be the one JSON.parse saw (a body repeating "request"
+      // or "uid" would otherwise be recalled with another uid than it answers with).
+      if (fromBody !== undefined && fromBody.uid === review.uid) return fromBody.key;
     }
     let pod: string;
     try {
@@ -136,7 +138,7 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     },
 
     decide(review, context, keep, miss) {
-      const key = miss?.key ?? keyOf(review);
+      const key = keyOf(review);
       if (key === undefined) return decide(review, context);
       let confirming: Miss['confirming'];
       if (miss?.key === key) {

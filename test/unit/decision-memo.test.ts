@@ -242,6 +242,17 @@ describe('memo key from the request body, and recall before parsing', () => {
     assert.ok(memo.recall(body('u-3'), contextOf(nads.lookupNads)).recalled);
   });
 
+  it('keeps no body key when the uid cut out is not the one JSON.parse sees (a repeated member)', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const core = counted();
+    const memo = memoizeDecisions<string>(core.decide, { sightings: 1 });
+    const repeated = (uid: string) => body(uid).replace(`"uid":"${uid}",`, `"uid":"${uid}","uid":"last",`);
+    const review0 = reviewOf(repeated('first-1'));
+    assert.equal(review0.uid, 'last');
+    sync(memo.decide(review0, contextOf(nads.lookupNads), 'kept'));
+    assert.equal(memo.recall(repeated('first-2'), contextOf(nads.lookupNads)).recalled, false);
+  });
+
   it('decides bodies laid out otherwise, keyed by pod, with no recall', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
