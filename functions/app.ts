@@ -102,7 +102,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   let shuttingDown = false;
   const runtime: ReviewRuntime = {
     context: (): ReviewContext => ({ settings: settings.core, switches: switches.current(), lookupNads: (refs) => nads.lookup(refs) }),
-    memo: memoizeDecisions<ReviewSummary>(reviewPod),
+    memo: memoizeDecisions<ReviewSummary>(reviewPod, { onRecall: () => metrics.decisionsRecalled.inc() }),
     metrics,
     logger,
     writeLine: preSerialisedLines(logger),

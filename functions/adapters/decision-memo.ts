@@ -80,6 +80,8 @@ export interface DecisionMemoOptions {
   maxKeyChars?: number;
   /** how often a key is seen before its decision is kept (default 2: see remember()) */
   sightings?: 1 | 2;
+  /** told each time a remembered decision answers a review (a metric) */
+  onRecall?: () => void;
 }
 
 export interface DecisionMemo<S> {
@@ -96,7 +98,7 @@ export interface DecisionMemo<S> {
 }
 
 export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo<S> {
-  const { capacity = 256, maxKeyChars = 16384, sightings = 2 } = options;
+  const { capacity = 256, maxKeyChars = 16384, sightings = 2, onRecall } = options;
   const remembered = new Map<string, Remembered<S>>();
   const seenOnce = new Set<string>();
 
@@ -167,9 +169,11 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     },
   };
 
+  /** A confirmed entry: now the most recently used. */
   function touch(key: string, entry: Remembered<S>): Remembered<S> {
     remembered.delete(key); // re-inserted last: Map order is the recency order
     remembered.set(key, entry);
+    onRecall?.();
     return entry;
   }
 

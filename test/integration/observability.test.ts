@@ -34,6 +34,8 @@ describe('metrics and logs', () => {
     await review('bad', pod({ [NETWORKS]: 'a/b/c' }));
     await review('none', pod({}));
     await review('unchanged', pod({ [NETWORKS]: 'plain' }));
+    // A burst of one template (generateName, no name): decided twice, then recalled.
+    for (let replica = 0; replica < 4; replica++) await review(`burst${replica}`, { ...pod({ [NETWORKS]: 'foo-network' }), metadata: { generateName: 'burst-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } } }, true);
     await send(`${fn.url}/mutate`, { body: 'not json' });
     metrics = (await send(`${fn.url}/metrics`)).text;
   });
@@ -44,7 +46,7 @@ describe('metrics and logs', () => {
 
   it('counts reviews by outcome and bounded reason', () => {
     const expected: Array<[string, number]> = [
-      ['outcome="patched",reason="injected"', 2],
+      ['outcome="patched",reason="injected"', 6],
       ['outcome="denied",reason="nad_not_found"', 1],
       ['outcome="denied",reason="invalid_annotation"', 1],
       ['outcome="allowed_unchanged",reason="no_networks"', 1],
@@ -56,14 +58,15 @@ describe('metrics and logs', () => {
 
   it('times reviews per transport', () => {
     assert.equal(metricValue(metrics, 'nri_admission_review_duration_seconds_count', 'transport="http"'), 5);
-    assert.equal(metricValue(metrics, 'nri_admission_review_duration_seconds_count', 'transport="https"'), 1);
+    assert.equal(metricValue(metrics, 'nri_admission_review_duration_seconds_count', 'transport="https"'), 5);
     assert.match(metrics, /nri_admission_review_duration_seconds_bucket\{le="0.005",transport="http"\} \d+/);
   });
 
   it('reports the NAD cache, the certificate and the process', () => {
     assert.equal(metricValue(metrics, 'nri_nad_cache_synced'), 1);
     assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), 2);
-    assert.equal(metricValue(metrics, 'nri_nad_cache_hits_total'), 3, 'one per distinct NAD per review');
+    assert.equal(metricValue(metrics, 'nri_nad_cache_hits_total'), 7, 'one per distinct NAD per review, recalled ones included');
+    assert.equal(metricValue(metrics, 'nri_decisions_recalled_total'), 2, 'the burst: two decided, two recalled');
     assert.equal(metricValue(metrics, 'nri_nad_cache_misses_total'), 1, 'the ghost');
     assert.equal(metricValue(metrics, 'nri_nad_api_reads_total'), 1);
     assert.ok(metricValue(metrics, 'nri_serving_certificate_expiry_timestamp_seconds') > Date.now() / 1000);

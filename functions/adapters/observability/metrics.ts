@@ -50,6 +50,11 @@ export function createMetrics() {
       help: 'notAfter of the serving certificate in use, in seconds since the epoch.',
       registers: [registry],
     }),
+    decisionsRecalled: new Counter({
+      name: 'nri_decisions_recalled_total',
+      help: 'Reviews answered with a remembered decision (identical pods of a burst), not decided again.',
+      registers: [registry],
+    }),
     inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews waiting on a NAD read from the API server right now.', registers: [registry] }),
   };
 }
