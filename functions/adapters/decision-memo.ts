@@ -69,6 +69,8 @@ export interface Recalled<S> {
 export interface Miss {
   recalled: false;
   key?: string;
+  /** the uid cut out of the body to make `key` */
+  uid?: string;
   /** the lookup made to confirm a remembered decision that turned out stale */
   confirming?: { refs: ReadonlyArray<NadRef>; answered: ReturnType<NadLookup> };
 }
@@ -76,7 +78,11 @@ export interface Miss {
 export interface DecisionMemoOptions {
   /** decisions kept, least recently used dropped first */
   capacity?: number;
-  /** reviews whose key would be longer than this are decided every time (bounds memory: capacity × this) */
+  /**
+   * reviews whose key would be longer than this are decided every time: bounds
+   * memory (capacity × this), and stays under V8's 16,383 characters past which
+   * a string's hash is its length alone
+   */
   maxKeyChars?: number;
   /** how often a key is seen before its decision is kept (default 2: see remember()) */
   sightings?: 1 | 2;
@@ -98,14 +104,14 @@ export interface DecisionMemo<S> {
 }
 
 export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions = {}): DecisionMemo<S> {
-  const { capacity = 256, maxKeyChars = 16384, sightings = 2, onRecall } = options;
+  const { capacity = 256, maxKeyChars = 16000, sightings = 2, onRecall } = options;
   const remembered = new Map<string, Remembered<S>>();
   const seenOnce = new Set<string>();
 
   const keyOf = (review: ReviewWithBody): string | undefined => {
     if (review.text !== undefined && review.text.length <= maxKeyChars) {
       const fromBody = bodyKey(review.text);
-      // The cut-out uid must be the one JSON.parse saw (a body repeating "request"
+      // The uid cut out must be the one JSON.parse saw (a body repeating "request"
       // or "uid" would otherwise be recalled with another uid than it answers with).
       if (fromBody !== undefined && fromBody.uid === review.uid) return fromBody.key;
     }
@@ -135,12 +141,14 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
       const fromBody = text.length <= maxKeyChars ? bodyKey(text) : undefined;
       if (fromBody === undefined) return { recalled: false };
       const found = confirm(fromBody.key, context);
-      if ('recalled' in found) return found;
+      if ('recalled' in found) return { ...found, uid: fromBody.uid };
       return { recalled: true, kept: found.kept, uid: fromBody.uid, decision: found.decision };
     },
 
     decide(review, context, keep, miss) {
-      const key = keyOf(review);
+      // recall()'s key stands when the uid it cut out is the one JSON.parse saw
+      // (a body repeating "request" or "uid" gets its key from the pod instead).
+      const key = miss?.key !== undefined && miss.uid === review.uid ? miss.key : keyOf(review);
       if (key === undefined) return decide(review, context);
       let confirming: Miss['confirming'];
       if (miss?.key === key) {
