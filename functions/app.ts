@@ -76,7 +76,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
   const namespace = ownNamespace(settings);
   if (cluster) {
-    const kube = createKubeClient(cluster.lib, cluster.config, settings.apiTimeoutMs);
+    const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
     const wanted = new Set([...settings.core.resourceNameKeys, NODE_SELECTOR_ANNOTATION]);
     nads = new NadCache({ kube, metrics, logger, keepAnnotation: (key) => wanted.has(key), watchTimeoutSeconds: settings.watchTimeoutSeconds });
     switches = new ControlSwitchesWatch({

@@ -29,7 +29,7 @@ describe('dist/', () => {
     copyFileSync(bundle, copy);
     const missing = runWithCodeCache(copy);
     assert.equal(missing.cacheRejected, true);
-    assert.equal(typeof (missing.exports as { CustomObjectsApi?: unknown }).CustomObjectsApi, 'function');
+    assert.equal(typeof (missing.exports as { KubeConfig?: unknown }).KubeConfig, 'function');
     writeFileSync(copy + CODE_CACHE_SUFFIX, 'not a V8 code cache');
     // In a fresh process: this one has the source in V8's in-memory cache already.
     const loader = fileURLToPath(new URL('build/functions/adapters/kube/load-client-node.js', repoRoot));

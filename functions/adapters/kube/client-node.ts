@@ -1,4 +1,7 @@
-// The parts of @kubernetes/client-node nri uses, imported by name so that the
-// bundler can leave out the API groups it never calls (a smaller chunk to
-// parse at cold start). Loaded lazily, only when a cluster is configured.
-export { CoreV1Api, CustomObjectsApi, KubeConfig, Observable } from '@kubernetes/client-node';
+// The part of @kubernetes/client-node nri uses: KubeConfig, for the kubeconfig
+// or in-cluster configuration and the credentials and TLS settings it yields.
+// Requests are plain node:https (kube-client.ts); importing only this lets the
+// bundler leave out the generated API classes, most of the library, which
+// would otherwise be loaded at every cold start. Loaded lazily, only when a
+// cluster is configured.
+export { KubeConfig } from '@kubernetes/client-node';

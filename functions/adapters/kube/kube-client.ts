@@ -1,13 +1,14 @@
-// The Kubernetes API as the injector uses it: a bounded-time GET and LIST via
-// @kubernetes/client-node, and a watch stream over node:https using the same
-// kubeconfig credentials. Only names already validated reach a URL, and each
-// path segment is URL-encoded on top.
+// The Kubernetes API as the injector uses it: bounded-time GETs, LISTs and
+// watch streams over node:https, with the credentials and TLS settings
+// @kubernetes/client-node derives from the kubeconfig or the service account.
+// (Its generated API classes, two thirds of its code, would double its load
+// time at every cold start for three simple GETs.) Only names already
+// validated reach a URL, and each path segment is URL-encoded on top.
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
-import type { CoreV1Api, CustomObjectsApi, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { ApiErrorKind } from '../observability/metrics.js';
-import type { ClientNode } from './load-client-node.js';
 
 export const NAD_GROUP = 'k8s.cni.cncf.io';
 export const NAD_VERSION = 'v1';
@@ -45,7 +46,7 @@ export interface KubeClient {
 }
 
 
-/** Turns anything client-node or node:https throws into a classified, readable error. */
+/** Turns anything a request to the API server throws into a classified, readable error. */
 export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
   if (error instanceof KubeApiError) return error;
   const err = error as { code?: unknown; name?: string; message?: string; body?: unknown; type?: string };
@@ -67,58 +68,73 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
   return new KubeApiError('network', `cannot reach the API server: ${err?.message ?? String(error)}`);
 }
 
-/** client-node has no per-call timeout; this middleware gives each call an abort deadline. */
-function timeoutMiddleware(lib: ClientNode, ms: number): ObservableMiddleware {
-  return {
-    pre: (context) => {
-      context.setSignal(AbortSignal.timeout(ms));
-      return new lib.Observable(Promise.resolve(context));
-    },
-    post: (context) => new lib.Observable(Promise.resolve(context)),
-  };
-}
-
-export function createKubeClient(lib: ClientNode, config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000)): KubeClient {
-  const custom: CustomObjectsApi = config.makeApiClient(lib.CustomObjectsApi);
-  const core: CoreV1Api = config.makeApiClient(lib.CoreV1Api);
-  const short = { middleware: [timeoutMiddleware(lib, timeoutMs)], middlewareMergeStrategy: 'append' as const };
-  const long = { middleware: [timeoutMiddleware(lib, listTimeoutMs)], middlewareMergeStrategy: 'append' as const };
+export function createKubeClient(config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000)): KubeClient {
   const server = config.getCurrentCluster()?.server ?? '';
-
-  const asList = (list: { items?: unknown[]; metadata?: { resourceVersion?: string } }): ListResult => {
-    if (!list || !Array.isArray(list.items)) throw new KubeApiError('bad_response', 'the API server sent a list without items');
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  const asList = (list: unknown): ListResult => {
+    const { items, metadata } = (list ?? {}) as { items?: unknown; metadata?: { resourceVersion?: unknown } };
+    if (!Array.isArray(items)) throw new KubeApiError('bad_response', 'the API server sent a list without items');
+    return { items, resourceVersion: typeof metadata?.resourceVersion === 'string' ? metadata.resourceVersion : '' };
   };
+  const segment = encodeURIComponent;
+  const nadPath = (namespace: string, name: string) => `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
 
   return {
     describe: () => ({ server }),
     async getNad(namespace, name) {
-      try {
-        // client-node URL-encodes every path parameter; namespace and name are DNS labels already.
-        return await custom.getNamespacedCustomObject({ group: NAD_GROUP, version: NAD_VERSION, plural: NAD_PLURAL, namespace, name }, short);
-      } catch (error) {
-        if ((error as { code?: unknown })?.code === 404) return undefined;
-        throw classifyError(error, timeoutMs);
-      }
+      const answer = await getJson(config, server, nadPath(namespace, name), {}, timeoutMs);
+      return answer.status === 404 ? undefined : answer.body;
     },
     async listNads() {
-      try {
-        return asList(await custom.listClusterCustomObject({ group: NAD_GROUP, version: NAD_VERSION, plural: NAD_PLURAL }, long));
-      } catch (error) {
-        throw classifyError(error, listTimeoutMs);
-      }
+      return asList((await getJson(config, server, NAD_LIST_PATH, {}, listTimeoutMs)).body);
     },
     async listConfigMap(namespace, name) {
-      try {
-        return asList(await core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}` }, long));
-      } catch (error) {
-        throw classifyError(error, listTimeoutMs);
-      }
+      const path = `/api/v1/namespaces/${segment(namespace)}/configmaps`;
+      return asList((await getJson(config, server, path, { fieldSelector: `metadata.name=${name}` }, listTimeoutMs)).body);
     },
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);
     },
   };
+}
+
+/** The request options for a path on the API server, with the kubeconfig's credentials and TLS settings applied. */
+async function apiRequest(config: KubeConfig, server: string, path: string, query: Record<string, string>): Promise<{ url: URL; options: RequestOptions }> {
+  const url = new URL(server.replace(/\/+$/, '') + path);
+  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+  const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
+  await config.applyToHTTPSOptions(options);
+  return { url, options };
+}
+
+/**
+ * One GET whose whole exchange has a deadline. Answers 2xx with the parsed
+ * body and 404 as a status; anything else is a classified KubeApiError.
+ */
+async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  try {
+    const { url, options } = await apiRequest(config, server, path, query);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+      const request = send(url, { ...options, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      });
+      // 'on', not 'once': an aborted request can report more than one error.
+      request.on('error', reject);
+      request.end();
+    });
+    if (status === 404) return { status, body: undefined };
+    if (status < 200 || status > 299) throw classifyError({ code: status, body: text }, timeoutMs);
+    try {
+      return { status, body: JSON.parse(text) };
+    } catch {
+      throw new KubeApiError('bad_response', `the API server answered ${status} with a body that is not JSON`);
+    }
+  } catch (error) {
+    throw classifyError(error, timeoutMs);
+  }
 }
 
 /**
@@ -136,11 +152,7 @@ function openWatch(
 ): WatchHandle {
   const controller = new AbortController();
   const done = (async () => {
-    const url = new URL(server.replace(/\/+$/, '') + path);
-    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-    url.searchParams.set('watch', 'true');
-    const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
-    await config.applyToHTTPSOptions(options);
+    const { url, options } = await apiRequest(config, server, path, { ...query, watch: 'true' });
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
       const request = send(url, { ...options, signal: controller.signal }, resolve);

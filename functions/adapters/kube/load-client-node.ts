@@ -1,5 +1,5 @@
-// Loads @kubernetes/client-node, the heaviest module nri has: about 2 MB of
-// generated API code whose parsing dominates a cold start. `npm run build`
+// Loads @kubernetes/client-node (its KubeConfig), the heaviest module nri has:
+// about 1 MB of code whose parsing would dominate a cold start. `npm run build`
 // bundles it as dist/client-node.cjs and stores V8's code cache beside it, so
 // that a replica starting under load skips the parse (Node 20 has no built-in
 // module compile cache; Node 22's module.enableCompileCache would replace this).
