@@ -8,7 +8,7 @@ import { reviewPod, type ReviewContext } from './core/review.js';
 import { memoizeDecisions } from './adapters/decision-memo.js';
 import { NODE_SELECTOR_ANNOTATION } from './core/types.js';
 import type { Probes } from './adapters/http/listener.js';
-import type { ReviewRuntime, ReviewSummary } from './adapters/http/review-endpoint.js';
+import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
 import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapters/kube/control-switches-watch.js';
 import { createKubeClient } from './adapters/kube/kube-client.js';
 import { loadClientNode } from './adapters/kube/load-client-node.js';
@@ -102,7 +102,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   let shuttingDown = false;
   const runtime: ReviewRuntime = {
     context: (): ReviewContext => ({ settings: settings.core, switches: switches.current(), lookupNads: (refs) => nads.lookup(refs) }),
-    memo: memoizeDecisions<ReviewSummary>(reviewPod, { onRecall: () => metrics.decisionsRecalled.inc() }),
+    memo: memoizeDecisions<string>(reviewPod, { onRecall: () => metrics.decisionsRecalled.inc() }),
     metrics,
     logger,
     writeLine: preSerialisedLines(logger),

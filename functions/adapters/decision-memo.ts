@@ -22,10 +22,12 @@ export type Decide = (review: PodReview, context: ReviewContext) => Decision | P
 
 /**
  * A body laid out as kube-apiserver writes it begins
- * {"kind":…,"apiVersion":…,"request":{"uid":"…". The key is the body with
- * that uid's characters cut out, so two bodies with the same key differ only
- * in the text of that one string: the first member of the top-level request,
- * its uid (or a duplicate that JSON.parse overrides), which no decision reads.
+ * {"kind":…,"apiVersion":…,"request":{"uid":"…". Its key is the text after
+ * that uid, and an entry also holds the text before it (`prefix`), so two
+ * bodies that share both differ only in the text of that one string: the
+ * first member of the top-level request, its uid (or a duplicate that
+ * JSON.parse overrides), which no decision reads. (Kept in two parts, the key
+ * is a slice of the body rather than a copy: one pass less over it per review.)
  * Only uids of characters that need no escaping qualify, so the other body is
  * valid JSON exactly when this one is and validates the same (the schema asks
  * a uid for a string of 1 to 128 characters). Bodies laid out otherwise get
@@ -34,20 +36,22 @@ export type Decide = (review: PodReview, context: ReviewContext) => Decision | P
 const UID_PREFIX = /^\{(?:"(?:kind|apiVersion)":"[^"\\]*",){0,2}"request":\{"uid":"/;
 const PLAIN_UID = /^[\w.:-]{1,128}$/;
 
-export function bodyKey(text: string): { key: string; uid: string } | undefined {
+export function bodyKey(text: string): { key: string; prefix: string; uid: string } | undefined {
   const prefix = UID_PREFIX.exec(text);
   if (prefix === null) return undefined;
   const start = prefix[0].length;
   const end = text.indexOf('"', start);
   const uid = end < 0 ? '' : text.slice(start, end);
   if (!PLAIN_UID.test(uid)) return undefined;
-  return { key: `body:${text.slice(0, start)}${text.slice(end)}`, uid };
+  return { key: text.slice(end), prefix: text.slice(0, start), uid };
 }
 
 type NadRef = { namespace: string; name: string };
 
 interface Remembered<S> {
-  /** what the caller asked to keep of the review (for its log line) */
+  /** a body key's text before the uid ('' for a pod key) */
+  prefix: string;
+  /** what the caller asked to keep with the decision (its log fields) */
   kept: S;
   decision: Decision;
   settings: ReviewContext['settings'];
@@ -69,6 +73,7 @@ export interface Recalled<S> {
 export interface Miss {
   recalled: false;
   key?: string;
+  prefix?: string;
   /** the uid cut out of the body to make `key` */
   uid?: string;
   /** the lookup made to confirm a remembered decision that turned out stale */
@@ -94,11 +99,11 @@ export interface DecisionMemo<S> {
   /** A remembered decision for a body, before it is parsed; else what decide() needs to know. */
   recall(text: string, context: ReviewContext): Recalled<S> | Miss;
   /**
-   * The decision, remembered when it may be, with `keep` (a small summary of
-   * the review, not the review: entries live long enough to be promoted to
-   * V8's old space). `miss` is what recall() said, if it was asked.
+   * The decision, remembered when it may be together with keep(decision),
+   * something small (not the review: entries live long enough to reach V8's
+   * old space). `miss` is what recall() said, if it was asked.
    */
-  decide(review: ReviewWithBody, context: ReviewContext, keep: S, miss?: Miss): Decision | Promise<Decision>;
+  decide(review: ReviewWithBody, context: ReviewContext, keep: (decision: Decision) => S, miss?: Miss): Decision | Promise<Decision>;
   /** decisions held now */
   size(): number;
 }
@@ -108,12 +113,13 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
   const remembered = new Map<string, Remembered<S>>();
   const seenOnce = new Set<string>();
 
-  const keyOf = (review: ReviewWithBody): string | undefined => {
+  /** A body key, or else a pod key (which starts "pod:", where a body key starts with a quote). */
+  const keyOf = (review: ReviewWithBody): { key: string; prefix: string } | undefined => {
     if (review.text !== undefined && review.text.length <= maxKeyChars) {
       const fromBody = bodyKey(review.text);
       // The uid cut out must be the one JSON.parse saw (a body repeating "request"
       // or "uid" would otherwise be recalled with another uid than it answers with).
-      if (fromBody !== undefined && fromBody.uid === review.uid) return fromBody.key;
+      if (fromBody !== undefined && fromBody.uid === review.uid) return fromBody;
     }
     let pod: string;
     try {
@@ -121,17 +127,17 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     } catch {
       return undefined; // nested too deep for JSON.stringify's recursion: decide without the memo
     }
-    return pod.length > maxKeyChars ? undefined : `pod:${review.operation ?? ''}\n${review.namespace ?? ''}\n${pod}`;
+    return pod.length > maxKeyChars ? undefined : { key: `pod:${review.operation ?? ''}\n${review.namespace ?? ''}\n${pod}`, prefix: '' };
   };
 
   /** The entry for a key if it still holds; else the lookup made to find out (one per review). */
-  function confirm(key: string, context: ReviewContext): Remembered<S> | Miss {
+  function confirm(key: string, prefix: string, context: ReviewContext): Remembered<S> | Miss {
     const entry = remembered.get(key);
-    if (!entry || entry.settings !== context.settings || entry.switches !== context.switches) return { recalled: false, key };
+    if (!entry || entry.prefix !== prefix || entry.settings !== context.settings || entry.switches !== context.switches) return { recalled: false, key, prefix };
     if (entry.refs === null) return touch(key, entry);
     const answered = context.lookupNads(entry.refs);
     if (!(answered instanceof Promise) && sameNads(entry, answered)) return touch(key, entry);
-    return { recalled: false, key, confirming: { refs: entry.refs, answered } };
+    return { recalled: false, key, prefix, confirming: { refs: entry.refs, answered } };
   }
 
   return {
@@ -140,7 +146,7 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     recall(text, context) {
       const fromBody = text.length <= maxKeyChars ? bodyKey(text) : undefined;
       if (fromBody === undefined) return { recalled: false };
-      const found = confirm(fromBody.key, context);
+      const found = confirm(fromBody.key, fromBody.prefix, context);
       if ('recalled' in found) return { ...found, uid: fromBody.uid };
       return { recalled: true, kept: found.kept, uid: fromBody.uid, decision: found.decision };
     },
@@ -148,13 +154,15 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     decide(review, context, keep, miss) {
       // recall()'s key stands when the uid it cut out is the one JSON.parse saw
       // (a body repeating "request" or "uid" gets its key from the pod instead).
-      const key = miss?.key !== undefined && miss.uid === review.uid ? miss.key : keyOf(review);
-      if (key === undefined) return decide(review, context);
+      const fromRecall = miss?.key !== undefined && miss.uid === review.uid;
+      const keyed = fromRecall ? { key: miss.key!, prefix: miss.prefix ?? '' } : keyOf(review);
+      if (keyed === undefined) return decide(review, context);
+      const { key, prefix } = keyed;
       let confirming: Miss['confirming'];
-      if (miss?.key === key) {
-        confirming = miss.confirming; // recall() has looked already
+      if (fromRecall) {
+        confirming = miss!.confirming; // recall() has looked already
       } else {
-        const found = confirm(key, context);
+        const found = confirm(key, prefix, context);
         if (!('recalled' in found)) return found.decision;
         confirming = found.confirming;
       }
@@ -172,7 +180,7 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
       if (refs !== null && found === undefined) return decided;
       const nads = refs === null ? [] : nadsIn(refs, found!);
       if (nads === undefined) return decided;
-      remember(key, { kept: keep, decision: decided, settings: context.settings, switches: context.switches, refs, nads });
+      remember(key, () => ({ prefix, kept: keep(decided), decision: decided, settings: context.settings, switches: context.switches, refs, nads }));
       return decided;
     },
   };
@@ -190,14 +198,15 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
    * only noted, among the last `capacity / 8`. Pods that never repeat (a
    * StatefulSet's, each named) then cost no entries, which would otherwise
    * outlive V8's young generation and keep its old-space collector busy.
+   * `entry` is made only when it is kept.
    */
-  function remember(key: string, entry: Remembered<S>): void {
+  function remember(key: string, entry: () => Remembered<S>): void {
     if (sightings === 2 && !seenOnce.delete(key)) {
       seenOnce.add(key);
       if (seenOnce.size > Math.max(1, capacity >> 3)) seenOnce.delete(seenOnce.values().next().value!);
       return;
     }
-    remembered.set(key, entry);
+    remembered.set(key, entry());
     if (remembered.size > capacity) remembered.delete(remembered.keys().next().value!);
   }
 }

@@ -45,8 +45,8 @@ describe('decision memo', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    const first = sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
-    const second = sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    const first = sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
+    const second = sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(first.type, 'patched');
     assert.equal(second, first);
     assert.equal(core.runs(), 1);
@@ -58,14 +58,14 @@ describe('decision memo', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     nads.put(sriovNad('default', 'foo-network', 'example.com/bar'));
-    const changed = sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    const changed = sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     assert.deepEqual([...changed.injected.keys()], ['example.com/bar']);
     assert.equal(core.runs(), 2);
     assert.equal(nads.state.lookups, 2, 'the confirming lookup is handed on, not repeated');
     nads.nads.clear();
-    const gone = sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    const gone = sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(gone.type, 'denied');
     assert.equal(nads.state.lookups, 3);
   });
@@ -74,9 +74,9 @@ describe('decision memo', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
-    sync(memo.decide(review(), contextOf(nads.lookupNads, { ...defaultSwitches, hugePageDownApi: true }), 'kept'));
-    sync(memo.decide(review(), { ...contextOf(nads.lookupNads), settings: { ...defaultSettings } }, 'kept'));
+    sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
+    sync(memo.decide(review(), contextOf(nads.lookupNads, { ...defaultSwitches, hugePageDownApi: true }), () => 'kept'));
+    sync(memo.decide(review(), { ...contextOf(nads.lookupNads), settings: { ...defaultSettings } }, () => 'kept'));
     assert.equal(core.runs(), 3);
   });
 
@@ -84,10 +84,10 @@ describe('decision memo', () => {
     const nads = store();
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept')).type, 'denied');
+    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept')).type, 'denied');
     assert.equal(memo.size(), 0);
     nads.put(sriovNad('default', 'foo-network', 'example.com/foo'));
-    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept')).type, 'patched');
+    assert.equal(sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept')).type, 'patched');
   });
 
   it('does not remember a decision that waited on the API server', async () => {
@@ -95,13 +95,13 @@ describe('decision memo', () => {
     nads.state.slow = true;
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    assert.equal((await memo.decide(review(), contextOf(nads.lookupNads), 'kept')).type, 'patched');
+    assert.equal((await memo.decide(review(), contextOf(nads.lookupNads), () => 'kept')).type, 'patched');
     assert.equal(memo.size(), 0);
     nads.state.slow = false;
-    sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(memo.size(), 1);
     nads.state.slow = true; // the cache lost its sync: the remembered decision is not proof enough
-    assert.ok(memo.decide(review(), contextOf(nads.lookupNads), 'kept') instanceof Promise);
+    assert.ok(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept') instanceof Promise);
     assert.equal(core.runs(), 3);
     assert.equal(nads.state.lookups, 3);
   });
@@ -110,14 +110,14 @@ describe('decision memo', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'), sriovNad('team', 'foo-network', 'example.com/team'));
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
-    const inDefault = sync(memo.decide(review('foo-network', 'default'), contextOf(nads.lookupNads), 'kept'));
-    const inTeam = sync(memo.decide(review('foo-network', 'team'), contextOf(nads.lookupNads), 'kept'));
+    const inDefault = sync(memo.decide(review('foo-network', 'default'), contextOf(nads.lookupNads), () => 'kept'));
+    const inTeam = sync(memo.decide(review('foo-network', 'team'), contextOf(nads.lookupNads), () => 'kept'));
     assert.notDeepEqual([...inDefault.injected.keys()], [...inTeam.injected.keys()]);
-    const update = sync(memo.decide({ ...review(), operation: 'UPDATE' }, contextOf(nads.lookupNads), 'kept'));
+    const update = sync(memo.decide({ ...review(), operation: 'UPDATE' }, contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(update.type, 'allowed');
     const labelled = review();
     labelled.pod.metadata!.labels = { app: 'x' };
-    sync(memo.decide(labelled, contextOf(nads.lookupNads), 'kept'));
+    sync(memo.decide(labelled, contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(core.runs(), 4);
   });
 
@@ -126,8 +126,8 @@ describe('decision memo', () => {
     const core = counted();
     const memo = memoizeDecisions(core.decide, { sightings: 1 });
     const plain: PodReview = { pod: pod(), namespace: 'default', operation: 'CREATE' };
-    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads), 'kept')).type, 'allowed');
-    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads), 'kept')).type, 'allowed');
+    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads), () => 'kept')).type, 'allowed');
+    assert.equal(sync(memo.decide(plain, contextOf(nads.lookupNads), () => 'kept')).type, 'allowed');
     assert.equal(core.runs(), 1);
     assert.equal(nads.state.lookups, 0);
   });
@@ -136,7 +136,7 @@ describe('decision memo', () => {
     const nads = store(sriovNad('default', 'a', 'example.com/a'), sriovNad('default', 'b', 'example.com/b'), sriovNad('default', 'c', 'example.com/c'));
     const core = counted();
     const memo = memoizeDecisions(core.decide, { capacity: 2, sightings: 1 });
-    for (const name of ['a', 'b', 'a', 'c', 'a', 'b']) sync(memo.decide(review(name), contextOf(nads.lookupNads), 'kept'));
+    for (const name of ['a', 'b', 'a', 'c', 'a', 'b']) sync(memo.decide(review(name), contextOf(nads.lookupNads), () => 'kept'));
     // a, b decided; a remembered; c decided (drops b); a remembered; b decided again
     assert.equal(core.runs(), 4);
     assert.equal(memo.size(), 2);
@@ -150,11 +150,11 @@ describe('decision memo', () => {
     for (let index = 0; index < 50; index++) {
       const named = review();
       named.pod.metadata!.name = `db-${index}`;
-      sync(memo.decide(named, contextOf(nads.lookupNads), 'kept'));
+      sync(memo.decide(named, contextOf(nads.lookupNads), () => 'kept'));
     }
     assert.equal(memo.size(), 0);
     // a burst of one template: decided twice, then recalled
-    for (let index = 0; index < 10; index++) sync(memo.decide(review(), contextOf(nads.lookupNads), 'kept'));
+    for (let index = 0; index < 10; index++) sync(memo.decide(review(), contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(core.runs(), 52);
     assert.equal(memo.size(), 1);
   });
@@ -167,7 +167,7 @@ describe('decision memo', () => {
     large.pod.metadata!.labels = { big: 'x'.repeat(1000) };
     const deep = review();
     deep.pod.spec.containers[0]!.args = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
-    for (const target of [large, large, deep, deep]) assert.equal(sync(memo.decide(target, contextOf(nads.lookupNads), 'kept')).type, 'patched');
+    for (const target of [large, large, deep, deep]) assert.equal(sync(memo.decide(target, contextOf(nads.lookupNads), () => 'kept')).type, 'patched');
     assert.equal(core.runs(), 4);
     assert.equal(memo.size(), 0);
   });
@@ -177,19 +177,21 @@ describe('memo key from the request body, and recall before parsing', () => {
   const pod0 = pod({ [NETWORKS]: 'foo-network' }, {}, { name: undefined, namespace: undefined, generateName: 'web-' });
   const body = (uid: string, target: object = pod0, head = '"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1",') =>
     `{${head}"request":{"uid":${JSON.stringify(uid)},"namespace":"default","operation":"CREATE","object":${JSON.stringify(target)}}}`;
-  const keyOf = (text: string) => bodyKey(text)?.key;
+  const keyOf = (text: string) => { const found = bodyKey(text); return found && [found.prefix, found.key]; };
+  const joined = (text: string) => { const found = bodyKey(text); return found && found.prefix + found.key; };
   const reviewOf = (text: string) => {
     const parsed = JSON.parse(text).request;
     return { pod: parsed.object, namespace: parsed.namespace, operation: parsed.operation, uid: parsed.uid as string, text };
   };
 
   it('cuts out only the uid of a body laid out as kube-apiserver lays it out', () => {
-    assert.equal(keyOf(body('a-1')), keyOf(body('b-2')));
-    assert.equal(keyOf(body('a-1')), `body:${body('')}`);
+    assert.deepEqual(keyOf(body('a-1')), keyOf(body('b-2')));
+    assert.equal(joined(body('a-1')), body(''));
     for (const uid of ['705ab4f5-6393-11e8-b7cc-42010a800002', 'Ab_9.z:x-1']) assert.equal(bodyKey(body(uid))?.uid, uid);
     const apiVersionFirst = '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",';
-    assert.equal(keyOf(body('a-1', pod0, apiVersionFirst)), `body:${body('', pod0, apiVersionFirst)}`);
-    assert.notEqual(keyOf(body('a-1')), keyOf(body('a-1', pod({ [NETWORKS]: 'bar-network' }))));
+    assert.equal(joined(body('a-1', pod0, apiVersionFirst)), body('', pod0, apiVersionFirst));
+    assert.notDeepEqual(keyOf(body('a-1', pod0, apiVersionFirst)), keyOf(body('a-1')), 'the text before the uid counts too');
+    assert.notDeepEqual(keyOf(body('a-1')), keyOf(body('a-1', pod({ [NETWORKS]: 'bar-network' }))));
   });
 
   it('gives no key when the uid is not where kube-apiserver puts it, or is not plain', () => {
@@ -215,27 +217,35 @@ describe('memo key from the request body, and recall before parsing', () => {
     const first = body('u-1');
     const miss = memo.recall(first, contextOf(nads.lookupNads));
     assert.equal(miss.recalled, false);
-    const decision = sync(memo.decide(reviewOf(first), contextOf(nads.lookupNads), 'kept', miss.recalled ? undefined : miss));
+    const decision = sync(memo.decide(reviewOf(first), contextOf(nads.lookupNads), () => 'kept', miss.recalled ? undefined : miss));
     const again = memo.recall(body('u-2'), contextOf(nads.lookupNads));
     assert.ok(again.recalled);
     assert.equal(again.decision, decision);
     assert.equal(again.uid, 'u-2');
-    assert.equal(again.kept, 'kept', 'what decide() was asked to keep');
+    assert.equal(again.kept, 'kept', 'what keep() made when the decision was kept');
     assert.equal(core.runs(), 1);
     assert.equal(nads.state.lookups, 2);
     assert.equal(memo.recall(body('u-3', pod({ [NETWORKS]: 'bar-network' })), contextOf(nads.lookupNads)).recalled, false);
+  });
+
+  it('recalls nothing for a body that differs before the uid (kind or apiVersion), which validation might refuse', () => {
+    const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
+    const memo = memoizeDecisions<string>(counted().decide, { sightings: 1 });
+    sync(memo.decide(reviewOf(body('u-1')), contextOf(nads.lookupNads), () => 'kept'));
+    assert.ok(memo.recall(body('u-2'), contextOf(nads.lookupNads)).recalled);
+    assert.equal(memo.recall(body('u-3', pod0, '"kind":"Nope","apiVersion":"admission.k8s.io/v1",'), contextOf(nads.lookupNads)).recalled, false);
   });
 
   it('hands a stale recall to decide: one lookup for the review, a new decision remembered', () => {
     const nads = store(sriovNad('default', 'foo-network', 'example.com/foo'));
     const core = counted();
     const memo = memoizeDecisions<string>(core.decide, { sightings: 1 });
-    sync(memo.decide(reviewOf(body('u-1')), contextOf(nads.lookupNads), 'kept'));
+    sync(memo.decide(reviewOf(body('u-1')), contextOf(nads.lookupNads), () => 'kept'));
     nads.put(sriovNad('default', 'foo-network', 'example.com/bar'));
     const stale = memo.recall(body('u-2'), contextOf(nads.lookupNads));
     assert.equal(stale.recalled, false);
     assert.equal(nads.state.lookups, 2);
-    const decision = sync(memo.decide(reviewOf(body('u-2')), contextOf(nads.lookupNads), 'kept', stale.recalled ? undefined : stale));
+    const decision = sync(memo.decide(reviewOf(body('u-2')), contextOf(nads.lookupNads), () => 'kept', stale.recalled ? undefined : stale));
     assert.deepEqual([...decision.injected.keys()], ['example.com/bar']);
     assert.equal(nads.state.lookups, 2, 'the confirming lookup is reused');
     assert.equal(core.runs(), 2);
@@ -249,7 +259,7 @@ describe('memo key from the request body, and recall before parsing', () => {
     const repeated = (uid: string) => body(uid).replace(`"uid":"${uid}",`, `"uid":"${uid}","uid":"last",`);
     const review0 = reviewOf(repeated('first-1'));
     assert.equal(review0.uid, 'last');
-    sync(memo.decide(review0, contextOf(nads.lookupNads), 'kept'));
+    sync(memo.decide(review0, contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(memo.recall(repeated('first-2'), contextOf(nads.lookupNads)).recalled, false);
   });
 
@@ -261,7 +271,7 @@ describe('memo key from the request body, and recall before parsing', () => {
     for (const uid of ['u-1', 'u-2']) {
       const miss = memo.recall(spaced(uid), contextOf(nads.lookupNads));
       assert.equal(miss.recalled, false);
-      sync(memo.decide(reviewOf(spaced(uid)), contextOf(nads.lookupNads), 'kept', miss.recalled ? undefined : miss));
+      sync(memo.decide(reviewOf(spaced(uid)), contextOf(nads.lookupNads), () => 'kept', miss.recalled ? undefined : miss));
     }
     assert.equal(core.runs(), 1, 'the pod key still finds the first decision');
   });

@@ -10,8 +10,8 @@ import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js
 export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
-  /** the core's reviewPod behind a memo of recent decisions */
-  memo: DecisionMemo<ReviewSummary>;
+  /** the core's reviewPod behind a memo of recent decisions, which keeps each one's log fields */
+  memo: DecisionMemo<string>;
   metrics: Metrics;
   logger: Logger;
   /** the per-review line, pre-serialised (observability/logger.ts) */
@@ -43,9 +43,8 @@ function outcomeOf(decision: Decision): [ReviewOutcome, string] {
 
 const quoted = JSON.stringify;
 
-/** What the log line says about the review itself; all the decision memo keeps of one. */
+/** What the log line says about the review itself, its uid aside. */
 export interface ReviewSummary {
-  uid: string;
   namespace?: string;
   /** the name, or generateName followed by "*" */
   podName?: string;
@@ -55,33 +54,28 @@ export interface ReviewSummary {
 export function summarize(review: DecodedReview): ReviewSummary {
   const meta = review.pod.metadata;
   return {
-    uid: review.uid,
     namespace: meta?.namespace || review.namespace,
     podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
     dryRun: review.dryRun,
   };
 }
 
-/** `"key":value` for each field that has a value, as JSON (undefined fields are left out, as pino does). */
-function reviewFields(review: ReviewSummary, decision: Decision, seconds: number, transport: Transport): string {
+/**
+ * The review's log fields between its uid and its duration, as JSON: the same
+ * for every review a remembered decision answers, so the memo keeps them
+ * serialised. Fields without a value are left out, as pino does.
+ */
+export function decisionFields(review: ReviewSummary, decision: Decision): string {
   const networks = decision.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
   const resources = [...decision.injected].map(([name, count]) => `${quoted(name)}:${count}`);
   const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
   return (
-    `"uid":${quoted(review.uid)}` +
     (review.namespace ? `,"namespace":${quoted(review.namespace)}` : '') +
     (review.podName === undefined ? '' : `,"podName":${quoted(review.podName)}`) +
     `,"networks":[${networks.join(',')}],"resources":{${resources.join(',')}},"decision":"${decision.type}"` +
     (reason === undefined ? '' : `,"reason":${quoted(reason)}`) +
-    (review.dryRun ? ',"dryRun":true' : '') +
-    `,"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`
+    (review.dryRun ? ',"dryRun":true' : '')
   );
-}
-
-function logDecision(writeLine: ReviewRuntime['writeLine'], review: ReviewSummary, decision: Decision, seconds: number, transport: Transport): void {
-  const fields = reviewFields(review, decision, seconds, transport);
-  if (decision.type === 'denied') writeLine('warn', fields, 'review denied');
-  else writeLine('info', fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
 }
 
 /**
@@ -93,18 +87,21 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
   const started = process.hrtime.bigint();
   const { metrics, logger, memo } = runtime;
   const context = runtime.context();
-  const finish = (review: ReviewSummary, decision: Decision): HttpAnswer => {
+  /** `fields`: decisionFields() of this review, made now or kept by the memo. */
+  const finish = (uid: string, fields: string, decision: Decision): HttpAnswer => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
     metrics.reviewDuration.observe({ transport }, seconds);
-    logDecision(runtime.writeLine, review, decision, seconds, transport);
-    return { status: 200, body: respondJson(review.uid, decision) };
+    const line = `"uid":${quoted(uid)}${fields},"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`;
+    if (decision.type === 'denied') runtime.writeLine('warn', line, 'review denied');
+    else runtime.writeLine('info', line, decision.type === 'patched' ? 'review patched' : 'review allowed');
+    return { status: 200, body: respondJson(uid, decision) };
   };
 
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : undefined;
   const recall = text === undefined ? undefined : memo.recall(text, context);
-  if (recall?.recalled) return finish({ ...recall.kept, uid: recall.uid }, recall.decision);
+  if (recall?.recalled) return finish(recall.uid, recall.kept, recall.decision);
 
   let review: DecodedReview;
   try {
@@ -116,18 +113,19 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     return badRequestAnswer(error);
   }
   const summary = summarize(review);
+  const answer = (decision: Decision) => finish(review.uid, decisionFields(summary, decision), decision);
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): HttpAnswer => {
     logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-    return finish(summary, { type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
+    return answer({ type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
   };
   let decided: Decision | Promise<Decision>;
   try {
-    decided = memo.decide(review, context, summary, recall);
+    decided = memo.decide(review, context, (decision) => decisionFields(summary, decision), recall);
   } catch (error) {
     return failed(error);
   }
-  if (!(decided instanceof Promise)) return finish(summary, decided);
+  if (!(decided instanceof Promise)) return answer(decided);
   metrics.inFlight.inc(); // reviews waiting on the API server
-  return decided.then((decision) => finish(summary, decision), failed).finally(() => metrics.inFlight.dec());
+  return decided.then(answer, failed).finally(() => metrics.inFlight.dec());
 }
