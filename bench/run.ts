@@ -214,14 +214,16 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
-  const heapSmall = await metric('http://127.0.0.1:19100', 'nodejs_heap_size_used_bytes');
-  const heapBig = await metric('http://127.0.0.1:19102', 'nodejs_heap_size_used_bytes');
   const [lookupSmall, lookupBig] = await compare([
     { url: 'https://127.0.0.1:19101/mutate', server: smallNri, body: review },
     { url: 'https://127.0.0.1:19103/mutate', server: bigNri, body: realisticReview('ns-500', 'net-1@net1, ns-999/net-9@net2') },
   ]);
+  // Read after the load: by then collections have freed the list's garbage, so
+  // the difference is what the cache keeps.
+  const heapSmall = await metric('http://127.0.0.1:19100', 'nodejs_heap_size_used_bytes');
+  const heapBig = await metric('http://127.0.0.1:19102', 'nodejs_heap_size_used_bytes');
   rows.push(['Scale: time to sync 10,000 NADs (1,000 namespaces)', `${syncMs.toFixed(0)} ms`, '', '', '', '']);
-  rows.push(['Scale: heap in use, 10,000 NADs vs 2', `${mib(heapBig)} MiB`, `${mib(heapSmall)} MiB`, '', '', '']);
+  rows.push(['Scale: heap in use after load, 10,000 NADs vs 2', `${mib(heapBig)} MiB`, `${mib(heapSmall)} MiB`, '', '', '']);
   rows.push(['Scale: HTTPS req/s with 10,000 NADs vs 2 (lookup cost flat)', lookupBig.rps.toFixed(0), lookupSmall.rps.toFixed(0), ratio(lookupBig.rps, lookupSmall.rps), '≈ 1', lookupBig.rps / lookupSmall.rps > 0.85 ? 'met' : 'MISSED']);
   await Promise.all([stopper(smallNri)(), stopper(bigNri)()]);
   await Promise.all([api.stop(), big.stop()]);
