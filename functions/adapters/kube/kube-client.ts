@@ -80,16 +80,12 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
 
   return {
     describe: () => ({ server }),
-    async getNad(namespace, name) {
-      const answer = await getJson(config, server, nadPath(namespace, name), {}, timeoutMs);
-      return answer.status === 404 ? undefined : answer.body;
-    },
-    async listNads() {
-      return asList((await getJson(config, server, NAD_LIST_PATH, {}, listTimeoutMs)).body);
-    },
+    // A missing NAD is an answer; a missing list (no NAD CRD installed) is an error.
+    getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
+    listNads: async () => asList(await getJson(config, server, NAD_LIST_PATH, {}, listTimeoutMs)),
     async listConfigMap(namespace, name) {
       const path = `/api/v1/namespaces/${segment(namespace)}/configmaps`;
-      return asList((await getJson(config, server, path, { fieldSelector: `metadata.name=${name}` }, listTimeoutMs)).body);
+      return asList(await getJson(config, server, path, { fieldSelector: `metadata.name=${name}` }, listTimeoutMs));
     },
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);
@@ -107,10 +103,10 @@ async function apiRequest(config: KubeConfig, server: string, path: string, quer
 }
 
 /**
- * One GET whose whole exchange has a deadline. Answers 2xx with the parsed
- * body and 404 as a status; anything else is a classified KubeApiError.
+ * One GET whose whole exchange has a deadline: the parsed body of a 2xx answer;
+ * for a 404, `notFound.missing` when given; anything else a classified KubeApiError.
  */
-async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number, notFound?: { missing: unknown }): Promise<unknown> {
   try {
     const { url, options } = await apiRequest(config, server, path, query);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -125,10 +121,10 @@ async function getJson(config: KubeConfig, server: string, path: string, query: 
       request.on('error', reject);
       request.end();
     });
-    if (status === 404) return { status, body: undefined };
+    if (status === 404 && notFound) return notFound.missing;
     if (status < 200 || status > 299) throw classifyError({ code: status, body: text }, timeoutMs);
     try {
-      return { status, body: JSON.parse(text) };
+      return JSON.parse(text);
     } catch {
       throw new KubeApiError('bad_response', `the API server answered ${status} with a body that is not JSON`);
     }
