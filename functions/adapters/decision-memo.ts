@@ -113,10 +113,12 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
   const remembered = new Map<string, Remembered<S>>();
   const seenOnce = new Set<string>();
 
+  const keyOfBody = (text: string) => (text.length <= maxKeyChars ? bodyKey(text) : undefined);
+
   /** A body key, or else a pod key (which starts "pod:", where a body key starts with a quote). */
   const keyOf = (review: ReviewWithBody): { key: string; prefix: string } | undefined => {
-    if (review.text !== undefined && review.text.length <= maxKeyChars) {
-      const fromBody = bodyKey(review.text);
+    if (review.text !== undefined) {
+      const fromBody = keyOfBody(review.text);
       // The uid cut out must be the one JSON.parse saw (a body repeating "request"
       // or "uid" would otherwise be recalled with another uid than it answers with).
       if (fromBody !== undefined && fromBody.uid === review.uid) return fromBody;
@@ -144,7 +146,7 @@ export function memoizeDecisions<S>(decide: Decide, options: DecisionMemoOptions
     size: () => remembered.size,
 
     recall(text, context) {
-      const fromBody = text.length <= maxKeyChars ? bodyKey(text) : undefined;
+      const fromBody = keyOfBody(text);
       if (fromBody === undefined) return { recalled: false };
       const found = confirm(fromBody.key, fromBody.prefix, context);
       if ('recalled' in found) return { ...found, uid: fromBody.uid };

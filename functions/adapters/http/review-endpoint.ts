@@ -44,14 +44,14 @@ function outcomeOf(decision: Decision): [ReviewOutcome, string] {
 const quoted = JSON.stringify;
 
 /** What the log line says about the review itself, its uid aside. */
-export interface ReviewSummary {
+interface ReviewSummary {
   namespace?: string;
   /** the name, or generateName followed by "*" */
   podName?: string;
   dryRun: boolean;
 }
 
-export function summarize(review: DecodedReview): ReviewSummary {
+function summarize(review: DecodedReview): ReviewSummary {
   const meta = review.pod.metadata;
   return {
     namespace: meta?.namespace || review.namespace,
@@ -65,7 +65,7 @@ export function summarize(review: DecodedReview): ReviewSummary {
  * for every review a remembered decision answers, so the memo keeps them
  * serialised. Fields without a value are left out, as pino does.
  */
-export function decisionFields(review: ReviewSummary, decision: Decision): string {
+function decisionFields(review: ReviewSummary, decision: Decision): string {
   const networks = decision.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
   const resources = [...decision.injected].map(([name, count]) => `${quoted(name)}:${count}`);
   const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
