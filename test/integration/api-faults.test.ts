@@ -52,21 +52,18 @@ describe('watch cache under API faults', () => {
     await eventually(() => resourceOf(fn, 'net'), (text) => text.includes('after-gone'), 5000);
   });
 
-  it('re-watches after a dropped stream', async () => {
+  /** Breaks the open watches, waits for a new watch, then checks a change still arrives. */
+  const rewatchesAfter = async (breakWatches: () => void, version: string) => {
     await watching();
     const watches = api.counts.nadWatch;
-    api.dropWatches();
+    breakWatches();
     await eventually(() => api.counts.nadWatch, (count) => count > watches, 5000);
-    await changeAndSee('after-drop');
-  });
+    await changeAndSee(version);
+  };
 
-  it('restarts on a garbage line and keeps going', async () => {
-    await watching();
-    const watches = api.counts.nadWatch;
-    api.garbleWatches();
-    await eventually(() => api.counts.nadWatch, (count) => count > watches, 5000);
-    await changeAndSee('after-garbage');
-  });
+  it('re-watches after a dropped stream', () => rewatchesAfter(() => api.dropWatches(), 'after-drop'));
+
+  it('restarts on a garbage line and keeps going', () => rewatchesAfter(() => api.garbleWatches(), 'after-garbage'));
 
   it('backs off on watch errors (500, 429) and recovers', async () => {
     await watching();
