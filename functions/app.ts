@@ -52,7 +52,7 @@ async function loadClusterConfig(env: Env) {
     throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'kubeconfig'}: cannot load the cluster configuration: ${(error as Error).message}`);
   }
   if (!config.getCurrentCluster()) throw new StartupError('KUBECONFIG: the configuration names no current cluster');
-  return { lib, config, origin: env.KUBECONFIG ? 'KUBECONFIG' : existsSync(home) ? home : 'in-cluster service account' };
+  return { config, origin: env.KUBECONFIG ? 'KUBECONFIG' : existsSync(home) ? home : 'in-cluster service account' };
 }
 
 function ownNamespace(settings: Settings): string {

@@ -24,7 +24,7 @@ export class BadRequest extends Error {
 // recursively (the schema checks fixed paths; the decision memo skips pods it
 // cannot serialise). A limit would cost a scan of every body for nothing.
 /** The parsed body, and its text when it arrived as text (the decision memo keys on it). */
-export function parseJsonBody(body: unknown): { document: unknown; text?: string } {
+function parseJsonBody(body: unknown): { document: unknown; text?: string } {
   if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) return { document: body }; // already parsed upstream
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : '';
   if (text.trim() === '') throw new BadRequest(400, 'the request body is empty; expected an AdmissionReview', 'empty_body');
