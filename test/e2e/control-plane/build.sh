@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds the real control plane the e2e suite runs nri against, from the Go module proxy, into a
+# cache outside the repository (NRI_E2E_CACHE, default ~/.cache/nri-e2e). Nothing built is committed.
+# Idempotent: each piece is built once; a finished build leaves a stamp naming its inputs.
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler  k8s.io/kubernetes v1.36.3
+#   etcd                                                     go.etcd.io/etcd/server/v3 (kubernetes' own graph)
+#   kwok                                                     sigs.k8s.io/kwok v0.8.0, with its "fast" stages
+#   CRDs                                                     NAD client v1.7.7, Knative Serving, cert-manager
+#   knative-validate, cainjector                             test/e2e/go/* (Knative's and cert-manager's own code)
+set -euo pipefail
+
+KUBERNETES_VERSION=v1.36.3
+STAGING_VERSION=v0.36.3
+KWOK_VERSION=v0.8.0
+NAD_CLIENT_VERSION=v1.7.7
+KNATIVE_SERVING_VERSION=v0.42.2
+CERT_MANAGER_VERSION=v1.21.2
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+cache="${NRI_E2E_CACHE:-$HOME/.cache/nri-e2e}"
+bin="$cache/bin"
+mkdir -p "$bin" "$cache/crds" "$cache/kwok-stages" "$cache/src"
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
+
+command -v go >/dev/null || { echo "e2e build: Go is required (go.dev); it is not on PATH" >&2; exit 3; }
+
+log() { printf '[e2e-build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+stamp_ok() { [[ -f "$cache/stamps/$1" && "$(cat "$cache/stamps/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$cache/stamps"; printf '%s' "$2" >"$cache/stamps/$1"; }
+module_dir() { go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'; }
+
+build_kubernetes() {
+  local key="kubernetes $KUBERNETES_VERSION staging $STAGING_VERSION"
+  stamp_ok kubernetes "$key" && [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" ]] && return
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, etcd ($KUBERNETES_VERSION; ~5-8 min on 2 cores the first time)"
+  local src="$cache/src/kubernetes"
+  rm -rf "$src" && mkdir -p "$src" && cd "$src"
+  local gomod
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
+  go mod init nri-e2e/kubernetes >/dev/null 2>&1
+  # kubernetes replaces every staging module with ./staging/...; as a dependency those must be the
+  # published staging versions instead. The list comes from its own go.mod, so it stays complete.
+  local staging
+  staging="$(sed -n 's#^\t\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod")"
+  [[ -n "$staging" ]] || { echo "e2e build: no staging replaces found in $gomod" >&2; exit 1; }
+  local m
+  for m in $staging; do go mod edit -replace "$m=$m@$STAGING_VERSION"; done
+  # Every path pinned: an unversioned `go get -tool` would move kubernetes to its newest release.
+  local etcd_version
+  etcd_version="$(sed -n 's#^\tgo.etcd.io/etcd/server/v3 \(v[^ ]*\).*#\1#p' "$gomod")"
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@$KUBERNETES_VERSION" "go.etcd.io/etcd/server/v3@$etcd_version"
+  grep -q "k8s.io/kubernetes $KUBERNETES_VERSION" go.mod || { echo "e2e build: kubernetes moved off $KUBERNETES_VERSION" >&2; exit 1; }
+  local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION \
+    -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
+    -X k8s.io/component-base/version.gitTreeState=clean"
+  go build -ldflags "$ldflags" -o "$bin/" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -ldflags "$ldflags" -o "$bin/" k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+  go build -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+  stamp_set kubernetes "$key"
+}
+
+build_kwok() {
+  local key="kwok $KWOK_VERSION"
+  stamp_ok kwok "$key" && [[ -x "$bin/kwok" ]] && return
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$bin" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  local dir; dir="$(cd "$cache" && module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
+  # kwok's --config takes several documents in one file, each after a '---'.
+  local out="$cache/kwok-stages/fast.yaml" f
+  : >"$out"
+  for f in "$dir"/kustomize/stage/node/fast/*.yaml "$dir"/kustomize/stage/pod/fast/*.yaml; do
+    case "$(basename "$f")" in kustomization.yaml) continue ;; esac
+    printf -- '---\n' >>"$out"; cat "$f" >>"$out"; printf '\n' >>"$out"
+  done
+  stamp_set kwok "$key"
+}
+
+copy_crds() {
+  local key="nad $NAD_CLIENT_VERSION knative $KNATIVE_SERVING_VERSION cert-manager $CERT_MANAGER_VERSION"
+  stamp_ok crds "$key" && return
+  log "collecting CRDs from their modules"
+  rm -rf "$cache/crds" && mkdir -p "$cache/crds"
+  local dir
+  dir="$(cd "$cache" && module_dir "github.com/k8snetworkplumbingwg/network-attachment-definition-client@$NAD_CLIENT_VERSION")"
+  cp "$dir"/artifacts/networks-crd.yaml "$cache/crds/nad.yaml"
+  dir="$(cd "$cache" && module_dir "knative.dev/serving@$KNATIVE_SERVING_VERSION")"
+  cat "$dir"/config/core/300-resources/*.yaml >"$cache/crds/knative-serving.yaml"
+  dir="$(cd "$cache" && module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION")"
+  local f
+  : >"$cache/crds/cert-manager.yaml"
+  for f in "$dir"/deploy/crds/*.yaml; do
+    printf -- '---\n' >>"$cache/crds/cert-manager.yaml"; cat "$f" >>"$cache/crds/cert-manager.yaml"
+  done
+  chmod -R u+w "$cache/crds"
+  stamp_set crds "$key"
+}
+
+build_helpers() {
+  local name
+  for name in knative-validate cainjector; do
+    local key; key="$(cat "$repo/test/e2e/go/$name"/go.mod "$repo/test/e2e/go/$name"/go.sum "$repo/test/e2e/go/$name"/*.go | sha256sum)"
+    stamp_ok "$name" "$key" && [[ -x "$bin/$name" ]] && continue
+    log "building $name"
+    (cd "$repo/test/e2e/go/$name" && go build -ldflags "-s -w" -o "$bin/$name" .)
+    stamp_set "$name" "$key"
+  done
+}
+
+start=$SECONDS
+steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers)
+for step in "${steps[@]}"; do
+  case "$step" in
+    kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;;
+    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers)" >&2; exit 2 ;;
+  esac
+done
+log "control plane ready in $cache ($((SECONDS - start)) s)"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# npm run test:e2e: builds the control plane into its cache when missing (needs Go; the first build
+# takes about 8-10 minutes on 2 cores, later runs reuse it), then runs the e2e suite against it.
+# Without Go the suite is skipped with a plain message, except under CI=true, where that fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v go >/dev/null; then
+  if [[ "${CI:-}" == "true" ]]; then echo "e2e: Go is required under CI=true and is not on PATH" >&2; exit 1; fi
+  echo "e2e skipped: Go is not on PATH, so the real control plane cannot be built (install Go 1.26+ to run it)"
+  exit 0
+fi
+bash test/e2e/control-plane/build.sh
+node --test --test-concurrency=1 --test-timeout=900000 build/test/e2e/*.test.js
