@@ -36,14 +36,25 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startFunction(env: Record<string, string | undefined>, options: { expectExit?: boolean } = {}): Promise<RunningFunction> {
+export interface StartOptions {
+  expectExit?: boolean;
+  /** Node flags to run dist/main.js with (the container's command passes its own) */
+  nodeFlags?: string[];
+  /** run as this user and group, as a container's securityContext does */
+  uid?: number;
+  gid?: number;
+}
+
+export async function startFunction(env: Record<string, string | undefined>, options: StartOptions = {}): Promise<RunningFunction> {
   const home = mkdtempSync(join(tmpdir(), 'nri-home-'));
   const port = options.expectExit ? 0 : await freePort();
   if (env.NRI_TLS_CERT_FILE && env.NRI_TLS_PORT === '0') env = { ...env, NRI_TLS_PORT: String(await freePort()) };
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), MAIN], {
     cwd: fileURLToPath(repoRoot),
     env: { PATH: process.env.PATH, HOME: home, PORT: String(port), NRI_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   const logs: string[] = [];
   const stderr: string[] = [];

@@ -1,0 +1,210 @@
+// A real Kubernetes control plane on loopback, from the binaries
+// test/e2e/control-plane/build.sh puts in the cache: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and a kwok node. A throwaway CA made
+// with openssl signs everything; the admin talks to it with kubectl.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issue } from '../../support/certs.js';
+import { freePort } from '../../support/function-process.js';
+
+export const cacheDir = (): string => process.env.NRI_E2E_CACHE || join(homedir(), '.cache', 'nri-e2e');
+const bin = (name: string) => join(cacheDir(), 'bin', name);
+
+/** Why the suite cannot run here, or undefined when the control plane is built. */
+export function missingControlPlane(): string | undefined {
+  const wanted = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'cainjector', 'knative-validate'];
+  const missing = wanted.filter((name) => !existsSync(bin(name)));
+  return missing.length === 0 ? undefined : `not built in ${cacheDir()}: ${missing.join(', ')} (run: bash test/e2e/control-plane/build.sh)`;
+}
+
+const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+
+export interface Pki {
+  dir: string;
+  ca: { cert: string; key: string };
+  caPem: string;
+}
+
+export function createCa(dir: string, name: string): Pki {
+  const key = join(dir, `${name}.key`);
+  const cert = join(dir, `${name}.crt`);
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
+  openssl(['req', '-x509', '-new', '-key', key, '-subj', `/CN=${name}`, '-days', '2', '-out', cert], dir);
+  return { dir, ca: { cert, key }, caPem: readFileSync(cert, 'utf8') };
+}
+
+interface Managed {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class ControlPlane {
+  readonly dir = mkdtempSync(join(tmpdir(), 'nri-e2e-'));
+  readonly pki = createCa(this.dir, 'e2e-ca');
+  apiPort = 0;
+  adminKubeconfig = '';
+  private etcdPort = 0;
+  private readonly processes = new Map<string, Managed>();
+
+  get server(): string {
+    return `https://127.0.0.1:${this.apiPort}`;
+  }
+
+  async start(): Promise<void> {
+    const { dir } = this;
+    // nri runs as its container's non-root user: it may pass through (not list) this directory
+    // to the files a pod would have mounted (its token's kubeconfig, its Secret volume).
+    chmodSync(dir, 0o711);
+    const ca = this.pki.ca;
+    issue(dir, 'apiserver', '/CN=kube-apiserver', { ca, san: 'IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' });
+    issue(dir, 'admin', '/O=system:masters/CN=e2e-admin', { ca, client: true });
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], dir);
+    openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+    [this.apiPort, this.etcdPort] = [await freePort(), await freePort()];
+    this.adminKubeconfig = this.writeKubeconfig('admin.kubeconfig', { cert: join(dir, 'admin.crt'), key: join(dir, 'admin.key') });
+
+    const peerPort = await freePort();
+    this.spawn('etcd', bin('etcd'), [
+      '--data-dir', join(dir, 'etcd'),
+      '--listen-client-urls', `http://127.0.0.1:${this.etcdPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${this.etcdPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync', '--log-level', 'warn',
+    ]);
+    await this.startApiServer();
+    const kubeconfig = this.adminKubeconfig;
+    const healthPort = async () => String(await freePort());
+    this.spawn('kube-controller-manager', bin('kube-controller-manager'), [
+      '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(),
+      // No cloud, no kubelets: the node, route and service controllers have nothing to do here.
+      '--controllers=*,-node-ipam-controller,-node-lifecycle-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller',
+      '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', ca.cert,
+      '--use-service-account-credentials=false', '--concurrent-deployment-syncs=2', '--v=0',
+    ]);
+    this.spawn('kube-scheduler', bin('kube-scheduler'), [
+      '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(), '--v=0',
+    ]);
+    this.spawn('kwok', bin('kwok'), [
+      '--kubeconfig', kubeconfig, '--config', join(cacheDir(), 'kwok-stages', 'fast.yaml'),
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--server-address', `127.0.0.1:${await freePort()}`,
+    ]);
+    await this.waitFor('the default ServiceAccount', async () => (await this.kubectl(['get', 'serviceaccount', 'default', '-n', 'default'])).code === 0, 60000);
+  }
+
+  /** Starts (or restarts) kube-apiserver and waits until it is ready. */
+  async startApiServer(): Promise<void> {
+    const { dir } = this;
+    this.spawn('kube-apiserver', bin('kube-apiserver'), [
+      '--etcd-servers', `http://127.0.0.1:${this.etcdPort}`,
+      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--secure-port', String(this.apiPort),
+      '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'),
+      '--client-ca-file', this.pki.ca.cert,
+      '--service-account-key-file', join(dir, 'sa.pub'), '--service-account-signing-key-file', join(dir, 'sa.key'),
+      '--service-account-issuer', 'https://kubernetes.default.svc',
+      '--authorization-mode=Node,RBAC', '--endpoint-reconciler-type=none', '--anonymous-auth=false',
+      '--service-cluster-ip-range=10.96.0.0/16', '--profiling=false', '--v=0',
+    ]);
+    await this.waitFor('kube-apiserver /readyz', async () => (await this.kubectl(['get', '--raw', '/readyz'])).stdout.trim() === 'ok', 90000);
+  }
+
+  async stopProcess(name: string): Promise<void> {
+    const managed = this.processes.get(name);
+    if (!managed || managed.child.exitCode !== null || managed.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => managed.child.once('exit', resolve));
+    managed.child.kill('SIGTERM');
+    const force = setTimeout(() => managed.child.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(force);
+  }
+
+  async stop(): Promise<void> {
+    for (const name of ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) await this.stopProcess(name);
+  }
+
+  /** The last lines a component logged, for a failing test's message. */
+  tail(name: string, lines = 30): string {
+    const managed = this.processes.get(name);
+    return managed ? readFileSync(managed.log, 'utf8').split('\n').slice(-lines).join('\n') : '';
+  }
+
+  writeKubeconfig(file: string, user: { cert?: string; key?: string; token?: string }): string {
+    const path = join(this.dir, file);
+    const credentials = user.token ? `    token: ${user.token}` : `    client-certificate: ${user.cert}\n    client-key: ${user.key}`;
+    writeFileSync(
+      path,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: https://127.0.0.1:${this.apiPort}
+    certificate-authority-data: ${Buffer.from(this.pki.caPem).toString('base64')}
+users:
+- name: user
+  user:
+${credentials}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: user}
+current-context: e2e
+`,
+      { mode: 0o644 },
+    );
+    return path;
+  }
+
+  kubectl(args: string[], input?: string, kubeconfig = this.adminKubeconfig): Promise<KubectlResult> {
+    return new Promise((resolve) => {
+      const child = execFile('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args], { maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      if (input !== undefined) child.stdin!.end(input);
+    });
+  }
+
+  /** kubectl that must succeed; its stdout. */
+  async must(args: string[], input?: string): Promise<string> {
+    const result = await this.kubectl(args, input);
+    if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr || result.stdout}`);
+    return result.stdout;
+  }
+
+  async getJson(args: string[]): Promise<any> {
+    return JSON.parse(await this.must(['get', ...args, '-o', 'json']));
+  }
+
+  async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const managed of this.processes.values()) {
+        if (managed.child.exitCode !== null && managed.child.exitCode !== 0 && !managed.child.killed) {
+          throw new Error(`${managed.name} exited with ${managed.child.exitCode} while waiting for ${what}:\n${this.tail(managed.name)}`);
+        }
+      }
+      if (await check().catch(() => false)) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  private spawn(name: string, command: string, args: string[]): void {
+    const log = join(this.dir, `${name}.log`);
+    const fd = openSync(log, 'a');
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir });
+    closeSync(fd);
+    this.processes.set(name, { name, child, log });
+  }
+}
