@@ -1,8 +1,7 @@
 // Composition root: settings -> logger, metrics, NAD source, switch source and
 // the review runtime both transports share. The only place adapters are wired.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { parseSettings, type Settings } from './config/settings.js';
 import { reviewPod, type ReviewContext } from './core/review.js';
 import { memoizeDecisions } from './adapters/decision-memo.js';
@@ -38,21 +37,26 @@ export class StartupError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-/** The standard chain: KUBECONFIG, ~/.kube/config, in-cluster; undefined when none is there. */
+/**
+ * The cluster nri reads NADs from, only when one is chosen explicitly: the file
+ * KUBECONFIG names, or the service account of the pod nri runs in. A
+ * ~/.kube/config alone is never used, so `npm start` on a laptop with a
+ * kubeconfig still runs on the example NADs (README, "Quick start").
+ */
 async function loadClusterConfig(env: Env) {
   const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
-  const home = join(env.HOME || homedir(), '.kube', 'config');
-  if (!env.KUBECONFIG && !existsSync(home) && !inCluster) return undefined;
+  if (!env.KUBECONFIG && !inCluster) return undefined;
   const lib = await loadClientNode();
   const config = new lib.KubeConfig();
   try {
-    if (env.KUBECONFIG || existsSync(home)) config.loadFromDefault();
+    // A list of files (a:b) is merged the way kubectl merges it.
+    if (env.KUBECONFIG) env.KUBECONFIG.includes(delimiter) ? config.loadFromDefault() : config.loadFromFile(env.KUBECONFIG);
     else config.loadFromCluster();
   } catch (error) {
-    throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'kubeconfig'}: cannot load the cluster configuration: ${(error as Error).message}`);
+    throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'in-cluster configuration'}: cannot load the cluster configuration: ${(error as Error).message}`);
   }
   if (!config.getCurrentCluster()) throw new StartupError('KUBECONFIG: the configuration names no current cluster');
-  return { config, origin: env.KUBECONFIG ? 'KUBECONFIG' : existsSync(home) ? home : 'in-cluster service account' };
+  return { config, origin: env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : 'in-cluster service account' };
 }
 
 function ownNamespace(settings: Settings): string {
@@ -91,7 +95,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   } else {
     const path = settings.nadsPath ?? DEFAULT_OFFLINE_NADS;
     try {
-      nads = new OfflineNadSource(await loadOfflineNads(path), path);
+      nads = new OfflineNadSource(await loadOfflineNads(path), path, metrics);
     } catch (error) {
       throw new StartupError((error as Error).message);
     }

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     try {
       secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight }), logger, app.metrics);
     } catch (error) {
-      process.stderr.write(`nri: NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: ${(error as Error).message}\n`);
+      process.stderr.write(`nri: ${(error as Error).message}\n`);
       process.exit(2);
     }
     app.addReadinessCheck(secure.readiness);

@@ -1,5 +1,6 @@
-// Environment -> typed settings. Pure: takes the environment as an argument.
+// Environment -> typed settings. Takes the environment as an argument; reads no files.
 // A bad value is an error naming the variable, and startup stops on it.
+import { createSecureContext } from 'node:tls';
 import { isDnsLabel, isQualifiedName } from '../core/names.js';
 import { fail, ok, quote, type Result } from '../core/result.js';
 import type { CoreSettings, Switches } from '../core/types.js';
@@ -46,8 +47,8 @@ function text(env: Env, name: string): string | undefined {
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const value = text(env, name)?.toLowerCase();
   if (value === undefined) return fallback;
-  if (['true', '1', 'yes', 'on'].includes(value)) return true;
-  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
   throw new SettingsError(`${name}=${quote(env[name])} must be true or false`);
 }
 
@@ -78,24 +79,33 @@ function dnsLabel(env: Env, name: string): string | undefined {
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
+/** OpenSSL's own word on a cipher list; pure (no files, no sockets). */
+function cipherProblem(ciphers: string): string | undefined {
+  try {
+    createSecureContext({ ciphers });
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Every TLS variable is checked whether or not a certificate is set, so a typo never waits for the day TLS is turned on. */
 function tlsSettings(env: Env): TlsSettings | undefined {
   const certFile = text(env, 'NRI_TLS_CERT_FILE');
   const keyFile = text(env, 'NRI_TLS_KEY_FILE');
+  const port = integer(env, 'NRI_TLS_PORT', 8443, 0, 65535);
+  const minVersion = text(env, 'NRI_TLS_MIN_VERSION') ?? '1.2';
+  if (minVersion !== '1.2' && minVersion !== '1.3') throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
+  const ciphers = text(env, 'NRI_TLS_CIPHERS');
+  const cipherError = ciphers === undefined ? undefined : cipherProblem(ciphers);
+  if (cipherError !== undefined) throw new SettingsError(`NRI_TLS_CIPHERS=${quote(ciphers)} is not a cipher list OpenSSL accepts: ${cipherError}`);
+  const clientCaFiles = list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path');
   if (!certFile && !keyFile) {
-    if (text(env, 'NRI_TLS_CLIENT_CA_FILE')) throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
+    if (clientCaFiles.length > 0) throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
     return undefined;
   }
   if (!certFile || !keyFile) throw new SettingsError(`${certFile ? 'NRI_TLS_KEY_FILE' : 'NRI_TLS_CERT_FILE'} must be set together with ${certFile ? 'NRI_TLS_CERT_FILE' : 'NRI_TLS_KEY_FILE'}`);
-  const minVersion = text(env, 'NRI_TLS_MIN_VERSION') ?? '1.2';
-  if (minVersion !== '1.2' && minVersion !== '1.3') throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
-  const tls: TlsSettings = {
-    certFile,
-    keyFile,
-    port: integer(env, 'NRI_TLS_PORT', 8443, 0, 65535),
-    minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
-    clientCaFiles: list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path'),
-  };
-  const ciphers = text(env, 'NRI_TLS_CIPHERS');
+  const tls: TlsSettings = { certFile, keyFile, port, minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', clientCaFiles };
   if (ciphers) tls.ciphers = ciphers;
   return tls;
 }

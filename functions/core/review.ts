@@ -26,7 +26,8 @@ export type Decision = (
 ) & { networks: NetworkRef[]; injected: Map<string, number> };
 
 export interface PodReview {
-  pod: Pod;
+  /** absent only when the operation is not CREATE (kube-apiserver sends object: null on DELETE) */
+  pod: Pod | null;
   namespace?: string;
   operation?: string;
 }
@@ -41,8 +42,9 @@ const none = { networks: [] as NetworkRef[], injected: new Map<string, number>()
 
 /** The decision; synchronous unless a NAD has to be read from the API. */
 export function reviewPod(review: PodReview, context: ReviewContext): Decision | Promise<Decision> {
-  const { pod } = review;
   if (review.operation !== undefined && review.operation !== 'CREATE') return { type: 'allowed', reason: 'not_create', ...none };
+  const { pod } = review;
+  if (pod === null) return { type: 'denied', kind: 'internal', message: 'internal error: a CREATE review reached the injector without its pod; please report this', ...none };
 
   if (context.settings.excludedNamespaces.has(podNamespace(pod, review.namespace))) return { type: 'allowed', reason: 'excluded_namespace', ...none };
   const selected = selectNetworks(pod, review.namespace, context.settings, context.switches);

@@ -1,11 +1,13 @@
 // Starting the function: the embedded default (no cluster), NRI_NADS, and bad
 // settings that must stop startup with a message naming the variable.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { createPki } from '../support/certs.js';
 import { admissionReview, decodePatch, send, startFunction } from '../support/function-process.js';
+import { metricValue } from '../support/metrics.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
 
@@ -21,6 +23,71 @@ describe('startup', () => {
       assert.deepEqual(decodePatch(result)[0], { op: 'add', path: '/spec/containers/0/resources', value: { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } } });
       const root = await send(`${fn.url}/`, { body: admissionReview(pod) });
       assert.equal(root.status, 200, 'POST / works as well as POST /mutate');
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('ignores a ~/.kube/config: only KUBECONFIG or the pod\'s service account choose a cluster', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'nri-home-kube-'));
+    mkdirSync(join(home, '.kube'));
+    // A kubeconfig most users have, here pointing at a cluster that cannot be reached.
+    writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    const fn = await startFunction({ HOME: home });
+    try {
+      const line = await fn.waitForLog(/nri starting/);
+      assert.match(line, /nri starting without a cluster/);
+      assert.match(line, /"clusterConfig":"none"/);
+      const pod = { metadata: { name: 'webhook-demo', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network' } }, spec: { containers: [{ name: 'busybox' }] } };
+      assert.equal(decodePatch(await send(`${fn.url}/mutate`, { body: admissionReview(pod) }))[0].value.limits['example.com/foo'], '2');
+      assert.equal((await send(`${fn.url}/readyz`)).status, 200);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('names the cluster it was told to use, and is not ready while its NAD cache cannot sync', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nri-kubeconfig-'));
+    const kubeconfig = join(dir, 'config');
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    const fn = await startFunction({ KUBECONFIG: kubeconfig, NRI_NAMESPACE: 'nri', NRI_WATCH_TIMEOUT_SECONDS: '2' });
+    try {
+      const line = await fn.waitForLog(/nri starting/);
+      assert.match(line, /nri starting with NADs from the cluster/);
+      assert.ok(line.includes(`"clusterConfig":"KUBECONFIG=${kubeconfig}"`), line);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const ready = await send(`${fn.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.match(ready.json.message, /NetworkAttachmentDefinition cache has not synced yet/);
+      assert.equal(metricValue((await send(`${fn.url}/metrics`)).text, 'nri_nad_cache_synced'), 0);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('with NADs from files, the NAD metrics describe the files', async () => {
+    const fn = await startFunction({});
+    try {
+      const text = (await send(`${fn.url}/metrics`)).text;
+      assert.equal(metricValue(text, 'nri_nad_cache_synced'), 1);
+      assert.equal(metricValue(text, 'nri_nad_cache_objects'), 4);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('allows a DELETE review as kube-apiserver sends it (object null, oldObject set) untouched', async () => {
+    const fn = await startFunction({});
+    try {
+      const old = { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } }, spec: { containers: [{ name: 'c' }] } };
+      for (const [operation, extra] of [['DELETE', { object: null, oldObject: old }], ['CONNECT', {}], ['UPDATE', { object: null, oldObject: null }]] as const) {
+        const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${operation}`, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'default', operation, ...extra } });
+        const result = await send(`${fn.url}/mutate`, { body });
+        assert.equal(result.status, 200, `${operation}: ${result.text}`);
+        assert.deepEqual(result.json.response, { uid: `u-${operation}`, allowed: true });
+      }
+      const noPod = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'c', kind: { kind: 'Pod' }, operation: 'CREATE', object: null } }) });
+      assert.equal(noPod.status, 400, 'a CREATE still needs its pod');
     } finally {
       await fn.stop();
     }
@@ -42,6 +109,13 @@ describe('startup', () => {
 
   const badSettings: Array<[Record<string, string>, RegExp]> = [
     [{ NRI_HONOR_RESOURCES: 'maybe' }, /NRI_HONOR_RESOURCES="maybe" must be true or false/],
+    [{ NRI_HONOR_RESOURCES: 'yes' }, /NRI_HONOR_RESOURCES="yes" must be true or false/],
+    [{ NRI_HONOR_RESOURCES: '1' }, /NRI_HONOR_RESOURCES="1" must be true or false/],
+    [{ NRI_INJECT_HUGEPAGE_DOWN_API: 'on' }, /NRI_INJECT_HUGEPAGE_DOWN_API="on" must be true or false/],
+    // TLS variables are checked even when no certificate is set.
+    [{ NRI_TLS_PORT: '99999' }, /NRI_TLS_PORT="99999" must be a whole number from 0 to 65535/],
+    [{ NRI_TLS_MIN_VERSION: '1.1' }, /NRI_TLS_MIN_VERSION="1.1" must be 1.2 or 1.3/],
+    [{ NRI_TLS_CIPHERS: 'NOPE' }, /^nri: NRI_TLS_CIPHERS="NOPE" is not a cipher list OpenSSL accepts/],
     [{ NRI_INJECT_HUGEPAGE_DOWN_API: '2' }, /NRI_INJECT_HUGEPAGE_DOWN_API/],
     [{ NRI_RESOURCE_NAME_KEYS: 'good/key,bad key' }, /NRI_RESOURCE_NAME_KEYS: "bad key" is not an annotation key/],
     [{ NRI_EXCLUDE_NAMESPACES: 'kube-system,Bad_NS' }, /NRI_EXCLUDE_NAMESPACES/],
@@ -56,6 +130,13 @@ describe('startup', () => {
     [{ NRI_LOG_LEVEL: 'loud' }, /NRI_LOG_LEVEL/],
     [{ KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load/],
   ];
+  const pki = createPki();
+  badSettings.push(
+    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CIPHERS: 'NOPE' }, /^nri: NRI_TLS_CIPHERS="NOPE"/],
+    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CLIENT_CA_FILE: '/nonexistent' }, /^nri: NRI_TLS_CLIENT_CA_FILE: cannot read \/nonexistent/],
+    [{ NRI_TLS_CERT_FILE: '/nonexistent.crt', NRI_TLS_KEY_FILE: pki.serverKey }, /^nri: NRI_TLS_CERT_FILE: cannot read \/nonexistent\.crt/],
+    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: '/nonexistent.key' }, /^nri: NRI_TLS_KEY_FILE: cannot read \/nonexistent\.key/],
+  );
   for (const [env, message] of badSettings) {
     it(`refuses to start on ${Object.keys(env).join(' + ')}=${Object.values(env).join(' + ')}`, async () => {
       const fn = await startFunction(env, { expectExit: true });

@@ -116,7 +116,7 @@ describe('decision memo', () => {
     const update = sync(memo.decide({ ...review(), operation: 'UPDATE' }, contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(update.type, 'allowed');
     const labelled = review();
-    labelled.pod.metadata!.labels = { app: 'x' };
+    labelled.pod!.metadata!.labels = { app: 'x' };
     sync(memo.decide(labelled, contextOf(nads.lookupNads), () => 'kept'));
     assert.equal(core.runs(), 4);
   });
@@ -149,7 +149,7 @@ describe('decision memo', () => {
     // pods that never repeat (named, as a StatefulSet's): no entry, however many
     for (let index = 0; index < 50; index++) {
       const named = review();
-      named.pod.metadata!.name = `db-${index}`;
+      named.pod!.metadata!.name = `db-${index}`;
       sync(memo.decide(named, contextOf(nads.lookupNads), () => 'kept'));
     }
     assert.equal(memo.size(), 0);
@@ -164,9 +164,9 @@ describe('decision memo', () => {
     const core = counted();
     const memo = memoizeDecisions(core.decide, { maxKeyChars: 1000, sightings: 1 });
     const large = review();
-    large.pod.metadata!.labels = { big: 'x'.repeat(1000) };
+    large.pod!.metadata!.labels = { big: 'x'.repeat(1000) };
     const deep = review();
-    deep.pod.spec.containers[0]!.args = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
+    deep.pod!.spec.containers[0]!.args = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
     for (const target of [large, large, deep, deep]) assert.equal(sync(memo.decide(target, contextOf(nads.lookupNads), () => 'kept')).type, 'patched');
     assert.equal(core.runs(), 4);
     assert.equal(memo.size(), 0);

@@ -8,7 +8,8 @@ export interface DecodedReview {
   namespace?: string;
   operation?: string;
   dryRun: boolean;
-  pod: Pod;
+  /** null only for an operation other than CREATE (a DELETE carries object: null) */
+  pod: Pod | null;
   /** the body as received, when it came as text */
   text?: string;
 }
@@ -43,8 +44,8 @@ export function decodeReview(body: unknown): DecodedReview {
   if (!validateAdmissionReview(document)) {
     throw new BadRequest(400, describeFirstError(validateAdmissionReview, 'AdmissionReview'), 'invalid_review');
   }
-  const request = (document as { request: { uid: string; namespace?: string; operation?: string; dryRun?: boolean | null; object: Pod } }).request;
-  const decoded: DecodedReview = { uid: request.uid, dryRun: request.dryRun === true, pod: request.object };
+  const request = (document as { request: { uid: string; namespace?: string; operation?: string; dryRun?: boolean | null; object?: Pod | null } }).request;
+  const decoded: DecodedReview = { uid: request.uid, dryRun: request.dryRun === true, pod: request.object ?? null };
   if (request.namespace) decoded.namespace = request.namespace;
   if (request.operation) decoded.operation = request.operation;
   if (text !== undefined) decoded.text = text;

@@ -52,7 +52,7 @@ interface ReviewSummary {
 }
 
 function summarize(review: DecodedReview): ReviewSummary {
-  const meta = review.pod.metadata;
+  const meta = review.pod?.metadata;
   return {
     namespace: meta?.namespace || review.namespace,
     podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),

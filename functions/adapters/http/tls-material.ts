@@ -8,6 +8,15 @@ import { dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { TlsSettings } from '../../config/settings.js';
 
+/** A file's bytes; an error naming the variable that points at it. */
+function readNamed(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`${variable}: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
 export interface TlsMaterial {
   options: SecureContextOptions;
   notAfter: Date;
@@ -16,24 +25,28 @@ export interface TlsMaterial {
 
 /** Reads and checks the files; throws with a readable reason when they do not make a usable pair. */
 export function loadTlsMaterial(tls: TlsSettings): TlsMaterial {
-  const cert = readFileSync(tls.certFile);
-  const key = readFileSync(tls.keyFile);
-  const ca = tls.clientCaFiles.length > 0 ? tls.clientCaFiles.map((file) => readFileSync(file)) : undefined;
+  const cert = readNamed('NRI_TLS_CERT_FILE', tls.certFile);
+  const key = readNamed('NRI_TLS_KEY_FILE', tls.keyFile);
+  const ca = tls.clientCaFiles.length > 0 ? tls.clientCaFiles.map((file) => readNamed('NRI_TLS_CLIENT_CA_FILE', file)) : undefined;
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`${tls.certFile} holds no readable certificate: ${(error as Error).message}`);
+    throw new Error(`NRI_TLS_CERT_FILE: ${tls.certFile} holds no readable certificate: ${(error as Error).message}`);
   }
   // `ca` is what client certificates are checked against. Without client CAs
   // it is an empty list, never left out: left out, OpenSSL is handed Node's
   // ~140 bundled public roots, whose parsing was ~35 ms of every cold start,
   // for a listener that asks no client for a certificate.
   const options: SecureContextOptions = { cert, key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}), ca: ca ?? [] };
-  // createSecureContext checks that the key matches the certificate.
-  createSecureContext(options);
+  // createSecureContext checks that the key matches the certificate (the ciphers were checked with the settings).
+  try {
+    createSecureContext(options);
+  } catch (error) {
+    throw new Error(`NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: ${tls.certFile} and ${tls.keyFile} are not a usable pair: ${(error as Error).message}`);
+  }
   const notAfter = new Date(leaf.validTo);
-  if (notAfter.getTime() < Date.now()) throw new Error(`the certificate in ${tls.certFile} expired at ${notAfter.toISOString()}`);
+  if (notAfter.getTime() < Date.now()) throw new Error(`NRI_TLS_CERT_FILE: the certificate in ${tls.certFile} expired at ${notAfter.toISOString()}`);
   const fingerprint = createHash('sha256').update(cert).update(key).update(ca ? Buffer.concat(ca) : '').digest('hex');
   return { options, notAfter, fingerprint };
 }

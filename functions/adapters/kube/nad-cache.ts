@@ -99,8 +99,15 @@ export class NadCache implements NadSource {
     return this.reflector.stop();
   }
 
+  /**
+   * Not ready until the first LIST has landed: a replica that cannot list NADs
+   * (API unreachable, RBAC missing) could only deny the reviews kube-apiserver
+   * would keep sending it. Once synced it stays ready through watch restarts,
+   * answering from what it holds.
+   */
   readiness(): string | null {
-    return null; // GETs answer until the cache syncs, so lookups never wait on it
+    if (this.synced) return null;
+    return `the NetworkAttachmentDefinition cache has not synced yet${this.lastError ? ` (last error: ${this.lastError})` : ''}`;
   }
 
   describe() {
