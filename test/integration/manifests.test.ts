@@ -49,6 +49,16 @@ describe('knative/ manifests', () => {
     objects = parseAllDocuments(rendered).map((document) => document.toJS() as Obj);
   });
 
+  it('mounts the serving certificate so the non-root container can read it (kubelet files are root:root; Knative refuses fsGroup)', () => {
+    const template = one('serving.knative.dev/v1', 'Service', 'nri').spec.template.spec;
+    const container = template.containers[0];
+    assert.notEqual(container.securityContext.runAsUser, 0);
+    assert.equal(template.securityContext?.fsGroup, undefined, 'Knative Serving refuses pod-level securityContext by default');
+    const mount = container.volumeMounts.find((m: any) => m.mountPath === '/etc/nri/tls');
+    const volume = template.volumes.find((v: any) => v.name === mount.name);
+    assert.equal(volume.secret.defaultMode & 0o004, 0o004, `defaultMode ${volume.secret.defaultMode.toString(8)} gives "other" no read`);
+  });
+
   it('renders objects that all validate against their API schemas', () => {
     assert.ok(objects.length >= 14);
     for (const object of objects) {
@@ -201,5 +211,46 @@ describe('knative/ manifests', () => {
     const start = startCommand();
     assert.deepEqual(JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(final)![1]!), start);
     assert.ok(start.includes('dist/main.js') && start.some((word) => word.startsWith('--max-old-space-size=')));
+  });
+});
+
+describe('an overlay that moves nri to another namespace (examples/overlays/webhooks)', () => {
+  let objects: Obj[] = [];
+  const of = (kind: string, name?: string) => objects.find((o) => o.kind === kind && (!name || o.metadata.name === name))!;
+
+  before(() => {
+    const rendered = execFileSync('kubectl', ['kustomize', fileURLToPath(new URL('examples/overlays/webhooks/', repoRoot))], { encoding: 'utf8' });
+    objects = parseAllDocuments(rendered).map((document) => document.toJS() as Obj);
+  });
+
+  it('puts every namespaced object in the new namespace', () => {
+    assert.equal(of('Namespace').metadata.name, 'webhooks');
+    for (const object of objects) {
+      if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(object.kind)) continue;
+      assert.equal(object.metadata.namespace, 'webhooks', `${object.kind} ${object.metadata.name}`);
+    }
+  });
+
+  it('binds RBAC to the ServiceAccount where it now lives', () => {
+    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
+      assert.deepEqual(of(kind).subjects, [{ kind: 'ServiceAccount', name: 'nri', namespace: 'webhooks' }], kind);
+    }
+  });
+
+  it('points the webhook, its CA injection, the certificate and both exclusions at the new namespace', () => {
+    const webhook = of('MutatingWebhookConfiguration');
+    assert.equal(webhook.webhooks[0].clientConfig.service.namespace, 'webhooks');
+    assert.equal(webhook.metadata.annotations!['cert-manager.io/inject-ca-from'], 'webhooks/nri-webhook-serving');
+    assert.deepEqual(of('Certificate', 'nri-webhook-serving').spec.dnsNames, ['nri-webhook.webhooks.svc', 'nri-webhook.webhooks.svc.cluster.local']);
+    const excluded = webhook.webhooks[0].namespaceSelector.matchExpressions[0].values;
+    assert.ok(excluded.includes('webhooks') && !excluded.includes('nri'), String(excluded));
+    const env = of('Service', 'nri').spec.template.spec.containers[0].env;
+    assert.equal(env.find((e: any) => e.name === 'NRI_EXCLUDE_NAMESPACES').value, 'kube-system,webhooks');
+  });
+
+  it('leaves no reference to the old namespace anywhere, and uses the overlay\'s image', () => {
+    const text = JSON.stringify(objects);
+    assert.doesNotMatch(text, /"namespace":"nri"|nri-webhook\.nri\.|"nri\/|,nri"/);
+    assert.equal(of('Service', 'nri').spec.template.spec.containers[0].image, 'registry.example.com/platform/nri:0.1.0');
   });
 });
