@@ -1,5 +1,7 @@
-// The nri-control-switches ConfigMap's config.json, parsed and checked. A bad
-// document is rejected whole so that the environment's values stay in force.
+// The nri-control-switches ConfigMap's config.json, parsed and checked. A known
+// key with a bad value rejects the document whole, so that the environment's
+// values stay in force; keys nri does not know are ignored (and named), as
+// upstream ignores them, so a document written for upstream keeps working.
 import { describeFirstError, validateSwitchesConfig } from '../validation/validators.js';
 import { isQualifiedName } from './names.js';
 import { fail, ok, quote, type Result } from './result.js';
@@ -12,7 +14,12 @@ export interface SwitchOverrides {
   hugePageDownApi?: boolean;
   honorExistingResources?: boolean;
   userDefinedInjections: Map<string, StringMap>;
+  /** keys of the document nri does not know and ignored, e.g. "features.enableCustomizedInjection" */
+  ignoredKeys: string[];
 }
+
+const KNOWN_KEYS = new Set(['features', 'user-defined-injections']);
+const KNOWN_FEATURES = new Set(['enableHugePageDownApi', 'enableHonorExistingResources']);
 
 interface SwitchesDocument {
   features?: { enableHugePageDownApi?: boolean; enableHonorExistingResources?: boolean };
@@ -35,7 +42,11 @@ export function parseControlSwitches(text: string): Result<SwitchOverrides> {
     if (bad !== undefined) return fail(`${CONTROL_SWITCHES_KEY} user-defined injection ${quote(label)} adds annotation ${quote(bad)}, which is not a valid annotation key`);
     userDefinedInjections.set(label, injection.value);
   }
-  const overrides: SwitchOverrides = { userDefinedInjections };
+  const ignoredKeys = [
+    ...Object.keys(document as object).filter((key) => !KNOWN_KEYS.has(key)),
+    ...Object.keys(features).filter((key) => !KNOWN_FEATURES.has(key)).map((key) => `features.${key}`),
+  ];
+  const overrides: SwitchOverrides = { userDefinedInjections, ignoredKeys };
   if (features.enableHugePageDownApi !== undefined) overrides.hugePageDownApi = features.enableHugePageDownApi;
   if (features.enableHonorExistingResources !== undefined) overrides.honorExistingResources = features.enableHonorExistingResources;
   return ok(overrides);

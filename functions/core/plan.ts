@@ -150,7 +150,8 @@ function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
   if (raw === '') return ok(undefined);
   const where = `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
   const parts = raw.split('=');
-  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key)`);
+  // The second sentence is upstream's, for runbooks built on it.
+  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`);
   const label = parts[0]!.trim();
   const value = (parts[1] ?? '').trim();
   if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);

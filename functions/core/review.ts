@@ -64,18 +64,21 @@ export function reviewPod(review: PodReview, context: ReviewContext): Decision |
       if (outcome.status === 'found') nads.set(key, outcome.nad);
       else if (outcome.status === 'missing') missing.push(key);
       else {
-        const message = `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason}`;
+        const message = `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`;
         return { type: 'denied', kind: 'nad_lookup_failed', message, networks, injected: none.injected };
       }
     }
     if (missing.length > 0) {
-      const message = `NetworkAttachmentDefinition${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`;
+      const message = `NetworkAttachmentDefinition${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (${missing.map(upstreamNadPhrase).join('; ')})`;
       return { type: 'denied', kind: 'nad_not_found', message, networks, injected: none.injected };
     }
     return decide(pod, selection, nads, context);
   };
   return outcomes instanceof Promise ? outcomes.then(withNads) : withNads(outcomes);
 }
+
+/** The words the upstream injector denies with, which runbooks and alerts built for it search for. */
+const upstreamNadPhrase = (key: string) => `could not get Network Attachment Definition ${key}`;
 
 /** Plan, patch and prove the patch, once every NAD is known. */
 function decide(pod: Pod, selection: Selection, nads: ReadonlyMap<string, Nad>, context: ReviewContext): Decision {

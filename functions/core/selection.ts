@@ -14,7 +14,7 @@ import {
 export interface Selection {
   /** the namespace the pod will live in */
   namespace: string;
-  /** annotations user-defined injections add (keys the pod does not set) */
+  /** annotations user-defined injections set (new keys, or another value than the pod's) */
   injectedAnnotations: Map<string, string>;
   /** the pod's annotations as they will be after the patch */
   annotations: Map<string, string>;
@@ -25,7 +25,11 @@ export function podNamespace(pod: Pod, requestNamespace: string | undefined): st
   return pod.metadata?.namespace || requestNamespace || 'default';
 }
 
-/** Annotations to add for every user-defined injection whose label is "true" (any case). */
+/**
+ * Annotations every user-defined injection whose label is "true" (any case)
+ * sets. As upstream's JSONPatch "add", a configured value replaces the pod's
+ * own; a value the pod already has needs no operation.
+ */
 export function userDefinedAnnotations(pod: Pod, switches: Switches): Map<string, string> {
   const labels = pod.metadata?.labels ?? {};
   const own = pod.metadata?.annotations ?? {};
@@ -34,7 +38,8 @@ export function userDefinedAnnotations(pod: Pod, switches: Switches): Map<string
   for (const labelKey of [...switches.userDefinedInjections.keys()].sort()) {
     if (!Object.hasOwn(labels, labelKey) || labels[labelKey]!.toLowerCase() !== 'true') continue;
     for (const [key, value] of Object.entries(switches.userDefinedInjections.get(labelKey)!)) {
-      if (!Object.hasOwn(own, key) && !added.has(key)) added.set(key, value);
+      if (added.has(key) || (Object.hasOwn(own, key) && own[key] === value)) continue;
+      added.set(key, value);
     }
   }
   return added;

@@ -141,6 +141,8 @@ describe('network references', () => {
     const decision = await run(pod({ [NETWORKS]: 'foo-network, ghost, other/gone' }), { nads: [foo] });
     assert.equal(decision.type === 'denied' && decision.kind, 'nad_not_found');
     assert.match(decision.type === 'denied' ? decision.message : '', /NetworkAttachmentDefinitions not found: default\/ghost, other\/gone/);
+    // upstream's words too, which runbooks built on upstream search for
+    assert.match(decision.type === 'denied' ? decision.message : '', /could not get Network Attachment Definition default\/ghost; could not get Network Attachment Definition other\/gone/);
   });
 
   it('denies with the reason when a NAD cannot be read', async () => {
@@ -150,7 +152,7 @@ describe('network references', () => {
       lookupNads: lookupFrom([], { 'default/foo-network': 'timed out after 3000 ms' }),
     });
     assert.equal(decision.type === 'denied' && decision.kind, 'nad_lookup_failed');
-    assert.match(decision.type === 'denied' ? decision.message : '', /default\/foo-network could not be read: timed out after 3000 ms/);
+    assert.match(decision.type === 'denied' ? decision.message : '', /default\/foo-network could not be read: timed out after 3000 ms \(could not get Network Attachment Definition default\/foo-network\)/);
   });
 
   it('allows an empty annotation without injecting anything', async () => {
@@ -193,7 +195,7 @@ describe('node selector', () => {
   it('denies more than one "="', async () => {
     const a = nad('default', 'a', { 'k8s.v1.cni.cncf.io/nodeSelector': 'a=b=c' });
     const decision = await run(pod({ [NETWORKS]: 'a' }), { nads: [a] });
-    assert.match(decision.type === 'denied' ? decision.message : '', /default\/a .* value "a=b=c" has more than one '='/);
+    assert.match(decision.type === 'denied' ? decision.message : '', /default\/a .* value "a=b=c" has more than one '='.*node selector in net-attach-def a has more than one label/);
   });
 
   it('denies two NADs that need different values for one key', async () => {
@@ -289,11 +291,19 @@ describe('user-defined injections', () => {
     assert.equal(result.spec.containers[0]!.resources?.limits?.['example.com/foo'], '1');
   });
 
-  it('only fills keys the pod does not set', async () => {
+  it("replaces the pod's own value, as upstream's JSONPatch add does, and computes resources from the result", async () => {
     const target = pod({ [NETWORKS]: 'bar-network' }, {}, { labels: { 'feature.pod.kubernetes.io/sriov': 'true' } });
-    const result = patchedPod(target, await run(target, { nads: [foo, bar], switches: { userDefinedInjections: injections } }));
-    assert.equal(result.metadata?.annotations?.[NETWORKS], 'bar-network');
-    assert.deepEqual(result.spec.containers[0]!.resources?.limits, { 'example.com/bar': '1' });
+    const decision = await run(target, { nads: [foo, bar], switches: { userDefinedInjections: injections } });
+    assert.ok(opsOf(decision).some((op) => op.path === `/metadata/annotations/${NETWORKS.replace('/', '~1')}` && (op as { value?: unknown }).value === 'foo-network'));
+    const result = patchedPod(target, decision);
+    assert.equal(result.metadata?.annotations?.[NETWORKS], 'foo-network');
+    assert.deepEqual(result.spec.containers[0]!.resources?.limits, { 'example.com/foo': '1' });
+  });
+
+  it('adds no operation for a value the pod already has', async () => {
+    const target = pod({ 'example.com/note': 'added', [NETWORKS]: 'foo-network' }, {}, { labels: { 'feature.pod.kubernetes.io/sriov': 'true' } });
+    const ops = opsOf(await run(target, { nads: [foo], switches: { userDefinedInjections: injections } }));
+    assert.equal(ops.some((op) => op.path.startsWith('/metadata/annotations')), false);
   });
 
   it('applies even when no resource is injected', async () => {

@@ -25,11 +25,24 @@ describe('control switches', () => {
     assert.equal(effectiveSwitches(defaultSwitches, undefined), defaultSwitches);
   });
 
+  it("keeps working on a document written for upstream: ignores and names the keys it does not know", () => {
+    // Shapes upstream's own e2e suite writes.
+    const parsed = parseControlSwitches(JSON.stringify({
+      networkResourceNameKeys: ['k8s.v1.cni.cncf.io/resourceName', 'k8s.v1.cni.cncf.io/bridgeName'],
+      features: { enableHugePageDownApi: true, enableCustomizedInjection: true, enableResourceName: false, someFutureFeature: 'on' },
+      'user-defined-injections': { 'feature.pod.kubernetes.io/sriov-network': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } } },
+    }));
+    assert.ok(parsed.ok, !parsed.ok ? parsed.error : '');
+    assert.equal(parsed.value.hugePageDownApi, true);
+    assert.deepEqual([...parsed.value.userDefinedInjections.keys()], ['feature.pod.kubernetes.io/sriov-network']);
+    assert.deepEqual(parsed.value.ignoredKeys, ['networkResourceNameKeys', 'features.enableCustomizedInjection', 'features.enableResourceName', 'features.someFutureFeature']);
+  });
+
   const rejected: Array<[string, string, RegExp]> = [
     ['not JSON', '{features:', /not valid JSON/],
     ['a string feature', '{"features":{"enableHugePageDownApi":"yes"}}', /enableHugePageDownApi" must be boolean/],
-    ['an unknown feature', '{"features":{"enableEverything":true}}', /unknown field "enableEverything"/],
-    ['an unknown top-level key', '{"featurez":{}}', /unknown field "featurez"/],
+    ['a known feature of the wrong type beside unknown keys', '{"networkResourceNameKeys":["a"],"features":{"enableCustomizedInjection":true,"enableHonorExistingResources":1}}', /enableHonorExistingResources" must be boolean/],
+    ['features that are not an object', '{"features":[true]}', /features" must be object/],
     ['an op other than add', '{"user-defined-injections":{"a":{"op":"remove","path":"/metadata/annotations","value":{"x":"y"}}}}', /op" must be "add"/],
     ['another path', '{"user-defined-injections":{"a":{"op":"add","path":"/spec","value":{"x":"y"}}}}', /path" must be "\/metadata\/annotations"/],
     ['a non-string annotation value', '{"user-defined-injections":{"a":{"op":"add","path":"/metadata/annotations","value":{"x":1}}}}', /must be string/],

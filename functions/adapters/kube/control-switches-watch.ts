@@ -82,7 +82,8 @@ export class ControlSwitchesWatch implements SwitchSource {
       const parsed = parseControlSwitches(text);
       if (parsed.ok) {
         overrides = parsed.value;
-        this.state = `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})`;
+        const ignored = overrides.ignoredKeys.length > 0 ? `; ignored keys nri does not know: ${overrides.ignoredKeys.join(', ')}` : '';
+        this.state = `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})${ignored}`;
       } else {
         this.state = `${where} ignored, environment values in force: ${parsed.error}`;
       }
