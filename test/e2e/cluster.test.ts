@@ -3,10 +3,13 @@
 // knative/ kustomization, running as its container would. Every assertion is
 // on what the apiserver stored or answered, or on nri's own metrics.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { metricValue } from '../support/metrics.js';
-import { send, type RunningFunction } from '../support/function-process.js';
+import { freePort, send, startFunction, type RunningFunction } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
 import { deploy, find, installCrds, issueServingSecret, knativeRefusal, render, startCainjector, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
 
@@ -189,7 +192,8 @@ spec:
   it('What it does: a missing NAD and a bad annotation are refused by the apiserver with nri\'s message', async () => {
     const missingNad = await create(podObject('missing-nad', { 'k8s.v1.cni.cncf.io/networks': 'fooo-network' }));
     assert.notEqual(missingNad.code, 0);
-    assert.match(missingNad.stderr, /admission webhook "network-resources-injector\.k8s\.cni\.cncf\.io" denied the request: .*default\/fooo-network/);
+    assert.match(missingNad.stderr, /admission webhook "network-resources-injector\.k8s\.cni\.cncf\.io" denied the request: NetworkAttachmentDefinition not found: default\/fooo-network/);
+    assert.match(missingNad.stderr, /could not get Network Attachment Definition default\/fooo-network/, "upstream's phrase, for runbooks built on it");
     const bad = await create(podObject('bad-annotation', { 'k8s.v1.cni.cncf.io/networks': 'a,,b' }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /denied the request: .*item 2 is empty/);
@@ -272,8 +276,10 @@ spec:
       kind: 'ConfigMap',
       metadata: { name: 'nri-control-switches', namespace: deployment.namespace },
       data: {
+        // Shaped as upstream's own e2e suite writes it: keys nri does not know are ignored.
         'config.json': JSON.stringify({
-          features: { enableHugePageDownApi: true },
+          networkResourceNameKeys: ['k8s.v1.cni.cncf.io/resourceName'],
+          features: { enableHugePageDownApi: true, enableCustomizedInjection: true, enableResourceName: true },
           'user-defined-injections': { 'feature.pod.kubernetes.io/sriov-network': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } } },
         }),
       },
@@ -288,8 +294,11 @@ spec:
     assert.ok(items.some((item: any) => item.path === 'hugepages_1G_request_dpdk' && item.resourceFieldRef.resource === 'requests.hugepages-1Gi'));
     assert.deepEqual(stored.spec.containers[0].env, [{ name: 'CONTAINER_NAME', value: 'dpdk' }]);
 
-    const labelled = podObject('labelled', {}, {}, { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } });
-    assert.equal((await create(labelled)).code, 0);
+    await nri.waitForLog(/ignored keys nri does not know: networkResourceNameKeys, features\.enableCustomizedInjection, features\.enableResourceName/);
+    // As upstream: the configured value replaces the pod's own (here a NAD that does not even exist).
+    const labelled = podObject('labelled', { 'k8s.v1.cni.cncf.io/networks': 'foo-network' }, {}, { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } });
+    const admitted = await create(labelled);
+    assert.equal(admitted.code, 0, admitted.stderr);
     const injected = await getPod('labelled');
     assert.equal(injected.metadata.annotations['k8s.v1.cni.cncf.io/networks'], 'sriov-a');
     assert.deepEqual(injected.spec.containers[0].resources.requests, { 'intel.com/sriov_a': '1' });
@@ -297,6 +306,52 @@ spec:
     await cp.must(['delete', 'configmap', 'nri-control-switches', '-n', deployment.namespace]);
     await cp.waitFor('switches reverted', async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 0);
     await deleteNow('pod', 'huge', 'labelled');
+  });
+
+  it('a ~/.kube/config, even one for a reachable cluster, is not used unless KUBECONFIG names it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'nri-e2e-home-'));
+    mkdirSync(join(home, '.kube'));
+    copyFileSync(cp.adminKubeconfig, join(home, '.kube', 'config'));
+    const local = await startFunction({ HOME: home });
+    try {
+      assert.match(await local.waitForLog(/nri starting/), /without a cluster: NADs come from files/);
+      assert.equal((await send(`${local.url}/readyz`)).status, 200);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('a replica whose NAD cache cannot sync (no RBAC) is not ready, and says why', async () => {
+    const unbound = await startNri(cp, deployment, { NRI_TLS_PORT: String(await freePort()) }, { serviceAccount: 'default' });
+    try {
+      await unbound.waitForLog(/cannot list\/watch NetworkAttachmentDefinitions|NAD watch restarting/, 20000);
+      const ready = await send(`${unbound.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.match(ready.json.message, /has not synced yet.*403/);
+    } finally {
+      await unbound.stop();
+    }
+  });
+
+  it('an overlay with namespace: and follow-namespace installs consistently: its service account may read what nri reads', async () => {
+    const overlay = render('examples/overlays/webhooks');
+    const namespace = find(overlay, 'Namespace').metadata.name;
+    const cluster = ['ClusterRole', 'ClusterRoleBinding'];
+    try {
+      await apply(find(overlay, 'Namespace'));
+      // Everything, as the apiserver validates it; for real what RBAC needs (not a second webhook).
+      await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: overlay }));
+      await apply({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', ...cluster].includes(o.kind)) });
+      const as = `system:serviceaccount:${namespace}:nri`;
+      const can = async (...args: string[]) => (await cp.kubectl(['auth', 'can-i', ...args, '--as', as])).stdout.trim();
+      assert.equal(await can('watch', 'network-attachment-definitions.k8s.cni.cncf.io', '--all-namespaces'), 'yes');
+      assert.equal(await can('get', 'configmaps/nri-control-switches', '-n', namespace), 'yes');
+      assert.equal(await can('get', 'secrets', '-n', namespace), 'no');
+    } finally {
+      // The ClusterRoleBinding has one name for every install: give it back to the base's service account.
+      await apply({ apiVersion: 'v1', kind: 'List', items: objects.filter((o) => cluster.includes(o.kind)) });
+      await deleteNow('namespace', namespace);
+    }
   });
 
   it('API errors through real RBAC: without its ClusterRoleBinding nri denies with the 403, and recovers', async () => {

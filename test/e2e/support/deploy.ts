@@ -153,8 +153,9 @@ export function containerOf(objects: KubeObject[]) {
 }
 
 /** Starts nri as its container would run, with a TokenRequest token of its ServiceAccount. */
-export async function startNri(cp: ControlPlane, deployment: Deployment, extraEnv: Record<string, string> = {}, options: { expectExit?: boolean } = {}): Promise<RunningFunction> {
-  const { container, entrypoint, env, securityContext, serviceAccount } = containerOf(deployment.objects);
+export async function startNri(cp: ControlPlane, deployment: Deployment, extraEnv: Record<string, string> = {}, options: { serviceAccount?: string } = {}): Promise<RunningFunction> {
+  const { container, entrypoint, env, securityContext, serviceAccount: ownAccount } = containerOf(deployment.objects);
+  const serviceAccount = options.serviceAccount ?? ownAccount;
   const token = (await cp.must(['create', 'token', serviceAccount, '-n', deployment.namespace, '--duration=2h'])).trim();
   const kubeconfig = cp.writeKubeconfig(`nri-${serviceAccount}.kubeconfig`, { token });
   const mount = container.volumeMounts[0];
@@ -169,7 +170,7 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
       NRI_NAMESPACE: deployment.namespace,
       ...extraEnv,
     },
-    { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup, ...options },
+    { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup },
   );
 }
 
