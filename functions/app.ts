@@ -137,14 +137,17 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
         hugePageDownApi: settings.envSwitches.hugePageDownApi,
         namespace,
         controlSwitches: switches.describe(),
+        logLevel: settings.logLevel,
         apiTimeoutMs: settings.apiTimeoutMs,
+        watchTimeoutSeconds: settings.watchTimeoutSeconds,
+        shutdownTimeoutMs: settings.shutdownTimeoutMs,
         maxBodyBytes: settings.maxBodyBytes,
         maxInFlight: settings.maxInFlight,
         clusterConfig: cluster?.origin ?? 'none',
       },
       nads: nads.describe(),
     },
-    cluster ? 'nri starting with NADs from the cluster' : 'nri starting without a cluster: NADs come from files',
+    cluster ? 'nri starting with NADs from the cluster' : 'nri starting without a cluster: NADs come from files (read once; restart to reload them)',
   );
 
   return {

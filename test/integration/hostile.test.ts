@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
@@ -96,6 +98,39 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
     assert.equal(streamed.status, 413);
     assert.equal(JSON.parse(streamed.body).error, 'too_large');
     assert.equal((await send(`${fn.url}/mutate`, { body: admissionReview(good()) })).status, 200);
+  });
+
+  it('answers a declared oversized body with 413 that reaches a client still sending it, not a reset', async () => {
+    // A client that writes its whole body before reading (as many do): the answer must wait in its
+    // socket, which only works if nri reads what keeps arriving instead of closing on it.
+    const size = 2 * 1024 * 1024;
+    const exchange = (socket: Socket) =>
+      new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        socket.on('error', reject);
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+        socket.pause();
+        socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
+        const piece = Buffer.alloc(64 * 1024, 0x20);
+        let sent = 0;
+        const more = () => {
+          if (sent >= size) return void setTimeout(() => socket.resume(), 50);
+          sent += piece.length;
+          socket.write(piece, () => setTimeout(more, 5));
+        };
+        setTimeout(more, 100); // the answer is already on its way when the body starts
+      });
+    for (const [name, open] of [
+      ['http', () => connectTcp(fn.port, '127.0.0.1')],
+      ['https', () => connectTls({ port: fn.tlsPort!, host: '127.0.0.1', servername: 'localhost', ca: pki.caPem })],
+    ] as const) {
+      const answer = await exchange(open());
+      assert.match(answer, /^HTTP\/1\.1 413 /, name);
+      assert.match(answer, /\r\nconnection: close\r\n/i, name);
+      assert.match(answer, /"error":"too_large"/, name);
+    }
+    await fn.waitForLog(/"reason":"too_large".*exceeds the limit/);
   });
 
   it('treats a client that hangs up mid-body as a disconnect, not a failure', async () => {

@@ -98,7 +98,11 @@ describe('metrics and logs', () => {
     for (const name of Object.keys(uids)) assert.equal(byUid(name).length, 1, `one line for review ${name}`);
     assert.equal(byUid('none')[0].reason, 'no_networks');
     assert.equal(lines.filter((line) => line.config).length, 1, 'the effective configuration, once');
-    assert.deepEqual(lines.find((line) => line.config).config.resourceNameKeys, ['k8s.v1.cni.cncf.io/resourceName']);
+    const config = lines.find((line) => line.config).config;
+    assert.deepEqual(config.resourceNameKeys, ['k8s.v1.cni.cncf.io/resourceName']);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.watchTimeoutSeconds, 300);
+    assert.equal(config.shutdownTimeoutMs, 20000);
   });
 
   it('names a pod by generateName when it has no name yet', async () => {

@@ -40,6 +40,41 @@ export function sendAnswer(response: ServerResponse, answer: HttpAnswer | Promis
 
 const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
 
+/** What nri reads and throws away of a refused body, at most, so that a client still sending it gets to read the 413. */
+export const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
+
+/**
+ * The 413 for a body over the cap. Closing at once would race a client that is
+ * still sending: its next write meets a reset, which discards the answer
+ * waiting in its socket. So the answer is written, what keeps arriving is read
+ * and dropped (bounded in bytes and time), and only then is the connection closed.
+ */
+function refuseTooLarge(request: IncomingMessage, response: ServerResponse, answer: HttpAnswer): void {
+  if (response.headersSent) return;
+  const text = JSON.stringify(answer.body);
+  response.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  response.write(text);
+  let drained = 0;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(deadline);
+    request.off('data', onData);
+    response.end();
+  };
+  const onData = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMITS.bytes) close();
+  };
+  const deadline = setTimeout(close, DRAIN_LIMITS.ms);
+  request.on('data', onData);
+  request.once('end', close);
+  request.once('error', close);
+  request.once('close', close);
+  request.resume();
+}
+
 export async function serveProbe(path: string, probes: Probes, response: ServerResponse): Promise<boolean> {
   if (path === '/healthz') {
     sendJson(response, { status: 200, body: { status: 'ok' } });
@@ -72,10 +107,8 @@ export function createListener(options: ListenerOptions) {
       if (error instanceof ClientGone) return runtime.logger.warn({ transport }, error.message);
       if (!(error instanceof BadRequest)) return failed(response)(error);
       runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-      // A body declared too large is not worth reading: answer and close. One that
-      // grew too large while streaming is drained (bounded by the request timeout)
-      // so that the client, still sending, gets to read the answer.
-      if (error.reason === 'too_large' && request.headers['content-length'] !== undefined) response.setHeader('connection', 'close');
+      runtime.logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
+      if (error.reason === 'too_large') return refuseTooLarge(request, response, badRequestAnswer(error));
       return sendJson(response, badRequestAnswer(error));
     }
     if (forward) {

@@ -12,7 +12,7 @@ export type BodyCallback = (error: Error | undefined, body?: Buffer) => void;
 export function readBody(request: IncomingMessage, maxBytes: number, done: BodyCallback): void {
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    request.resume(); // drain quietly; the answer is already known
+    // Not read here: the caller answers 413 and drains what keeps arriving.
     return done(new BadRequest(413, `the request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`, 'too_large'));
   }
   const chunks: Buffer[] = [];
@@ -28,7 +28,6 @@ export function readBody(request: IncomingMessage, maxBytes: number, done: BodyC
     size += chunk.length;
     if (size > maxBytes) {
       finish(new BadRequest(413, `the request body exceeds the limit of ${maxBytes} bytes`, 'too_large'));
-      request.resume();
       return;
     }
     chunks.push(chunk);
