@@ -3,15 +3,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseSettings, type Settings } from './config/settings.js';
-import { reviewPod, type ReviewContext } from './core/review.js';
-import { memoizeDecisions } from './adapters/decision-memo.js';
-import { NODE_SELECTOR_ANNOTATION } from './core/types.js';
+import { nadAnnotationsRead } from './core/nad.js';
+import type { ReviewContext } from './core/review.js';
 import type { Probes } from './adapters/http/listener.js';
 import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
 import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapters/kube/control-switches-watch.js';
 import { createKubeClient } from './adapters/kube/kube-client.js';
 import { loadClientNode } from './adapters/kube/load-client-node.js';
-import { NadCache, type NadSource } from './adapters/kube/nad-cache.js';
+import { NadCache } from './adapters/kube/nad-cache.js';
+import type { NadSource } from './adapters/nad-source.js';
 import { createLogger, preSerialisedLines, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
 import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
@@ -81,8 +81,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const namespace = ownNamespace(settings);
   if (cluster) {
     const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
-    const wanted = new Set([...settings.core.resourceNameKeys, NODE_SELECTOR_ANNOTATION]);
-    nads = new NadCache({ kube, metrics, logger, keepAnnotation: (key) => wanted.has(key), watchTimeoutSeconds: settings.watchTimeoutSeconds });
+    nads = new NadCache({ kube, metrics, logger, annotationsRead: nadAnnotationsRead(settings.core), watchTimeoutSeconds: settings.watchTimeoutSeconds });
     switches = new ControlSwitchesWatch({
       kube,
       namespace,
@@ -95,7 +94,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   } else {
     const path = settings.nadsPath ?? DEFAULT_OFFLINE_NADS;
     try {
-      nads = new OfflineNadSource(await loadOfflineNads(path), path, metrics);
+      nads = new OfflineNadSource(await loadOfflineNads(path, nadAnnotationsRead(settings.core)), path, metrics);
     } catch (error) {
       throw new StartupError((error as Error).message);
     }
@@ -105,8 +104,8 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const readinessChecks: Array<() => string | null> = [() => nads.readiness()];
   let shuttingDown = false;
   const runtime: ReviewRuntime = {
-    context: (): ReviewContext => ({ settings: settings.core, switches: switches.current(), lookupNads: (refs) => nads.lookup(refs) }),
-    memo: memoizeDecisions<string>(reviewPod, { onRecall: () => metrics.decisionsRecalled.inc() }),
+    context: (): ReviewContext => ({ settings: settings.core, switches: switches.current() }),
+    nads,
     metrics,
     logger,
     writeLine: preSerialisedLines(logger),
@@ -167,13 +166,9 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
 }
 
 let shared: Promise<App> | undefined;
-let ready: App | undefined;
 
 /** One app per process, whichever entry point (main or the functions-framework CLI) asks first. */
 export function getApp(env: Env = process.env): Promise<App> {
-  shared ??= createApp(env).then((app) => (ready = app));
+  shared ??= createApp(env);
   return shared;
 }
-
-/** The app once getApp has built it: lets the per-review path skip a promise. */
-export const readyApp = (): App | undefined => ready;

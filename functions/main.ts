@@ -1,43 +1,14 @@
-// Process entry point (`npm start`, the container). Serves the functions-framework
-// function on $PORT, and the same core over HTTPS for kube-apiserver when a
-// certificate is configured. Unlike the functions-framework CLI it caps request
-// bodies before buffering them, answers malformed JSON with JSON, drains
-// in-flight reviews on SIGTERM and never exits on an unhandled rejection.
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+// Process entry point (`npm start`, the container). Serves reviews, probes and
+// metrics on $PORT (Knative's declared port) and reviews over HTTPS for
+// kube-apiserver when a certificate is configured, through one listener
+// (adapters/http/listener.ts) around the same review path as the
+// functions-framework function (index.ts). Unlike the functions-framework CLI
+// it caps request bodies before buffering them, answers malformed JSON with
+// JSON, drains in-flight reviews on SIGTERM and never exits on an unhandled
+// rejection.
 import { getApp, StartupError, type App } from './app.js';
-import { createListener, sendJson } from './adapters/http/listener.js';
+import { createListener } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
-
-/**
- * The functions-framework pipeline that runs `mutate`, loaded on the first
- * review sent to the plain port. kube-apiserver only ever calls the HTTPS
- * listener and probes are answered before this point, so a webhook replica
- * neither pays for loading Express at cold start nor runs under the Node
- * domain that functions-framework wraps every call in (README, "Benchmarks").
- */
-function lazyFunctionsFramework(logger: App['logger']): (request: IncomingMessage, response: ServerResponse) => void {
-  let pipeline: Promise<RequestListener> | undefined;
-  let loaded: RequestListener | undefined; // once loaded, called directly: no promise per request
-  return (request, response) => {
-    if (loaded) return loaded(request, response);
-    pipeline ??= (async () => {
-      const [{ FUNCTION_NAME }, testing] = await Promise.all([import('./index.js'), import('@google-cloud/functions-framework/testing')]);
-      // getTestServer is functions-framework's public factory for exactly the
-      // server its CLI listens with; we take its request listener. (CommonJS:
-      // bundled, its exports may sit on `default`.)
-      const { getTestServer } = 'getTestServer' in testing ? testing : (testing as unknown as { default: typeof testing }).default;
-      return getTestServer(FUNCTION_NAME).listeners('request')[0] as RequestListener;
-    })();
-    pipeline.then(
-      (listener) => (loaded = listener)(request, response),
-      (error: unknown) => {
-        logger.error({ err: error }, 'cannot load functions-framework');
-        pipeline = undefined;
-        sendJson(response, { status: 500, body: { error: 'internal', message: 'functions-framework could not be loaded; see the log' } });
-      },
-    );
-  };
-}
 
 // Registered before anything else can fail: a rejection nobody handles is a
 // bug to log, not a reason to stop admitting pods.
@@ -65,9 +36,7 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100).unref();
   });
 
-  const plain = createPlainServer(
-    createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, forward: lazyFunctionsFramework(logger) }),
-  );
+  const plain = createPlainServer(createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes }));
   let secure: SecureServer | undefined;
   if (settings.tls) {
     try {
@@ -89,7 +58,7 @@ async function main(): Promise<void> {
       });
     });
   try {
-    await listen(plain, settings.port, 'functions-framework HTTP');
+    await listen(plain, settings.port, 'HTTP (reviews, probes, metrics)');
     if (secure && settings.tls) await listen(secure.server, settings.tls.port, 'HTTPS webhook');
   } catch (error) {
     process.stderr.write(`nri: cannot listen: ${(error as Error).message}\n`);

@@ -2,11 +2,9 @@
 // the embedded default that lets the function run without a cluster.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { nadKey } from '../core/plan.js';
-import type { NadLookupOutcome } from '../core/review.js';
-import type { Nad } from '../core/types.js';
-import type { NadSource } from './kube/nad-cache.js';
-import { toNad } from './nad-object.js';
+import { nadKey, toNad } from '../core/nad.js';
+import type { Nad, NadLookupOutcome, NadRef } from '../core/types.js';
+import type { NadSource } from './nad-source.js';
 import type { Metrics } from './observability/metrics.js';
 
 const NAD_FILE = /\.(ya?ml|json)$/i;
@@ -34,7 +32,8 @@ async function documentsIn(file: string): Promise<unknown[]> {
   return documents.map((document) => document.toJS() as unknown).flatMap((doc) => (Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc]));
 }
 
-export async function loadOfflineNads(path: string): Promise<Nad[]> {
+/** The NADs of a file or folder, normalised as cluster NADs are (core/nad.ts). */
+export async function loadOfflineNads(path: string, annotationsRead: ReadonlySet<string>): Promise<Nad[]> {
   let files: string[];
   try {
     files = filesAt(path);
@@ -51,7 +50,7 @@ export async function loadOfflineNads(path: string): Promise<Nad[]> {
     }
     for (const [index, document] of documents.entries()) {
       if (document === null || (document as { kind?: unknown }).kind !== 'NetworkAttachmentDefinition') continue;
-      const nad = toNad(document);
+      const nad = toNad(document, 'default', annotationsRead);
       if (!nad) throw new Error(`NRI_NADS: document ${index + 1} of ${file} is not a valid NetworkAttachmentDefinition`);
       nads.push(nad);
     }
@@ -70,7 +69,8 @@ export class OfflineNadSource implements NadSource {
     this.byKey = new Map(nads.map((nad) => [nadKey(nad.namespace, nad.name), nad]));
   }
 
-  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Map<string, NadLookupOutcome> {
+  /** Files are all in memory: every ref is answered, found or missing. */
+  fromMemory(refs: readonly NadRef[]): Map<string, NadLookupOutcome> {
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
       const key = nadKey(namespace, name);
@@ -78,6 +78,10 @@ export class OfflineNadSource implements NadSource {
       out.set(key, nad ? { status: 'found', nad } : { status: 'missing' });
     }
     return out;
+  }
+
+  read(refs: readonly NadRef[]): Promise<Map<string, NadLookupOutcome>> {
+    return Promise.resolve(this.fromMemory(refs));
   }
 
   readiness(): string | null {

@@ -1,11 +1,11 @@
-// Step 2 of a review: given the selected networks and their NADs, decide what
+// Step 3 of a review: given the selected networks and their NADs, decide what
 // the pod must gain. The plan is data; patch.ts turns it into JSONPatch.
-import { isLabelValue, isQualifiedName, isResourceName } from './names.js';
+import type { DenialKind as AnyDenialKind } from './decision.js';
+import { nadDemands, nadKey } from './nad.js';
 import { isZeroQuantity, wholeQuantity } from './quantity.js';
 import { fail, ok, quote, type Result } from './result.js';
 import type { Selection } from './selection.js';
 import {
-  NODE_SELECTOR_ANNOTATION,
   PODNETINFO_MOUNT_PATH,
   PODNETINFO_VOLUME,
   TARGET_CONTAINER_ANNOTATION,
@@ -41,10 +41,8 @@ export interface InjectionPlan {
   injected: Map<string, number>;
 }
 
-export type DenialKind = 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity';
+export type DenialKind = Extract<AnyDenialKind, 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity'>;
 export type PlanResult = Result<InjectionPlan> & { kind?: DenialKind };
-
-export const nadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 const deny = (kind: DenialKind, error: string): PlanResult => ({ ...fail(error), kind });
 
@@ -62,12 +60,11 @@ export function planInjection(
     const key = nadKey(ref.namespace, ref.name);
     const nad = nads.get(key);
     if (!nad) return deny('invalid_nad', `NetworkAttachmentDefinition ${key} was not looked up`);
-    const { resources, selector } = factsOf(nad, settings.resourceNameKeys);
-    if (!resources.ok) return deny('invalid_nad', resources.error);
-    for (const resource of resources.value) counts.set(resource, (counts.get(resource) ?? 0) + 1);
-    if (!selector.ok) return deny('invalid_nad', selector.error);
-    if (selector.value) {
-      const [label, value] = selector.value;
+    const demands = nadDemands(nad, settings.resourceNameKeys);
+    if (!demands.ok) return deny('invalid_nad', demands.error);
+    for (const resource of demands.value.resources) counts.set(resource, (counts.get(resource) ?? 0) + 1);
+    if (demands.value.nodeSelector) {
+      const [label, value] = demands.value.nodeSelector;
       const own = pod.spec.nodeSelector ?? {};
       if (Object.hasOwn(own, label) && own[label] !== value) {
         return deny('conflict', `NetworkAttachmentDefinition ${key} needs nodeSelector ${label}=${quote(value)} but the pod sets ${label}=${quote(own[label])}`);
@@ -107,56 +104,6 @@ export function planInjection(
   if (change) plan.resources = change;
   if (injected.size > 0) addPodNetInfo(plan, pod, selection, switches.hugePageDownApi);
   return ok(plan);
-}
-
-interface NadFacts {
-  keys: readonly string[];
-  resources: Result<string[]>;
-  selector: Result<[string, string] | undefined>;
-}
-
-/**
- * What a review needs from a NAD, worked out once per NAD object: the cache
- * hands out the same object until the NAD changes, so steady-state reviews
- * skip the parsing and validation. Weak keys: a replaced NAD's entry goes with it.
- */
-const factsCache = new WeakMap<Nad, NadFacts>();
-
-function factsOf(nad: Nad, keys: readonly string[]): NadFacts {
-  const known = factsCache.get(nad);
-  if (known && known.keys === keys) return known;
-  const facts = { keys, resources: resourceNamesOf(nad, keys), selector: nodeSelectorOf(nad) };
-  factsCache.set(nad, facts);
-  return facts;
-}
-
-/** The resources a NAD names, once each, checked for a valid resource name. */
-function resourceNamesOf(nad: Nad, keys: readonly string[]): Result<string[]> {
-  const names = new Set<string>();
-  for (const key of keys) {
-    if (!Object.hasOwn(nad.annotations, key)) continue;
-    const resource = nad.annotations[key]!.trim();
-    if (resource === '') continue;
-    if (!isResourceName(resource)) {
-      return fail(`NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${key}" value ${quote(resource)} is not a valid resource name`);
-    }
-    names.add(resource);
-  }
-  return ok([...names]);
-}
-
-function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
-  const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION) ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim() : '';
-  if (raw === '') return ok(undefined);
-  const where = `NetworkAttachmentDefinition ${nad.namespace}/${nad.name} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
-  const parts = raw.split('=');
-  // The second sentence is upstream's, for runbooks built on it.
-  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`);
-  const label = parts[0]!.trim();
-  const value = (parts[1] ?? '').trim();
-  if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);
-  if (!isLabelValue(value)) return fail(`${where} has an invalid label value ${quote(value)}`);
-  return ok([label, value]);
 }
 
 function hasResource(container: Container, resource: string): boolean {

@@ -44,12 +44,20 @@ export interface NetworkRef {
   source: SelectionSource;
 }
 
-/** The parts of a NetworkAttachmentDefinition the injector uses. */
-export interface Nad {
+/** Which NetworkAttachmentDefinition: the key of every NAD lookup. */
+export interface NadRef {
   namespace: string;
   name: string;
+}
+
+/** The parts of a NetworkAttachmentDefinition the injector uses (see nad.ts). */
+export interface Nad extends NadRef {
+  /** only the annotations nri reads (nadAnnotationsRead) */
   annotations: StringMap;
 }
+
+/** What a NAD source answered for one NadRef. */
+export type NadLookupOutcome = { status: 'found'; nad: Nad } | { status: 'missing' } | { status: 'error'; reason: string };
 
 /** Behaviour the ConfigMap may switch at run time (falls back to env). */
 export interface Switches {

@@ -1,9 +1,9 @@
 // Pods, NADs and reviews for tests: minimal ones and the shape kube-apiserver really sends.
 import { readFileSync } from 'node:fs';
-import type { Operation } from 'fast-json-patch';
-import { applyPatchCopy } from '../../functions/core/patch.js';
-import { reviewPod, type Decision, type NadLookup, type NadLookupOutcome } from '../../functions/core/review.js';
-import type { CoreSettings, Nad, Pod, StringMap, Switches } from '../../functions/core/types.js';
+import jsonPatch, { type Operation } from 'fast-json-patch';
+import type { Decision, Verdict } from '../../functions/core/decision.js';
+import { reviewPod } from '../../functions/core/review.js';
+import type { CoreSettings, Nad, NadLookupOutcome, NadRef, Pod, StringMap, Switches } from '../../functions/core/types.js';
 
 export const repoRoot = new URL('../../../', import.meta.url);
 
@@ -40,10 +40,11 @@ export function realisticReview(): { apiVersion: string; kind: string; request: 
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-export function lookupFrom(nads: Nad[], failures: Record<string, string> = {}): NadLookup & { calls: string[] } {
+/** A NAD source held in memory, as the core's third argument; it records what it was asked. */
+export function lookupFrom(nads: Nad[], failures: Record<string, string> = {}): ((refs: readonly NadRef[]) => Map<string, NadLookupOutcome>) & { calls: string[] } {
   const byKey = new Map(nads.map((item) => [`${item.namespace}/${item.name}`, item]));
   const calls: string[] = [];
-  const lookup = async (refs: ReadonlyArray<{ namespace: string; name: string }>) => {
+  const lookup = (refs: readonly NadRef[]) => {
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
       const key = `${namespace}/${name}`;
@@ -57,6 +58,11 @@ export function lookupFrom(nads: Nad[], failures: Record<string, string> = {}): 
   return Object.assign(lookup, { calls });
 }
 
+/** The document with the patch applied by fast-json-patch, on a copy: the reference the core's proof must agree with. */
+export function applyPatchCopy<T>(document: T, ops: Operation[]): T {
+  return jsonPatch.applyPatch(document, ops, true, false).newDocument;
+}
+
 export interface RunOptions {
   nads?: Nad[];
   settings?: Partial<CoreSettings>;
@@ -65,15 +71,16 @@ export interface RunOptions {
   operation?: string;
 }
 
-export async function run(target: Pod, options: RunOptions = {}): Promise<Decision> {
+export function verdictOf(target: Pod, options: RunOptions = {}): Verdict {
   return reviewPod(
     { pod: target, namespace: options.namespace ?? 'default', ...(options.operation ? { operation: options.operation } : {}) },
-    {
-      settings: { ...defaultSettings, ...options.settings },
-      switches: { ...defaultSwitches, ...options.switches },
-      lookupNads: lookupFrom(options.nads ?? []),
-    },
+    { settings: { ...defaultSettings, ...options.settings }, switches: { ...defaultSwitches, ...options.switches } },
+    lookupFrom(options.nads ?? []),
   );
+}
+
+export async function run(target: Pod, options: RunOptions = {}): Promise<Decision> {
+  return verdictOf(target, options).decision;
 }
 
 export function patchedPod(target: Pod, decision: Decision): Pod {

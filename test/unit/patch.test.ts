@@ -45,15 +45,18 @@ describe('patchProblem', () => {
   });
 
   const broken: Array<[string, Operation, RegExp]> = [
-    ['a missing parent', { op: 'add', path: '/spec/containers/0/env/-', value: { name: 'A', value: 'b' } }, /add|path|undefined|Cannot/i],
-    ['a parent two levels missing', { op: 'add', path: '/spec/nodeSelector/a', value: 'b' }, /Cannot perform an `add`/],
-    ['an index past the end of a list', { op: 'add', path: '/spec/volumes/5', value: { name: 'x' } }, /MUST NOT be greater/],
-    ['a container that does not exist', { op: 'add', path: '/spec/containers/3/env', value: [] }, /Cannot perform an `add`|Cannot/],
-    ['a non-numeric list index', { op: 'add', path: '/spec/volumes/first', value: { name: 'x' } }, /unsigned base-10 integer/],
-    ['a string where an object is needed', { op: 'add', path: '/spec/containers/0/name/x', value: 'y' }, /Cannot|path/i],
-    ['a prototype key', { op: 'add', path: '/metadata/__proto__/polluted', value: 'yes' }, /banned/],
-    ['an operation other than add', { op: 'remove', path: '/spec/volumes/0' }, /only `add`/],
-    ['an add without a value', { op: 'add', path: '/metadata/annotations/x', value: undefined }, /only `add`/],
+    ['a missing parent', { op: 'add', path: '/spec/containers/0/env/-', value: { name: 'A', value: 'b' } }, /operation 1 \(add \/spec\/containers\/0\/env\/-\): the parent does not exist/],
+    ['a parent two levels missing', { op: 'add', path: '/spec/nodeSelector/a', value: 'b' }, /the parent does not exist/],
+    ['an index past the end of a list', { op: 'add', path: '/spec/volumes/5', value: { name: 'x' } }, /nri appends to arrays; index "5" is not the end \(1\)/],
+    ['an insertion inside a list', { op: 'add', path: '/spec/volumes/0', value: { name: 'x' } }, /nri appends to arrays/],
+    ['a container that does not exist', { op: 'add', path: '/spec/containers/3/env', value: [] }, /the parent does not exist/],
+    ['a non-numeric list index', { op: 'add', path: '/spec/volumes/first', value: { name: 'x' } }, /index "first" is not the end/],
+    ['a string where an object is needed', { op: 'add', path: '/spec/containers/0/name/x', value: 'y' }, /the parent is not an object or array/],
+    ['a prototype key', { op: 'add', path: '/metadata/__proto__', value: { polluted: 'yes' } }, /"__proto__" is not a key a patch may write/],
+    ['a path through a prototype key', { op: 'add', path: '/metadata/__proto__/polluted', value: 'yes' }, /the parent does not exist/],
+    ['an operation other than add', { op: 'remove', path: '/spec/volumes/0' }, /only "add" with a value/],
+    ['an add without a value', { op: 'add', path: '/metadata/annotations/x', value: undefined }, /only "add" with a value/],
+    ['a path without a leading slash', { op: 'add', path: 'metadata', value: {} }, /must start with "\/"/],
   ];
   for (const [name, op, message] of broken) {
     it(`names the failure for ${name}`, () => {
@@ -71,6 +74,18 @@ describe('patchProblem', () => {
       { op: 'add', path: '/spec/nodeSelector/a', value: 'b' },
     ];
     assert.equal(patchProblem(target, ops), undefined);
-    assert.match(patchProblem(target, [ops[1]!])!, /Cannot perform an `add`/);
+    assert.match(patchProblem(target, [ops[1]!])!, /the parent does not exist/);
+  });
+
+  it('follows values earlier operations add, appends included', () => {
+    const target = podWithLists();
+    const ops: Operation[] = [
+      { op: 'add', path: '/spec/volumes/-', value: { name: 'w', downwardAPI: { items: [] } } },
+      { op: 'add', path: '/spec/volumes/1/downwardAPI/items/-', value: { path: 'labels' } },
+      { op: 'add', path: '/spec/volumes/-', value: { name: 'z' } },
+      { op: 'add', path: '/spec/volumes/3', value: { name: 'end' } },
+    ];
+    assert.equal(patchProblem(target, ops), undefined);
+    assert.match(patchProblem(target, [ops[1]!])!, /the parent does not exist/);
   });
 });

@@ -1,8 +1,8 @@
 // Table-driven tests of every rule of the pure core, through reviewPod.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { respond, respondJson } from '../../functions/core/admission-response.js';
-import { reviewPod } from '../../functions/core/review.js';
+import { respond } from '../../functions/adapters/http/admission-response.js';
+import { decide, reviewPod, select } from '../../functions/core/review.js';
 import type { Pod } from '../../functions/core/types.js';
 import { defaultSettings, defaultSwitches, lookupFrom, nad, opsOf, patchedPod, pod, realisticReview, run, sriovNad } from '../support/fixtures.js';
 
@@ -101,21 +101,21 @@ describe('resources', () => {
 describe('network references', () => {
   it('looks NADs up in the pod namespace by default and in the named one otherwise', async () => {
     const lookup = lookupFrom([foo, sriovNad('infra', 'x', 'example.com/x')]);
-    await reviewPod({ pod: pod({ [NETWORKS]: 'foo-network, infra/x, foo-network' }), namespace: 'default' }, { settings: defaultSettings, switches: defaultSwitches, lookupNads: lookup });
+    reviewPod({ pod: pod({ [NETWORKS]: 'foo-network, infra/x, foo-network' }), namespace: 'default' }, { settings: defaultSettings, switches: defaultSwitches }, lookup);
     assert.deepEqual(lookup.calls, ['default/foo-network', 'infra/x'], 'each distinct NAD once');
   });
 
   it('uses request.namespace when the pod has none', async () => {
     const lookup = lookupFrom([sriovNad('team', 'foo-network', 'example.com/foo')]);
     const target = pod({ [NETWORKS]: 'foo-network' }, {}, { namespace: undefined });
-    const decision = await reviewPod({ pod: target, namespace: 'team' }, { settings: defaultSettings, switches: defaultSwitches, lookupNads: lookup });
+    const { decision } = reviewPod({ pod: target, namespace: 'team' }, { settings: defaultSettings, switches: defaultSwitches }, lookup);
     assert.equal(decision.type, 'patched');
     assert.deepEqual(lookup.calls, ['team/foo-network']);
   });
 
   it('resolves an un-namespaced default network in the Multus namespace', async () => {
     const lookup = lookupFrom([sriovNad('multus', 'primary', 'example.com/p')]);
-    await reviewPod({ pod: pod({ [DEFAULT_NETWORK]: 'primary' }), namespace: 'default' }, { settings: { ...defaultSettings, multusNamespace: 'multus' }, switches: defaultSwitches, lookupNads: lookup });
+    reviewPod({ pod: pod({ [DEFAULT_NETWORK]: 'primary' }), namespace: 'default' }, { settings: { ...defaultSettings, multusNamespace: 'multus' }, switches: defaultSwitches }, lookup);
     assert.deepEqual(lookup.calls, ['multus/primary']);
   });
 
@@ -146,11 +146,11 @@ describe('network references', () => {
   });
 
   it('denies with the reason when a NAD cannot be read', async () => {
-    const decision = await reviewPod({ pod: pod({ [NETWORKS]: 'foo-network' }), namespace: 'default' }, {
-      settings: defaultSettings,
-      switches: defaultSwitches,
-      lookupNads: lookupFrom([], { 'default/foo-network': 'timed out after 3000 ms' }),
-    });
+    const { decision } = reviewPod(
+      { pod: pod({ [NETWORKS]: 'foo-network' }), namespace: 'default' },
+      { settings: defaultSettings, switches: defaultSwitches },
+      lookupFrom([], { 'default/foo-network': 'timed out after 3000 ms' }),
+    );
     assert.equal(decision.type === 'denied' && decision.kind, 'nad_lookup_failed');
     assert.match(decision.type === 'denied' ? decision.message : '', /default\/foo-network could not be read: timed out after 3000 ms \(could not get Network Attachment Definition default\/foo-network\)/);
   });
@@ -326,16 +326,42 @@ describe('user-defined injections', () => {
   });
 });
 
-describe('synchronous when the NADs are in memory', () => {
-  it('decides without a promise when the lookup answers synchronously, and with one otherwise', async () => {
+describe('phases: select, then decide on what an adapter resolved', () => {
+  const context = { settings: defaultSettings, switches: defaultSwitches };
+
+  it('select() names each distinct NAD to resolve, or ends the review itself', () => {
+    const selected = select({ pod: pod({ [NETWORKS]: 'foo-network, infra/x, foo-network' }), namespace: 'default' }, context);
+    assert.ok('pending' in selected);
+    assert.deepEqual(selected.pending.refs, [{ namespace: 'default', name: 'foo-network' }, { namespace: 'infra', name: 'x' }]);
+    const plain = select({ pod: pod(), namespace: 'default' }, context);
+    assert.ok('verdict' in plain);
+    assert.deepEqual(plain.verdict.decision, { type: 'allowed', reason: 'no_networks' });
+    const other = select({ pod: null, namespace: 'default', operation: 'DELETE' }, context);
+    assert.ok('verdict' in other && other.verdict.decision.type === 'allowed');
+  });
+
+  it('decide() is select() and the resolved NADs, nothing else: the same verdict reviewPod gives', () => {
     const target = pod({ [NETWORKS]: 'foo-network' });
-    const context = { settings: defaultSettings, switches: defaultSwitches };
-    const sync = reviewPod({ pod: target, namespace: 'default' }, { ...context, lookupNads: () => new Map([['default/foo-network', { status: 'found' as const, nad: foo }]]) });
-    assert.ok(!(sync instanceof Promise));
-    assert.equal((sync as { type: string }).type, 'patched');
-    const later = reviewPod({ pod: target, namespace: 'default' }, { ...context, lookupNads: lookupFrom([foo]) });
-    assert.ok(later instanceof Promise);
-    assert.deepEqual(await later, sync);
+    const selected = select({ pod: target, namespace: 'default' }, context);
+    assert.ok('pending' in selected);
+    const verdict = decide(selected.pending, new Map([['default/foo-network', { status: 'found' as const, nad: foo }]]), context);
+    assert.deepEqual(verdict, reviewPod({ pod: target, namespace: 'default' }, context, lookupFrom([foo])));
+  });
+
+  it('keeps the log facts beside the decision, not in it', () => {
+    const { decision, facts } = reviewPod({ pod: pod({ [NETWORKS]: 'foo-network, foo-network' }), namespace: 'default' }, context, lookupFrom([foo]));
+    assert.deepEqual(Object.keys(decision).sort(), ['ops', 'type']);
+    assert.deepEqual(facts.networks.map((ref) => ref.name), ['foo-network', 'foo-network']);
+    assert.deepEqual([...facts.injected], [['example.com/foo', 2]]);
+  });
+
+  it("never writes into the caller's pod", () => {
+    const review = realisticReview();
+    const before = JSON.stringify(review.request.object);
+    const nads = [sriovNad('telco', 'sriov-a', 'intel.com/sriov_a'), sriovNad('infra', 'sriov-b', 'intel.com/sriov_b')];
+    const { decision } = reviewPod({ pod: review.request.object, namespace: 'telco' }, { settings: defaultSettings, switches: { ...defaultSwitches, hugePageDownApi: true } }, lookupFrom(nads));
+    assert.equal(decision.type, 'patched');
+    assert.equal(JSON.stringify(review.request.object), before);
   });
 });
 
@@ -344,7 +370,7 @@ describe('patch shape and idempotence', () => {
     const review = realisticReview();
     const target = review.request.object;
     const nads = [sriovNad('telco', 'sriov-a', 'intel.com/sriov_a'), sriovNad('infra', 'sriov-b', 'intel.com/sriov_b')];
-    const decision = await reviewPod({ pod: target, namespace: 'telco' }, { settings: defaultSettings, switches: { ...defaultSwitches, hugePageDownApi: true }, lookupNads: lookupFrom(nads) });
+    const { decision } = reviewPod({ pod: target, namespace: 'telco' }, { settings: defaultSettings, switches: { ...defaultSwitches, hugePageDownApi: true } }, lookupFrom(nads));
     const ops = opsOf(decision);
     assert.ok(ops.every((op) => op.op === 'add'));
     assert.ok(ops.some((op) => op.path === '/spec/volumes/-'));
@@ -370,19 +396,6 @@ describe('patch shape and idempotence', () => {
     assert.equal(review.response.uid, 'uid-1');
     assert.equal(review.response.patchType, 'JSONPatch');
     assert.deepEqual(JSON.parse(Buffer.from(review.response.patch!, 'base64').toString()), opsOf(decision));
-  });
-
-  it('serialises every answer to the same JSON respond() gives, whatever the uid holds', async () => {
-    const decisions = [
-      await run(pod({ [NETWORKS]: 'foo-network' }), { nads: [foo] }),
-      await run(pod({ [NETWORKS]: 'ghost' })),
-      await run(pod()),
-    ];
-    for (const decision of decisions) {
-      for (const uid of ['uid-1', 'quote " back\\slash', 'ünï\u2028line']) {
-        assert.deepEqual(JSON.parse(respondJson(uid, decision)), respond(uid, decision), `${decision.type} ${uid}`);
-      }
-    }
   });
 
   it('answers a denial with a 403 status and the message', async () => {

@@ -1,8 +1,9 @@
-// The request listener shared by the plain (functions-framework) port and the
-// HTTPS port: health, readiness and metrics routes, a body cap, a bound on
-// reviews in flight, and a JSON answer for every failure.
+// The request listener of both ports, plain HTTP (Knative's declared port:
+// probes, metrics, reviews) and HTTPS (kube-apiserver): health, readiness and
+// metrics routes, a body cap, a bound on reviews in flight, and a JSON answer
+// for every failure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadRequest } from './decode-review.js';
+import { BadRequest } from './bad-request.js';
 import { ClientGone, readBody } from './read-body.js';
 import { answerReview, badRequestAnswer, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
 
@@ -19,8 +20,6 @@ export interface ListenerOptions {
   maxInFlight: number;
   /** health, readiness and metrics are served on the plain port only */
   probes?: Probes;
-  /** hands a review with its body read to another pipeline (functions-framework); default: answer directly */
-  forward?: (request: IncomingMessage & { body?: unknown; rawBody?: Buffer }, response: ServerResponse) => void;
 }
 
 export const REVIEW_PATHS = new Set(['/', '/mutate']);
@@ -30,12 +29,6 @@ export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
   const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
   response.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
-}
-
-/** Sends an answer now, or once it settles; the promise only when there is one to wait for. */
-export function sendAnswer(response: ServerResponse, answer: HttpAnswer | Promise<HttpAnswer>): void | Promise<void> {
-  if (answer instanceof Promise) return answer.then((settled) => sendJson(response, settled));
-  sendJson(response, answer);
 }
 
 const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
@@ -92,7 +85,7 @@ export async function serveProbe(path: string, probes: Probes, response: ServerR
 }
 
 export function createListener(options: ListenerOptions) {
-  const { runtime, transport, maxBodyBytes, maxInFlight, probes, forward } = options;
+  const { runtime, transport, maxBodyBytes, maxInFlight, probes } = options;
   let inFlight = 0;
 
   const failed = (response: ServerResponse) => (error: unknown) => {
@@ -111,14 +104,10 @@ export function createListener(options: ListenerOptions) {
       if (error.reason === 'too_large') return refuseTooLarge(request, response, badRequestAnswer(error));
       return sendJson(response, badRequestAnswer(error));
     }
-    if (forward) {
-      Object.assign(request, { body, rawBody: body });
-      return forward(request, response);
-    }
-    sendAnswer(response, answerReview(body, runtime, transport))?.catch(failed(response));
+    answerReview(body, runtime, transport, (answer) => sendJson(response, answer));
   }
 
-  /** Plain callbacks on the review path: no promise per request unless a NAD must be read. */
+  /** Plain callbacks on the review path: a promise only when a NAD must be read. */
   function handle(request: IncomingMessage, response: ServerResponse): void {
     const url = request.url ?? '/';
     const query = url.indexOf('?');

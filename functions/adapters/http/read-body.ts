@@ -1,7 +1,7 @@
 // Reads a request body into memory with a hard size cap, so neither transport
 // ever buffers more than NRI_MAX_BODY_BYTES for one request.
 import type { IncomingMessage } from 'node:http';
-import { BadRequest } from './decode-review.js';
+import { BadRequest } from './bad-request.js';
 
 /** The client hung up before the whole body arrived. */
 export class ClientGone extends Error {}

@@ -1,17 +1,20 @@
 // One code path for every transport: body in, HTTP status and JSON out.
-// The functions-framework handler and the HTTPS listener both call this.
-import { respondJson } from '../../core/admission-response.js';
-import type { Decision, ReviewContext } from '../../core/review.js';
-import type { DecisionMemo } from '../decision-memo.js';
+// The request listener (both ports) and the functions-framework function call it.
+// Steps 1, 3 and 4 are the core's (core/review.ts); step 2, resolving the NADs,
+// waits only when the NAD source must ask the API server.
+import { deny, NO_FACTS, type Decision, type Verdict } from '../../core/decision.js';
+import { decide, select, type Pending, type ReviewContext } from '../../core/review.js';
+import type { NadSource } from '../nad-source.js';
 import type { LineLevel, Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
-import { BadRequest, decodeReview, type DecodedReview } from './decode-review.js';
+import { respond } from './admission-response.js';
+import { BadRequest } from './bad-request.js';
+import { decodeReview, type DecodedReview } from './decode-review.js';
 
 export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
-  /** the core's reviewPod behind a memo of recent decisions, which keeps each one's log fields */
-  memo: DecisionMemo<string>;
+  nads: NadSource;
   metrics: Metrics;
   logger: Logger;
   /** the per-review line, pre-serialised (observability/logger.ts) */
@@ -60,14 +63,10 @@ function summarize(review: DecodedReview): ReviewSummary {
   };
 }
 
-/**
- * The review's log fields between its uid and its duration, as JSON: the same
- * for every review a remembered decision answers, so the memo keeps them
- * serialised. Fields without a value are left out, as pino does.
- */
-function decisionFields(review: ReviewSummary, decision: Decision): string {
-  const networks = decision.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
-  const resources = [...decision.injected].map(([name, count]) => `${quoted(name)}:${count}`);
+/** The review's log fields after its uid, as JSON. Fields without a value are left out, as pino does. */
+function reviewFields(review: ReviewSummary, { decision, facts }: Verdict): string {
+  const networks = facts.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
+  const resources = [...facts.injected].map(([name, count]) => `${quoted(name)}:${count}`);
   const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
   return (
     (review.namespace ? `,"namespace":${quoted(review.namespace)}` : '') +
@@ -78,54 +77,52 @@ function decisionFields(review: ReviewSummary, decision: Decision): string {
   );
 }
 
-/**
- * The answer to one request body. Synchronous when every NAD is in memory (the
- * steady state): no promise per review, which matters most once
- * functions-framework's domains have turned on async hooks for the process.
- */
-export function answerReview(body: unknown, runtime: ReviewRuntime, transport: Transport): HttpAnswer | Promise<HttpAnswer> {
+export type Reply = (answer: HttpAnswer) => void;
+
+/** Answers one request body through `reply`, at once when every NAD is in memory (the steady state). */
+export function answerReview(body: unknown, runtime: ReviewRuntime, transport: Transport, reply: Reply): void {
   const started = process.hrtime.bigint();
-  const { metrics, logger, memo } = runtime;
-  const context = runtime.context();
-  /** `fields`: decisionFields() of this review, made now or kept by the memo. */
-  const finish = (uid: string, fields: string, decision: Decision): HttpAnswer => {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const [outcome, reason] = outcomeOf(decision);
-    metrics.reviews.inc({ outcome, reason });
-    metrics.reviewDuration.observe({ transport }, seconds);
-    const line = `"uid":${quoted(uid)}${fields},"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`;
-    if (decision.type === 'denied') runtime.writeLine('warn', line, 'review denied');
-    else runtime.writeLine('info', line, decision.type === 'patched' ? 'review patched' : 'review allowed');
-    return { status: 200, body: respondJson(uid, decision) };
-  };
-
-  const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : undefined;
-  const recall = text === undefined ? undefined : memo.recall(text, context);
-  if (recall?.recalled) return finish(recall.uid, recall.kept, recall.decision);
-
+  const { metrics, logger } = runtime;
   let review: DecodedReview;
   try {
-    review = decodeReview(text ?? body);
+    review = decodeReview(body);
   } catch (error) {
     if (!(error instanceof BadRequest)) throw error;
     metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
     logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
-    return badRequestAnswer(error);
+    return reply(badRequestAnswer(error));
   }
-  const summary = summarize(review);
-  const answer = (decision: Decision) => finish(review.uid, decisionFields(summary, decision), decision);
-  // A bug of ours: deny with a clear message rather than crash or hand back garbage.
-  const failed = (error: unknown): HttpAnswer => {
-    logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-    return answer({ type: 'denied', kind: 'internal', message: `internal error in the network resources injector: ${(error as Error).message}`, networks: [], injected: new Map() });
+  const finish = (verdict: Verdict): void => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const { decision } = verdict;
+    const [outcome, reason] = outcomeOf(decision);
+    metrics.reviews.inc({ outcome, reason });
+    metrics.reviewDuration.observe({ transport }, seconds);
+    const line = `"uid":${quoted(review.uid)}${reviewFields(summarize(review), verdict)},"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`;
+    if (decision.type === 'denied') runtime.writeLine('warn', line, 'review denied');
+    else runtime.writeLine('info', line, decision.type === 'patched' ? 'review patched' : 'review allowed');
+    reply({ status: 200, body: respond(review.uid, decision) });
   };
-  let decided: Decision | Promise<Decision>;
+  // A bug of ours: deny with a clear message rather than crash or hand back garbage.
+  const failed = (error: unknown): void => {
+    logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
+    finish({ decision: deny('internal', `internal error in the network resources injector: ${(error as Error).message}`), facts: NO_FACTS });
+  };
+  const context = runtime.context();
+  let pending: Pending;
   try {
-    decided = memo.decide(review, context, (decision) => decisionFields(summary, decision), recall);
+    const selected = select(review, context);
+    if ('verdict' in selected) return finish(selected.verdict);
+    pending = selected.pending;
+    const known = runtime.nads.fromMemory(pending.refs);
+    if (known) return finish(decide(pending, known, context));
   } catch (error) {
     return failed(error);
   }
-  if (!(decided instanceof Promise)) return answer(decided);
   metrics.inFlight.inc(); // reviews waiting on the API server
-  return decided.then(answer, failed).finally(() => metrics.inFlight.dec());
+  runtime.nads
+    .read(pending.refs)
+    .then((resolved) => decide(pending, resolved, context))
+    .then(finish, failed)
+    .finally(() => metrics.inFlight.dec());
 }

@@ -8,12 +8,14 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ApiErrorKind } from '../observability/metrics.js';
 
 export const NAD_GROUP = 'k8s.cni.cncf.io';
 export const NAD_VERSION = 'v1';
 export const NAD_PLURAL = 'network-attachment-definitions';
 export const NAD_LIST_PATH = `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`;
+
+/** How a Kubernetes API call failed, as metrics and logs name it. */
+export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'other';
 
 export class KubeApiError extends Error {
   constructor(

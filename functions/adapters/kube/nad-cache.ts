@@ -1,31 +1,21 @@
 // NADs from the cluster: one cluster-wide list+watch per instance answers
 // lookups from memory. A miss asks the API once (a NAD created a moment ago
-// must work) and "not found" is never cached. Until the watch has synced, or
-// when RBAC forbids list/watch, lookups are GETs behind a short-lived cache.
-import { nadKey } from '../../core/plan.js';
-import type { NadLookup, NadLookupOutcome } from '../../core/review.js';
-import type { Nad } from '../../core/types.js';
-import { toNad } from '../nad-object.js';
+// must work) and "not found" is never cached. Until the watch has synced,
+// lookups are GETs behind a short-lived cache (and the replica is not ready).
+import { nadKey, toNad } from '../../core/nad.js';
+import type { Nad, NadLookupOutcome, NadRef } from '../../core/types.js';
+import type { NadSource } from '../nad-source.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { KubeApiError, NAD_LIST_PATH, type KubeClient } from './kube-client.js';
 import { Reflector } from './reflector.js';
 
-export interface NadSource {
-  /** synchronous when every NAD is in memory, a promise when one must be read */
-  lookup: NadLookup;
-  /** null when lookups can be answered, else why not */
-  readiness(): string | null;
-  start(): void;
-  stop(): Promise<void>;
-  describe(): Record<string, unknown>;
-}
-
 export interface NadCacheOptions {
   kube: KubeClient;
   metrics: Metrics;
   logger: Logger;
-  keepAnnotation(key: string): boolean;
+  /** the NAD annotations the core reads (core/nad.ts); the cache keeps only these */
+  annotationsRead: ReadonlySet<string>;
   watchTimeoutSeconds: number;
   /** how long a GET result is reused while the watch cache is not usable */
   getTtlMs?: number;
@@ -56,7 +46,7 @@ export class NadCache implements NadSource {
       },
       apply: (type, object) => {
         if (type === 'DELETED') {
-          const nad = toNad(object, '');
+          const nad = toNad(object, '', this.options.annotationsRead);
           if (nad) this.objects.delete(nadKey(nad.namespace, nad.name));
         } else {
           this.put(object);
@@ -87,7 +77,7 @@ export class NadCache implements NadSource {
   }
 
   private put(object: unknown): void {
-    const nad = toNad(object, '', this.options.keepAnnotation);
+    const nad = toNad(object, '', this.options.annotationsRead);
     if (nad && nad.namespace !== '') this.objects.set(nadKey(nad.namespace, nad.name), nad);
   }
 
@@ -114,7 +104,21 @@ export class NadCache implements NadSource {
     return { source: 'kubernetes', ...this.options.kube.describe(), synced: this.synced, objects: this.objects.size, lastError: this.lastError };
   }
 
-  lookup(refs: ReadonlyArray<{ namespace: string; name: string }>): Map<string, NadLookupOutcome> | Promise<Map<string, NadLookupOutcome>> {
+  /** From the watch cache once synced, else from the GETs of the last seconds; undefined when any must be read. */
+  fromMemory(refs: readonly NadRef[]): Map<string, NadLookupOutcome> | undefined {
+    const { metrics } = this.options;
+    const out = new Map<string, NadLookupOutcome>();
+    for (const { namespace, name } of refs) {
+      const id = nadKey(namespace, name);
+      const cached = this.synced ? this.objects.get(id) : this.fresh(id);
+      if (!cached) return undefined;
+      out.set(id, { status: 'found', nad: cached });
+    }
+    metrics.nadCacheHits.inc(refs.length);
+    return out;
+  }
+
+  read(refs: readonly NadRef[]): Promise<Map<string, NadLookupOutcome>> {
     const { metrics } = this.options;
     const out = new Map<string, NadLookupOutcome>();
     const waiting: Array<Promise<void>> = [];
@@ -129,7 +133,7 @@ export class NadCache implements NadSource {
       metrics.nadCacheMisses.inc();
       waiting.push(this.get(namespace, name).then((outcome) => void out.set(id, outcome)));
     }
-    return waiting.length === 0 ? out : Promise.all(waiting).then(() => out);
+    return Promise.all(waiting).then(() => out);
   }
 
   private fresh(id: string): Nad | undefined {
@@ -153,7 +157,7 @@ export class NadCache implements NadSource {
       .getNad(namespace, name)
       .then((object): NadLookupOutcome => {
         if (object === undefined) return { status: 'missing' };
-        const nad = toNad(object, namespace, this.options.keepAnnotation);
+        const nad = toNad(object, namespace, this.options.annotationsRead);
         if (!nad) return { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
         if (!this.synced) {
           if (this.recent.size > 10000) this.recent.clear();

@@ -3,7 +3,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type ReviewOutcome = 'patched' | 'allowed_unchanged' | 'denied' | 'bad_request' | 'error';
-export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'other';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -48,11 +47,6 @@ export function createMetrics() {
     certificateExpiry: new Gauge({
       name: 'nri_serving_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, in seconds since the epoch.',
-      registers: [registry],
-    }),
-    decisionsRecalled: new Counter({
-      name: 'nri_decisions_recalled_total',
-      help: 'Reviews answered with a remembered decision (identical pods of a burst), not decided again.',
       registers: [registry],
     }),
     inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews waiting on a NAD read from the API server right now.', registers: [registry] }),
