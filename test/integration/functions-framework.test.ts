@@ -1,0 +1,50 @@
+// The function `mutate` served by functions-framework as its authors intend:
+// their CLI (npm run functions-framework) and their testing helper. The
+// container serves the same review path through its own listeners (main.ts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { repoRoot } from '../support/fixtures.js';
+import { decodePatch, eventually, freePort, send } from '../support/function-process.js';
+
+const example = readFileSync(new URL('examples/reviews/one-network.json', repoRoot), 'utf8');
+const expected = JSON.parse(readFileSync(new URL('examples/reviews/one-network.expected.json', repoRoot), 'utf8'));
+
+describe('functions-framework', () => {
+  it('serves the bundled function through its CLI, as `npm run functions-framework` does', async () => {
+    const port = await freePort();
+    const root = fileURLToPath(repoRoot);
+    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=dist/index.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    try {
+      await eventually(() => send(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0), (status) => status === 200, 15000);
+      const result = await send(`http://127.0.0.1:${port}/mutate`, { body: example });
+      assert.equal(result.status, 200);
+      assert.equal(result.json.response.allowed, true);
+      assert.deepEqual(decodePatch(result), expected.patch);
+    } finally {
+      cli.kill('SIGTERM');
+    }
+  });
+
+  it("answers through functions-framework's testing helper", async () => {
+    await import('../../functions/index.js'); // registers `mutate`
+    const { getTestServer } = await import('@google-cloud/functions-framework/testing');
+    const server = getTestServer('mutate');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const result = await send(`http://127.0.0.1:${port}/mutate`, { body: example });
+      assert.deepEqual(decodePatch(result), expected.patch);
+      assert.equal((await send(`http://127.0.0.1:${port}/nope`)).status, 404);
+    } finally {
+      server.close();
+    }
+  });
+});
