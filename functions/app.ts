@@ -12,7 +12,7 @@ import { createKubeClient } from './adapters/kube/kube-client.js';
 import { loadClientNode } from './adapters/kube/load-client-node.js';
 import { NadCache } from './adapters/kube/nad-cache.js';
 import type { NadSource } from './adapters/nad-source.js';
-import { createLogger, preSerialisedLines, type Logger } from './adapters/observability/logger.js';
+import { createLogger, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
 import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
 
@@ -108,7 +108,6 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     nads,
     metrics,
     logger,
-    writeLine: preSerialisedLines(logger),
   };
   const probes: Probes = {
     readiness: () => {

@@ -5,7 +5,7 @@
 import { deny, NO_FACTS, type Decision, type Verdict } from '../../core/decision.js';
 import { decide, select, type Pending, type ReviewContext } from '../../core/review.js';
 import type { NadSource } from '../nad-source.js';
-import type { LineLevel, Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
 import { respond } from './admission-response.js';
 import { BadRequest } from './bad-request.js';
@@ -17,8 +17,6 @@ export interface ReviewRuntime {
   nads: NadSource;
   metrics: Metrics;
   logger: Logger;
-  /** the per-review line, pre-serialised (observability/logger.ts) */
-  writeLine: (level: LineLevel, fields: string, msg: string) => void;
 }
 
 export interface HttpAnswer {
@@ -44,37 +42,21 @@ function outcomeOf(decision: Decision): [ReviewOutcome, string] {
   }
 }
 
-const quoted = JSON.stringify;
-
-/** What the log line says about the review itself, its uid aside. */
-interface ReviewSummary {
-  namespace?: string;
-  /** the name, or generateName followed by "*" */
-  podName?: string;
-  dryRun: boolean;
-}
-
-function summarize(review: DecodedReview): ReviewSummary {
+/** The review's log line: one summary, never the pod. pino leaves out fields without a value. */
+function logFields(review: DecodedReview, { decision, facts }: Verdict, durationMs: number, transport: Transport) {
   const meta = review.pod?.metadata;
   return {
+    uid: review.uid,
     namespace: meta?.namespace || review.namespace,
     podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
-    dryRun: review.dryRun,
+    networks: facts.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`),
+    resources: Object.fromEntries(facts.injected),
+    decision: decision.type,
+    reason: decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined,
+    dryRun: review.dryRun || undefined,
+    durationMs,
+    transport,
   };
-}
-
-/** The review's log fields after its uid, as JSON. Fields without a value are left out, as pino does. */
-function reviewFields(review: ReviewSummary, { decision, facts }: Verdict): string {
-  const networks = facts.networks.map((ref) => quoted(`${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`));
-  const resources = [...facts.injected].map(([name, count]) => `${quoted(name)}:${count}`);
-  const reason = decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined;
-  return (
-    (review.namespace ? `,"namespace":${quoted(review.namespace)}` : '') +
-    (review.podName === undefined ? '' : `,"podName":${quoted(review.podName)}`) +
-    `,"networks":[${networks.join(',')}],"resources":{${resources.join(',')}},"decision":"${decision.type}"` +
-    (reason === undefined ? '' : `,"reason":${quoted(reason)}`) +
-    (review.dryRun ? ',"dryRun":true' : '')
-  );
 }
 
 export type Reply = (answer: HttpAnswer) => void;
@@ -98,9 +80,9 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     const [outcome, reason] = outcomeOf(decision);
     metrics.reviews.inc({ outcome, reason });
     metrics.reviewDuration.observe({ transport }, seconds);
-    const line = `"uid":${quoted(review.uid)}${reviewFields(summarize(review), verdict)},"durationMs":${Math.round(seconds * 1e6) / 1e3},"transport":"${transport}"`;
-    if (decision.type === 'denied') runtime.writeLine('warn', line, 'review denied');
-    else runtime.writeLine('info', line, decision.type === 'patched' ? 'review patched' : 'review allowed');
+    const fields = logFields(review, verdict, Math.round(seconds * 1e6) / 1e3, transport);
+    if (decision.type === 'denied') logger.warn(fields, 'review denied');
+    else logger.info(fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
     reply({ status: 200, body: respond(review.uid, decision) });
   };
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.

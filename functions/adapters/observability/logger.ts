@@ -24,20 +24,3 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
     stream,
   );
 }
-
-export type LineLevel = 'info' | 'warn';
-
-/**
- * Writes lines laid out as pino lays them out (level, time, component, the
- * fields, msg) from fields the caller has already serialised, through the
- * logger's own stream, so they interleave with its other lines. For the line
- * every review writes: pino's generic serialiser costs several times more.
- */
-export function preSerialisedLines(logger: Logger): (level: LineLevel, fields: string, msg: string) => void {
-  const stream = (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
-  const component = JSON.stringify(logger.bindings().component ?? 'nri');
-  return (level, fields, msg) => {
-    if (!logger.isLevelEnabled(level)) return;
-    stream.write(`{"level":"${level}","time":"${new Date().toISOString()}","component":${component},${fields},"msg":${JSON.stringify(msg)}}\n`);
-  };
-}
