@@ -31,6 +31,20 @@ const pinning = (() => {
 export const pinned = pinning !== undefined;
 
 /**
+ * Runs fn with this process (and so what it spawns) allowed on every CPU, then
+ * pins it back: a control plane of five processes is not a one-core server.
+ */
+export async function onAllCpus<T>(fn: () => Promise<T>): Promise<T> {
+  if (!pinning) return fn();
+  execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
+  try {
+    return await fn();
+  } finally {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  }
+}
+
+/**
  * Output goes to /dev/null, as a container runtime would take it: a log pipe
  * read by the benchmark process would steal CPU from the load generator.
  */

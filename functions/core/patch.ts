@@ -73,51 +73,50 @@ const MISSING = Symbol('missing');
  * nri only adds: to an object member, or at the end of an array.
  */
 export function patchProblem(document: unknown, ops: readonly Operation[]): string | undefined {
-  /** values earlier operations put at a pointer */
-  const added = new Map<string, unknown>();
+  /** every pointer resolved so far, and the values earlier operations put at a pointer */
+  const known = new Map<string, unknown>();
   /** lengths of arrays earlier operations appended to */
   const lengths = new Map<string, number>();
+  // Each pointer is resolved once, through its parent: a patch's paths share their prefixes.
   const resolve = (pointer: string): unknown => {
-    if (added.has(pointer)) return added.get(pointer);
-    let value: unknown = document;
-    let prefix = '';
-    for (const token of pointer.split('/').slice(1)) {
-      prefix += `/${token}`;
-      if (added.has(prefix)) {
-        value = added.get(prefix);
-        continue;
-      }
-      const key = unescapeToken(token);
-      if (Array.isArray(value)) {
-        if (!ARRAY_INDEX.test(key) || Number(key) >= value.length) return MISSING;
-        value = value[Number(key)];
-      } else if (value !== null && typeof value === 'object' && Object.hasOwn(value, key)) {
-        value = (value as Record<string, unknown>)[key];
-      } else {
-        return MISSING;
-      }
+    if (pointer === '') return document;
+    if (known.has(pointer)) return known.get(pointer);
+    const cut = pointer.lastIndexOf('/');
+    const parent = resolve(pointer.slice(0, cut));
+    const token = pointer.slice(cut + 1);
+    const key = token.includes('~') ? unescapeToken(token) : token;
+    let value: unknown = MISSING;
+    if (Array.isArray(parent)) {
+      if (ARRAY_INDEX.test(key) && Number(key) < parent.length) value = parent[Number(key)];
+    } else if (parent !== null && typeof parent === 'object' && Object.hasOwn(parent, key)) {
+      value = (parent as Record<string, unknown>)[key];
     }
+    known.set(pointer, value);
     return value;
   };
   for (const [index, op] of ops.entries()) {
     const where = `operation ${index + 1} (${op.op} ${op.path})`;
     if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return `${where}: only "add" with a value is expected`;
-    const cut = op.path.lastIndexOf('/');
     if (!op.path.startsWith('/')) return `${where}: a path must start with "/"`;
+    const cut = op.path.lastIndexOf('/');
     const parentPointer = op.path.slice(0, cut);
-    const key = unescapeToken(op.path.slice(cut + 1));
+    const token = op.path.slice(cut + 1);
+    const key = token.includes('~') ? unescapeToken(token) : token;
     if (key === '__proto__') return `${where}: "__proto__" is not a key a patch may write`;
     const parent = resolve(parentPointer);
     if (Array.isArray(parent)) {
       const length = lengths.get(parentPointer) ?? parent.length;
       if (key !== '-' && key !== String(length)) return `${where}: nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`;
-      added.set(`${parentPointer}/${length}`, op.value);
+      known.set(`${parentPointer}/${length}`, op.value);
       lengths.set(parentPointer, length + 1);
     } else if (parent !== null && typeof parent === 'object') {
-      added.set(op.path, op.value);
-      // a value replaced later: what was added inside the old one no longer exists
-      for (const pointer of added.keys()) if (pointer.startsWith(`${op.path}/`)) added.delete(pointer);
-      for (const pointer of lengths.keys()) if (pointer === op.path || pointer.startsWith(`${op.path}/`)) lengths.delete(pointer);
+      if (known.has(op.path) || Object.hasOwn(parent, key)) {
+        // what was resolved or added inside the value this one replaces no longer holds
+        const inside = `${op.path}/`;
+        for (const pointer of known.keys()) if (pointer.startsWith(inside)) known.delete(pointer);
+        for (const pointer of lengths.keys()) if (pointer === op.path || pointer.startsWith(inside)) lengths.delete(pointer);
+      }
+      known.set(op.path, op.value);
     } else {
       return `${where}: ${parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array'}`;
     }

@@ -1,0 +1,152 @@
+// Benchmark rows through a real kube-apiserver (the e2e suite's control plane):
+// pods created at a paced rate and as fast as 16 clients go, with nri as the
+// webhook and then a bare HTTPS webhook that allows everything. The latency
+// that counts is kube-apiserver's own, from its histogram
+// apiserver_admission_webhook_admission_duration_seconds.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { join } from 'node:path';
+import { freePort } from '../test/support/function-process.js';
+import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
+import { deploy, find, installCrds, issueServingSecret, render, startCainjector, startNri, syncVolume } from '../test/e2e/support/deploy.js';
+import { root, stopper } from './targets.js';
+
+const WEBHOOK = 'network-resources-injector.k8s.cni.cncf.io';
+const PODS = Number(process.env.BENCH_CP_PODS ?? 1000);
+const CLIENTS = 16;
+
+interface Phase {
+  /** mean webhook latency kube-apiserver measured, ms */
+  webhookMs: number;
+  /** mean and p99 of the whole create as the client saw it, ms */
+  createMs: number;
+  createP99Ms: number;
+  podsPerSecond: number;
+}
+
+/** Sum and count of kube-apiserver's webhook admission histogram for our webhook. */
+async function webhookHistogram(cp: ControlPlane): Promise<{ sum: number; count: number }> {
+  const text = await cp.must(['get', '--raw', '/metrics']);
+  let sum = 0;
+  let count = 0;
+  for (const line of text.split('\n')) {
+    if (!line.includes(`name="${WEBHOOK}"`) || !line.includes('type="admit"')) continue;
+    if (line.startsWith('apiserver_admission_webhook_admission_duration_seconds_sum{')) sum += Number(line.split(' ').pop());
+    if (line.startsWith('apiserver_admission_webhook_admission_duration_seconds_count{')) count += Number(line.split(' ').pop());
+  }
+  return { sum, count };
+}
+
+/** Creates `total` pods, at `perSecond` or as fast as CLIENTS connections go; client-side latencies in ms. */
+async function createPods(cp: ControlPlane, namespace: string, total: number, perSecond?: number): Promise<{ latencies: number[]; seconds: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS, ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'admin.crt')), key: readFileSync(join(cp.dir, 'admin.key')) });
+  const body = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'bench-', annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a@net1, sriov-a@net2' }, labels: { app: 'bench' } },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/dpdk:1', resources: { requests: { cpu: '10m' } } }] },
+  });
+  const createOne = () =>
+    new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      const req = request(`${cp.server}/api/v1/namespaces/${namespace}/pods`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 201 ? resolve(performance.now() - started) : reject(new Error(`pod create answered ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.setTimeout(30000, () => req.destroy(new Error('pod create timed out')));
+      req.end(body);
+    });
+  const latencies: number[] = [];
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const index = next++;
+      if (perSecond) {
+        const due = started + (index * 1000) / perSecond;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      latencies.push(await createOne());
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, worker));
+  agent.destroy();
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}
+
+async function phase(cp: ControlPlane, namespace: string, perSecond?: number): Promise<Phase> {
+  await cp.must(['create', 'namespace', namespace]);
+  await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'sriov-a', namespace, annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a' } }, spec: { config: '{"cniVersion":"0.3.1","type":"sriov"}' } }));
+  await cp.waitFor(`the default ServiceAccount in ${namespace}`, async () => (await cp.kubectl(['get', 'serviceaccount', 'default', '-n', namespace])).code === 0);
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // nri's watch sees the NAD
+  const before = await webhookHistogram(cp);
+  const { latencies, seconds } = await createPods(cp, namespace, PODS, perSecond);
+  const after = await webhookHistogram(cp);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  await cp.must(['delete', 'namespace', namespace, '--wait=true', '--timeout=300s']);
+  return {
+    webhookMs: ((after.sum - before.sum) / Math.max(after.count - before.count, 1)) * 1000,
+    createMs: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+    createP99Ms: sorted[Math.floor(sorted.length * 0.99)]!,
+    podsPerSecond: PODS / seconds,
+  };
+}
+
+/** Points the webhook at a URL and waits until kube-apiserver calls it there. */
+async function pointWebhookAt(cp: ControlPlane, name: string, url: string): Promise<void> {
+  const webhook = await cp.getJson(['mutatingwebhookconfiguration', name]);
+  webhook.webhooks[0].clientConfig.url = url;
+  await cp.must(['replace', '-f', '-'], JSON.stringify(webhook));
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
+}
+
+export async function controlPlaneRows(): Promise<string[][]> {
+  const missing = missingControlPlane();
+  if (missing) return [[`Through kube-apiserver: skipped (${missing})`, '', '', '', '', '']];
+  const cp = new ControlPlane();
+  let stopCainjector = () => {};
+  let bare: ChildProcess | undefined;
+  let nri: Awaited<ReturnType<typeof startNri>> | undefined;
+  try {
+    await cp.start();
+    await installCrds(cp);
+    const objects = render();
+    const deployment = await deploy(cp, objects);
+    await issueServingSecret(cp, objects, 1);
+    stopCainjector = startCainjector(cp);
+    const name = find(objects, 'MutatingWebhookConfiguration').metadata.name;
+    await cp.waitFor('caBundle', async () => ((await cp.getJson(['mutatingwebhookconfiguration', name])).webhooks[0].clientConfig.caBundle ?? '') !== '', 60000);
+    await syncVolume(cp, deployment);
+    nri = await startNri(cp, deployment, { NRI_LOG_LEVEL: 'info' });
+    await cp.waitFor('nri ready', async () => (await fetch(`${nri!.url}/readyz`)).status === 200, 30000);
+    const barePort = await freePort();
+    // Started like nri here: unpinned, sharing the machine with the control plane.
+    bare = spawn(process.execPath, ['bench/bare-https.mjs'], { cwd: root, stdio: 'ignore', env: { PORT: String(barePort), CERT: join(deployment.volume.dir, 'tls.crt'), KEY: join(deployment.volume.dir, 'tls.key') } });
+    const urls = { nri: deployment.webhookUrl, bare: `https://127.0.0.1:${barePort}/mutate` };
+
+    const results: Record<string, Phase> = {};
+    for (const [rate, perSecond] of [['paced', 100], ['max', undefined]] as const) {
+      for (const side of ['nri', 'bare'] as const) {
+        await pointWebhookAt(cp, name, urls[side]);
+        results[`${side}-${rate}`] = await phase(cp, `bench-${side}-${rate}`, perSecond);
+      }
+    }
+    const rows: string[][] = [];
+    for (const [rate, label] of [['paced', '100 pods/s'], ['max', `as fast as ${CLIENTS} clients go`]] as const) {
+      const ours = results[`nri-${rate}`]!;
+      const base = results[`bare-${rate}`]!;
+      const share = ours.webhookMs / base.webhookMs;
+      rows.push([`kube-apiserver: webhook latency, mean, ${PODS} pods at ${label}`, `${ours.webhookMs.toFixed(2)} ms`, `${base.webhookMs.toFixed(2)} ms (bare HTTPS webhook)`, share.toFixed(2), '≤ 1.2', share <= 1.2 ? 'met' : 'MISSED']);
+      rows.push([`kube-apiserver: pod create mean / p99, pods/s (${label})`, `${ours.createMs.toFixed(1)} / ${ours.createP99Ms.toFixed(1)} ms, ${ours.podsPerSecond.toFixed(0)}/s`, `${base.createMs.toFixed(1)} / ${base.createP99Ms.toFixed(1)} ms, ${base.podsPerSecond.toFixed(0)}/s`, '', '', '']);
+    }
+    return rows;
+  } finally {
+    stopCainjector();
+    if (bare) await stopper(bare)();
+    await nri?.stop();
+    await cp.stop();
+  }
+}
