@@ -94,19 +94,20 @@ export function patchProblem(document: unknown, ops: readonly Operation[]): stri
     known.set(pointer, value);
     return value;
   };
-  for (const [index, op] of ops.entries()) {
-    const where = `operation ${index + 1} (${op.op} ${op.path})`;
-    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return `${where}: only "add" with a value is expected`;
-    if (!op.path.startsWith('/')) return `${where}: a path must start with "/"`;
+  for (let index = 0; index < ops.length; index++) {
+    const op = ops[index]!;
+    const fail = (why: string) => `operation ${index + 1} (${op.op} ${op.path}): ${why}`; // built only on failure
+    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return fail('only "add" with a value is expected');
+    if (!op.path.startsWith('/')) return fail('a path must start with "/"');
     const cut = op.path.lastIndexOf('/');
     const parentPointer = op.path.slice(0, cut);
     const token = op.path.slice(cut + 1);
     const key = token.includes('~') ? unescapeToken(token) : token;
-    if (key === '__proto__') return `${where}: "__proto__" is not a key a patch may write`;
+    if (key === '__proto__') return fail('"__proto__" is not a key a patch may write');
     const parent = resolve(parentPointer);
     if (Array.isArray(parent)) {
       const length = lengths.get(parentPointer) ?? parent.length;
-      if (key !== '-' && key !== String(length)) return `${where}: nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`;
+      if (key !== '-' && key !== String(length)) return fail(`nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`);
       known.set(`${parentPointer}/${length}`, op.value);
       lengths.set(parentPointer, length + 1);
     } else if (parent !== null && typeof parent === 'object') {
@@ -118,7 +119,7 @@ export function patchProblem(document: unknown, ops: readonly Operation[]): stri
       }
       known.set(op.path, op.value);
     } else {
-      return `${where}: ${parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array'}`;
+      return fail(parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array');
     }
   }
   return undefined;
