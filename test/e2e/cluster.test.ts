@@ -268,7 +268,7 @@ spec:
     await deleteNow('pod', 'virt-launcher-vmi-abcde');
   });
 
-  it('the control-switch ConfigMap is read through RBAC limited to its name: hugepages, CONTAINER_NAME, user-defined injections', async () => {
+  it('the control-switch ConfigMap is read through RBAC limited to its name: hugepages, CONTAINER_NAME, user-defined injections, honour mode', async () => {
     const sa = `system:serviceaccount:${deployment.namespace}:nri`;
     assert.equal((await cp.kubectl(['auth', 'can-i', 'list', 'configmaps', '-n', deployment.namespace, '--as', sa])).stdout.trim(), 'no');
     await apply({
@@ -303,9 +303,24 @@ spec:
     assert.equal(injected.metadata.annotations['k8s.v1.cni.cncf.io/networks'], 'sriov-a');
     assert.deepEqual(injected.spec.containers[0].resources.requests, { 'intel.com/sriov_a': '1' });
 
+    // A resource the user set stands as set (default mode); honour mode adds to it instead.
+    const own = podObject('own-resource', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a, sriov-a' }, { containers: [{ name: 'app', image: 'busybox', resources: { requests: { 'intel.com/sriov_a': '1' }, limits: { 'intel.com/sriov_a': '1' } } }] });
+    assert.equal((await create(own)).code, 0);
+    assert.deepEqual((await getPod('own-resource')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'nri-control-switches', namespace: deployment.namespace },
+      data: { 'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }) },
+    });
+    await nri.waitForLog(/"honorExistingResources":true.*nri-control-switches applied/);
+    const honoured = { ...own, metadata: { ...own.metadata, name: 'honoured' } };
+    assert.equal((await create(honoured)).code, 0);
+    assert.deepEqual((await getPod('honoured')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '3' });
+
     await cp.must(['delete', 'configmap', 'nri-control-switches', '-n', deployment.namespace]);
     await cp.waitFor('switches reverted', async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 0);
-    await deleteNow('pod', 'huge', 'labelled');
+    await deleteNow('pod', 'huge', 'labelled', 'own-resource', 'honoured');
   });
 
   it('a ~/.kube/config, even one for a reachable cluster, is not used unless KUBECONFIG names it', async () => {
