@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { metricValue } from '../support/metrics.js';
 import { freePort, send, startFunction, type RunningFunction } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
-import { deploy, find, installCrds, issueServingSecret, knativeRefusal, render, startCainjector, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
+import { AS_ROOT, deploy, find, installCrds, issueServingSecret, knativeRefusal, render, startCainjector, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
 
 const missing = missingControlPlane();
 if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
@@ -95,7 +95,8 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
     assert.equal(Buffer.from(webhook.webhooks[0].clientConfig.caBundle, 'base64').toString(), cp.pki.caPem);
   });
 
-  it('runs as the container does (uid/gid, Secret volume mode) and is ready with its certificate', async () => {
+  it('runs as the container does (uid/gid, Secret volume mode) and is ready with its certificate', async (t) => {
+    if (!AS_ROOT) t.diagnostic('not root: nri runs as the current user and Secret files are not root-owned, so the uid/gid and file-mode checks are weaker here (CI runs as root)');
     // The kubelet writes Secret files owned by root with the volume's defaultMode; Knative refuses
     // fsGroup. A mode without "other" read leaves the non-root container unable to start.
     assert.equal(nriStartFailure, undefined);

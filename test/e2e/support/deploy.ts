@@ -12,6 +12,9 @@ import { repoRoot } from '../../support/fixtures.js';
 import { freePort, startFunction, type RunningFunction } from '../../support/function-process.js';
 import { cacheDir, type ControlPlane } from './control-plane.js';
 
+/** Only root can run nri as the container's user and lay Secret files out as root's, as the kubelet does (CI runs as root). */
+export const AS_ROOT = process.getuid?.() === 0;
+
 export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
 
 /** `kubectl kustomize <dir>`, as objects. */
@@ -66,7 +69,7 @@ export class SecretVolume {
     for (const [name, content] of Object.entries(files)) {
       const file = join(target, name);
       writeFileSync(file, content);
-      chownSync(file, 0, 0);
+      if (AS_ROOT) chownSync(file, 0, 0);
       chmodSync(file, this.mode);
     }
     const old = existsSync(join(this.dir, '..data')) ? readdirSync(this.dir).filter((entry) => entry.startsWith('..') && entry !== '..data' && entry !== stamp) : [];
@@ -170,7 +173,7 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
       NRI_NAMESPACE: deployment.namespace,
       ...extraEnv,
     },
-    { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup },
+    AS_ROOT ? { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : { nodeFlags: flags.slice(0, -1) },
   );
 }
 
