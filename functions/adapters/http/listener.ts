@@ -34,7 +34,7 @@ export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
 const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
 
 /** What nri reads and throws away of a refused body, at most, so that a client still sending it gets to read the 413. */
-export const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
+const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
 
 /**
  * The 413 for a body over the cap. Closing at once would race a client that is
