@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequest } from './bad-request.js';
 import { ClientGone, readBody } from './read-body.js';
-import { answerReview, badRequestAnswer, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
+import { answerReview, refuse, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
 
 export interface Probes {
   /** null when ready, else why not */
@@ -99,10 +99,9 @@ export function createListener(options: ListenerOptions) {
       // Nobody is left to answer: an ordinary disconnect, not a failure of ours.
       if (error instanceof ClientGone) return runtime.logger.warn({ transport }, error.message);
       if (!(error instanceof BadRequest)) return failed(response)(error);
-      runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-      runtime.logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
-      if (error.reason === 'too_large') return refuseTooLarge(request, response, badRequestAnswer(error));
-      return sendJson(response, badRequestAnswer(error));
+      const answer = refuse(runtime, error, transport);
+      if (error.reason === 'too_large') return refuseTooLarge(request, response, answer);
+      return sendJson(response, answer);
     }
     answerReview(body, runtime, transport, (answer) => sendJson(response, answer));
   }

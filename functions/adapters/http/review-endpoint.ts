@@ -27,7 +27,10 @@ export interface HttpAnswer {
 
 export type Transport = 'http' | 'https';
 
-export function badRequestAnswer(error: BadRequest): HttpAnswer {
+/** A request refused before any decision: counted, logged once, and answered with its status and reason. */
+export function refuse(runtime: Pick<ReviewRuntime, 'metrics' | 'logger'>, error: BadRequest, transport: Transport): HttpAnswer {
+  runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
+  runtime.logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
   return { status: error.status, body: { error: error.reason, message: error.message } };
 }
 
@@ -70,9 +73,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     review = decodeReview(body);
   } catch (error) {
     if (!(error instanceof BadRequest)) throw error;
-    metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
-    logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
-    return reply(badRequestAnswer(error));
+    return reply(refuse(runtime, error, transport));
   }
   const finish = (verdict: Verdict): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
