@@ -110,7 +110,7 @@ export class NadCache implements NadSource {
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
       const id = nadKey(namespace, name);
-      const cached = this.synced ? this.objects.get(id) : this.fresh(id);
+      const cached = this.held(id);
       if (!cached) return undefined;
       out.set(id, { status: 'found', nad: cached });
     }
@@ -124,7 +124,7 @@ export class NadCache implements NadSource {
     const waiting: Array<Promise<void>> = [];
     for (const { namespace, name } of refs) {
       const id = nadKey(namespace, name);
-      const cached = this.synced ? this.objects.get(id) : this.fresh(id);
+      const cached = this.held(id);
       if (cached) {
         metrics.nadCacheHits.inc();
         out.set(id, { status: 'found', nad: cached });
@@ -134,6 +134,11 @@ export class NadCache implements NadSource {
       waiting.push(this.get(namespace, name).then((outcome) => void out.set(id, outcome)));
     }
     return Promise.all(waiting).then(() => out);
+  }
+
+  /** What memory holds for a NAD: the watch cache once synced, else a GET of the last seconds. */
+  private held(id: string): Nad | undefined {
+    return this.synced ? this.objects.get(id) : this.fresh(id);
   }
 
   private fresh(id: string): Nad | undefined {
