@@ -57,7 +57,8 @@ const upstreamNadPhrase = (key: string) => `could not get Network Attachment Def
 /** Steps 3 and 4, once every NAD of `pending.refs` is resolved (keys "namespace/name"). */
 export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookupOutcome>, context: ReviewContext): Verdict {
   const { pod, selection } = pending;
-  const { networks } = selection;
+  /** the facts of a review decided before a plan: the networks it named, nothing injected */
+  const unplanned = { networks: selection.networks, injected: NO_FACTS.injected };
   const nads = new Map<string, Nad>();
   const missing: string[] = [];
   for (const { namespace, name } of pending.refs) {
@@ -65,16 +66,16 @@ export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookup
     const outcome = resolved.get(key) ?? { status: 'error', reason: 'no answer from the NAD source' };
     if (outcome.status === 'found') nads.set(key, outcome.nad);
     else if (outcome.status === 'missing') missing.push(key);
-    else return { decision: deny('nad_lookup_failed', `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`), facts: { networks, injected: NO_FACTS.injected } };
+    else return { decision: deny('nad_lookup_failed', `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`), facts: unplanned };
   }
   if (missing.length > 0) {
     const message = `NetworkAttachmentDefinition${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (${missing.map(upstreamNadPhrase).join('; ')})`;
-    return { decision: deny('nad_not_found', message), facts: { networks, injected: NO_FACTS.injected } };
+    return { decision: deny('nad_not_found', message), facts: unplanned };
   }
 
   const planned = planInjection(pod, selection, nads, context.settings, context.switches);
-  if (!planned.ok) return { decision: deny(planned.kind ?? 'invalid_nad', planned.error), facts: { networks, injected: NO_FACTS.injected } };
-  const facts = { networks, injected: planned.value.injected };
+  if (!planned.ok) return { decision: deny(planned.kind ?? 'invalid_nad', planned.error), facts: unplanned };
+  const facts = { networks: selection.networks, injected: planned.value.injected };
   const ops = buildPatch(pod, planned.value);
   if (ops.length === 0) return { decision: allow('unchanged'), facts };
   const problem = patchProblem(pod, ops);
