@@ -2,6 +2,7 @@
 // key with a bad value rejects the document whole, so that the environment's
 // values stay in force; keys nri does not know are ignored (and named), as
 // upstream ignores them, so a document written for upstream keeps working.
+import switchesSchema from '../../schemas/control-switches.json' with { type: 'json' };
 import { describeFirstError, validateSwitchesConfig } from '../validation/validators.js';
 import { isQualifiedName } from './names.js';
 import { fail, ok, quote, type Result } from './result.js';
@@ -18,8 +19,9 @@ export interface SwitchOverrides {
   ignoredKeys: string[];
 }
 
-const KNOWN_KEYS = new Set(['features', 'user-defined-injections']);
-const KNOWN_FEATURES = new Set(['enableHugePageDownApi', 'enableHonorExistingResources']);
+/** What nri knows is what the schema checks: a key added there is never taken for an ignored one. */
+const KNOWN_KEYS = new Set(Object.keys(switchesSchema.properties));
+const KNOWN_FEATURES = new Set(Object.keys(switchesSchema.properties.features.properties));
 
 interface SwitchesDocument {
   features?: { enableHugePageDownApi?: boolean; enableHonorExistingResources?: boolean };
