@@ -9,7 +9,7 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { freePort } from '../test/support/function-process.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
-import { deploy, find, installCrds, issueServingSecret, render, startCainjector, startNri, syncVolume } from '../test/e2e/support/deploy.js';
+import { deployWithCertificate, startNri } from '../test/e2e/support/deploy.js';
 import { root, stopper } from './targets.js';
 
 const WEBHOOK = 'network-resources-injector.k8s.cni.cncf.io';
@@ -138,14 +138,9 @@ export async function controlPlaneRows(): Promise<string[][]> {
   let nri: Awaited<ReturnType<typeof startNri>> | undefined;
   try {
     await cp.start();
-    await installCrds(cp);
-    const objects = render();
-    const deployment = await deploy(cp, objects);
-    await issueServingSecret(cp, objects, 1);
-    stopCainjector = startCainjector(cp);
-    const name = find(objects, 'MutatingWebhookConfiguration').metadata.name;
-    await cp.waitFor('caBundle', async () => ((await cp.getJson(['mutatingwebhookconfiguration', name])).webhooks[0].clientConfig.caBundle ?? '') !== '', 60000);
-    await syncVolume(cp, deployment);
+    const ready = await deployWithCertificate(cp);
+    stopCainjector = ready.stopCainjector;
+    const { deployment, webhookName: name } = ready;
     nri = await startNri(cp, deployment, { NRI_LOG_LEVEL: 'info' });
     await cp.waitFor('nri ready', async () => (await fetch(`${nri!.url}/readyz`)).status === 200, 30000);
     await cp.must(['create', 'namespace', 'bench-patch']);

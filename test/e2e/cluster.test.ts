@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { metricValue } from '../support/metrics.js';
 import { freePort, send, startFunction, type RunningFunction } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
-import { AS_ROOT, deploy, find, installCrds, issueServingSecret, knativeRefusal, render, startCainjector, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
+import { AS_ROOT, deployWithCertificate, find, issueServingSecret, knativeRefusal, render, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
 
 const missing = missingControlPlane();
 if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
@@ -53,16 +53,7 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
   before(async () => {
     const started = Date.now();
     await cp.start();
-    await installCrds(cp);
-    objects = render();
-    deployment = await deploy(cp, objects);
-    await issueServingSecret(cp, objects, 1);
-    stopCainjector = startCainjector(cp);
-    await cp.waitFor('cainjector to fill the caBundle', async () => {
-      const webhook = await cp.getJson(['mutatingwebhookconfiguration', find(objects, 'MutatingWebhookConfiguration').metadata.name]);
-      return (webhook.webhooks[0].clientConfig.caBundle ?? '') !== '';
-    }, 60000);
-    await syncVolume(cp, deployment);
+    ({ objects, deployment, stopCainjector } = await deployWithCertificate(cp));
     // A node kwok runs pods on. kube-apiserver taints a new node not-ready and
     // nothing here (no node lifecycle controller) would lift it.
     await apply({

@@ -177,6 +177,24 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
   );
 }
 
+/**
+ * The CRDs, the rendered kustomization deployed, the serving Secret issued as
+ * cert-manager would, cainjector run until it has filled the webhook's
+ * caBundle, and the Secret laid out as the kubelet does: all that nri needs
+ * before it starts.
+ */
+export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects: KubeObject[]; deployment: Deployment; webhookName: string; stopCainjector: () => void }> {
+  await installCrds(cp);
+  const objects = render();
+  const deployment = await deploy(cp, objects);
+  await issueServingSecret(cp, objects, 1);
+  const stopCainjector = startCainjector(cp);
+  const webhookName = find(objects, 'MutatingWebhookConfiguration').metadata.name;
+  await cp.waitFor('cainjector to fill the caBundle', async () => ((await cp.getJson(['mutatingwebhookconfiguration', webhookName])).webhooks[0].clientConfig.caBundle ?? '') !== '', 60000);
+  await syncVolume(cp, deployment);
+  return { objects, deployment, webhookName, stopCainjector };
+}
+
 /** cert-manager's cainjector (test/e2e/go/cainjector) against the control plane, until stopped. */
 export function startCainjector(cp: ControlPlane): () => void {
   const log = join(cp.dir, 'cainjector.log');
