@@ -60,66 +60,85 @@ export function buildPatch(pod: Pod, plan: InjectionPlan): Operation[] {
 }
 
 /** An RFC 6901 reference token, unescaped. */
-const unescapeToken = (token: string): string => token.replace(/~1/g, '/').replace(/~0/g, '~');
+const unescapeToken = (token: string): string => (token.includes('~') ? token.replace(/~1/g, '/').replace(/~0/g, '~') : token);
 const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
 const MISSING = Symbol('missing');
 
+/** The member or element `token` names in `value`, or MISSING. */
+function child(value: unknown, token: string): unknown {
+  const key = unescapeToken(token);
+  if (Array.isArray(value)) return ARRAY_INDEX.test(key) && Number(key) < value.length ? value[Number(key)] : MISSING;
+  if (value !== null && typeof value === 'object' && Object.hasOwn(value, key)) return (value as Record<string, unknown>)[key];
+  return MISSING;
+}
+
+/** Why operation `index` does not apply, in words that name it. */
+const refusal = (index: number, op: Operation, why: string) => `operation ${index + 1} (${op.op} ${op.path}): ${why}`;
+
+/**
+ * Whether `pointer` is `prefix` or lies inside it. Compared from the end of
+ * the prefix, where a patch's paths differ (startsWith costs several times more).
+ */
+function within(pointer: string, prefix: string): boolean {
+  if (pointer.length < prefix.length || (pointer.length > prefix.length && pointer.charCodeAt(prefix.length) !== 47)) return false;
+  for (let at = prefix.length - 1; at >= 0; at--) if (pointer.charCodeAt(at) !== prefix.charCodeAt(at)) return false;
+  return true;
+}
+
 /**
  * Undefined when the patch applies cleanly to the document, else why not:
- * each operation's path is walked, as RFC 6902 applies them in order, through
- * the document and through the values earlier operations add. Nothing is copied
- * and nothing written, so the proof holds for any patch whatever paths it
- * touches (tests check it agrees with fast-json-patch applying to a copy).
- * nri only adds: to an object member, or at the end of an array.
+ * operations are checked in order, as RFC 6902 applies them, each path walked
+ * through the document and through the values earlier operations added.
+ * Nothing is copied and nothing written, so the proof holds for any patch
+ * whatever paths it touches (tests check it agrees with fast-json-patch
+ * applying to a copy). nri only adds: to an object member, or at the end of an array.
  */
 export function patchProblem(document: unknown, ops: readonly Operation[]): string | undefined {
-  /** every pointer resolved so far, and the values earlier operations put at a pointer */
-  const known = new Map<string, unknown>();
-  /** lengths of arrays earlier operations appended to */
-  const lengths = new Map<string, number>();
-  // Each pointer is resolved once, through its parent: a patch's paths share their prefixes.
-  const resolve = (pointer: string): unknown => {
-    if (pointer === '') return document;
-    if (known.has(pointer)) return known.get(pointer);
-    const cut = pointer.lastIndexOf('/');
-    const parent = resolve(pointer.slice(0, cut));
-    const token = pointer.slice(cut + 1);
-    const key = token.includes('~') ? unescapeToken(token) : token;
-    let value: unknown = MISSING;
-    if (Array.isArray(parent)) {
-      if (ARRAY_INDEX.test(key) && Number(key) < parent.length) value = parent[Number(key)];
-    } else if (parent !== null && typeof parent === 'object' && Object.hasOwn(parent, key)) {
-      value = (parent as Record<string, unknown>)[key];
+  /** where each earlier operation put its value (an append's "-" replaced by its index) */
+  const placed: string[] = [];
+  /** the array each earlier append grew, else undefined */
+  const grew: Array<string | undefined> = [];
+  /**
+   * The value at `pointer` as the operations before `before` leave it, and
+   * which operation put it there (-1: the document). The latest operation
+   * that wrote at or above the pointer decides: anything earlier beneath it
+   * was replaced, and anything written lower on this path comes later.
+   */
+  const lookup = (pointer: string, before: number): [unknown, number] => {
+    let from = before - 1;
+    while (from >= 0 && !within(pointer, placed[from]!)) from--;
+    let value: unknown = from < 0 ? document : (ops[from] as { value: unknown }).value;
+    let at = from < 0 ? 0 : placed[from]!.length; // where the rest of the pointer starts
+    while (at < pointer.length && value !== MISSING) {
+      const next = pointer.indexOf('/', at + 1);
+      const end = next < 0 ? pointer.length : next;
+      value = child(value, pointer.slice(at + 1, end));
+      at = end;
     }
-    known.set(pointer, value);
-    return value;
+    return [value, from];
   };
   for (let index = 0; index < ops.length; index++) {
     const op = ops[index]!;
-    const fail = (why: string) => `operation ${index + 1} (${op.op} ${op.path}): ${why}`; // built only on failure
-    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return fail('only "add" with a value is expected');
-    if (!op.path.startsWith('/')) return fail('a path must start with "/"');
+    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return refusal(index, op, 'only "add" with a value is expected');
+    if (!op.path.startsWith('/')) return refusal(index, op, 'a path must start with "/"');
     const cut = op.path.lastIndexOf('/');
     const parentPointer = op.path.slice(0, cut);
-    const token = op.path.slice(cut + 1);
-    const key = token.includes('~') ? unescapeToken(token) : token;
-    if (key === '__proto__') return fail('"__proto__" is not a key a patch may write');
-    const parent = resolve(parentPointer);
+    // Left escaped: a token holding "~" decodes to a key holding "~" or "/",
+    // which is neither "__proto__", "-" nor an index, all this checks it against.
+    const key = op.path.slice(cut + 1);
+    if (key === '__proto__') return refusal(index, op, '"__proto__" is not a key a patch may write');
+    const [parent, from] = lookup(parentPointer, index);
     if (Array.isArray(parent)) {
-      const length = lengths.get(parentPointer) ?? parent.length;
-      if (key !== '-' && key !== String(length)) return fail(`nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`);
-      known.set(`${parentPointer}/${length}`, op.value);
-      lengths.set(parentPointer, length + 1);
+      let length = parent.length;
+      for (let earlier = from + 1; earlier < index; earlier++) if (grew[earlier] === parentPointer) length++;
+      if (key !== '-' && key !== String(length)) return refusal(index, op, `nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`);
+      placed.push(`${parentPointer}/${length}`);
+      grew.push(parentPointer);
     } else if (parent !== null && typeof parent === 'object') {
-      if (known.has(op.path) || Object.hasOwn(parent, key)) {
-        // what was resolved or added inside the value this one replaces no longer holds
-        const inside = `${op.path}/`;
-        for (const pointer of known.keys()) if (pointer.startsWith(inside)) known.delete(pointer);
-        for (const pointer of lengths.keys()) if (pointer === op.path || pointer.startsWith(inside)) lengths.delete(pointer);
-      }
-      known.set(op.path, op.value);
+      placed.push(op.path);
+      grew.push(undefined);
     } else {
-      return fail(parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array');
+      return refusal(index, op, parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array');
     }
   }
   return undefined;

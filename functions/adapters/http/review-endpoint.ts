@@ -7,7 +7,7 @@ import { decide, select, type Pending, type ReviewContext } from '../../core/rev
 import type { NadSource } from '../nad-source.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
-import { respond } from './admission-response.js';
+import { encodeResponse } from './admission-response.js';
 import { BadRequest } from './bad-request.js';
 import { decodeReview, type DecodedReview } from './decode-review.js';
 
@@ -84,7 +84,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     const fields = logFields(review, verdict, Math.round(seconds * 1e6) / 1e3, transport);
     if (decision.type === 'denied') logger.warn(fields, 'review denied');
     else logger.info(fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
-    reply({ status: 200, body: respond(review.uid, decision) });
+    reply({ status: 200, body: encodeResponse(review.uid, decision) });
   };
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): void => {
