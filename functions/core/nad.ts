@@ -60,13 +60,13 @@ export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Resul
 function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
   const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION) ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim() : '';
   if (raw === '') return ok(undefined);
-  const where = () => `NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`; // only on failure
+  const where = `NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
   const parts = raw.split('=');
   // The second sentence is upstream's, for runbooks built on it.
-  if (parts.length > 2) return fail(`${where()} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`);
+  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`);
   const label = parts[0]!.trim();
   const value = (parts[1] ?? '').trim();
-  if (!isQualifiedName(label)) return fail(`${where()} has an invalid label key ${quote(label)}`);
-  if (!isLabelValue(value)) return fail(`${where()} has an invalid label value ${quote(value)}`);
+  if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);
+  if (!isLabelValue(value)) return fail(`${where} has an invalid label value ${quote(value)}`);
   return ok([label, value]);
 }

@@ -161,7 +161,7 @@ function addPodNetInfo(plan: InjectionPlan, pod: Pod, selection: Selection, huge
   }
   containers.forEach((container, index) => {
     const mounts = container.volumeMounts ?? [];
-    const taken = mounts.some((mount) => mount.name === PODNETINFO_VOLUME || (mount.mountPath.startsWith(PODNETINFO_MOUNT_PATH) && mount.mountPath.replace(/\/+$/, '') === PODNETINFO_MOUNT_PATH));
+    const taken = mounts.some((mount) => mount.name === PODNETINFO_VOLUME || mount.mountPath.replace(/\/+$/, '') === PODNETINFO_MOUNT_PATH);
     if (!taken) plan.mountContainers.push(index);
   });
 }
@@ -172,9 +172,7 @@ function hugePageItems(container: Container): DownwardItem[] {
   const items: DownwardItem[] = [];
   for (const field of ['requests', 'limits'] as const) {
     const list = container.resources?.[field] ?? {};
-    for (const resource in list) {
-      if (!resource.startsWith('hugepages-') || !Object.hasOwn(list, resource)) continue;
-      const amount = list[resource]!;
+    for (const [resource, amount] of Object.entries(list)) {
       const size = HUGEPAGES.exec(resource)?.[1];
       if (!size || isZeroQuantity(amount)) continue;
       items.push({
