@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../test/support/function-process.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
 import { deployWithCertificate, startNri } from '../test/e2e/support/deploy.js';
-import { root, stopper } from './targets.js';
+import { metric, root, stopper } from './targets.js';
 
 const WEBHOOK = 'network-resources-injector.k8s.cni.cncf.io';
 const PODS = Number(process.env.BENCH_CP_PODS ?? 1000);
@@ -106,9 +106,8 @@ const nadIn = (namespace: string) => ({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 
 
 /** Sum and count of nri's own review-duration histogram for HTTPS reviews (from a complete body to the answer). */
 async function ownHistogram(metricsUrl: string): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  const read = (name: string) => Number(new RegExp(`^${name}\\{transport="https"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { sum: read('nri_admission_review_duration_seconds_sum'), count: read('nri_admission_review_duration_seconds_count') };
+  const read = async (name: string) => (await metric(metricsUrl, `${name}{transport="https"}`)) || 0; // no HTTPS review yet: 0
+  return { sum: await read('nri_admission_review_duration_seconds_sum'), count: await read('nri_admission_review_duration_seconds_count') };
 }
 
 async function phase(cp: ControlPlane, namespace: string, perSecond?: number, pods = PODS, nriMetricsUrl?: string): Promise<Phase> {

@@ -15,13 +15,11 @@ import { join } from 'node:path';
 import { createPki } from '../test/support/certs.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { dpdkReview, fill, virtLauncherReview } from './reviews.js';
-import { NRI_ARGS, onAllCpus, root } from './targets.js';
+import { addBenchNads, NRI_ARGS, nriEnv, onAllCpus, root, STATEFULSET_FIXTURE } from './targets.js';
 
-const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const REVIEWS = Number(process.env.BENCH_REVIEWS ?? 2000);
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 4000);
 const CLIENTS = 4;
-const FIXTURE = new URL('test/fixtures/admission-review-statefulset.json', `file://${root}/`);
 
 let sequence = 0;
 
@@ -95,19 +93,12 @@ async function main() {
   const pki = createPki('nri-instructions-');
   const api = new FakeApiServer(pki);
   await api.start();
-  api.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
-  api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+  addBenchNads(api);
   const rows: string[] = [];
   try {
-    for (const [label, template] of [['DPDK pod of a Deployment', dpdkReview('bench', FIXTURE)], ['KubeVirt virt-launcher pod', virtLauncherReview('bench')]] as const) {
+    for (const [label, template] of [['DPDK pod of a Deployment', dpdkReview('bench', STATEFULSET_FIXTURE)], ['KubeVirt virt-launcher pod', virtLauncherReview('bench')]] as const) {
       const bare = await count(['bench/bare-https.mjs'], { PORT: '19301', CERT: pki.serverCert, KEY: pki.serverKey }, 'https://127.0.0.1:19301/', template, pki.caPem);
-      const nri = await count(
-        NRI_ARGS,
-        { PORT: '19302', KUBECONFIG: api.kubeconfigPath, NRI_INJECT_HUGEPAGE_DOWN_API: 'true', NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: '19303', NRI_LOG_LEVEL: 'info' },
-        'https://127.0.0.1:19303/mutate',
-        template,
-        pki.caPem,
-      );
+      const nri = await count(NRI_ARGS, nriEnv(api, pki, 19302, { NRI_LOG_LEVEL: 'info' }), 'https://127.0.0.1:19303/mutate', template, pki.caPem);
       const k = (value: number) => `${(value / 1000).toFixed(0)}k`;
       rows.push(`| ${label}: instructions per review, process | ${k(nri.total)} | ${k(bare.total)} | ${(nri.total / bare.total).toFixed(2)} |`);
       rows.push(`| ${label}: instructions per review, answering requests | ${k(nri.requestPath)} | ${k(bare.requestPath)} | ${(nri.requestPath / bare.requestPath).toFixed(2)} |`);

@@ -9,14 +9,13 @@ import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import type { ChildProcess } from 'node:child_process';
 import { controlPlaneRows } from './control-plane.js';
 import { dpdkReview, fill, virtLauncherReview } from './reviews.js';
-import { cpuMs, NRI_ARGS, onAllCpus, pinned, post, root, spawnProcess, stopper, timeToFirstReview } from './targets.js';
+import { addBenchNads, cpuMs, metric, NRI_ARGS, nriEnv as nriEnvOf, onAllCpus, pinned, post, spawnProcess, STATEFULSET_FIXTURE, stopper, timeToFirstReview } from './targets.js';
 
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
-const FIXTURE = new URL('test/fixtures/admission-review-statefulset.json', `file://${root}/`);
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -70,28 +69,14 @@ async function waitForSync(url: string, timeoutMs = 120000): Promise<void> {
   }
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-}
-
 async function main() {
   const pki = createPki('nri-bench-');
   const api = new FakeApiServer(pki);
   await api.start();
-  api.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
-  api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
-  const dpdk = dpdkReview('bench', FIXTURE);
+  addBenchNads(api);
+  const dpdk = dpdkReview('bench', STATEFULSET_FIXTURE);
   const launcher = virtLauncherReview('bench');
-  const nriEnv = (port: number, extra: Record<string, string> = {}) => ({
-    PORT: String(port),
-    KUBECONFIG: api.kubeconfigPath,
-    NRI_INJECT_HUGEPAGE_DOWN_API: 'true',
-    NRI_TLS_CERT_FILE: pki.serverCert,
-    NRI_TLS_KEY_FILE: pki.serverKey,
-    NRI_TLS_PORT: String(port + 1),
-    ...extra,
-  });
+  const nriEnv = (port: number, extra: Record<string, string> = {}) => nriEnvOf(api, pki, port, extra);
   const emptyFunction = (port: number) => spawnProcess(['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=bench/empty-function.cjs'], { PORT: String(port), NODE_ENV: 'production' });
   const rows: string[][] = [];
 
@@ -136,8 +121,7 @@ async function main() {
   const big = new FakeApiServer(pki);
   await big.start();
   big.seedNads(Array.from({ length: 10000 }, (_, i) => ({ namespace: `ns-${Math.floor(i / 10)}`, name: `net-${i % 10}`, annotations: { [RESOURCE]: `example.com/pool${i % 10}`, 'kubectl.kubernetes.io/last-applied-configuration': '{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","spec":{"config":"{\\"cniVersion\\":\\"0.3.1\\",\\"type\\":\\"sriov\\"}"}}' } })));
-  big.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
-  big.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+  addBenchNads(big);
   const tls = (port: number) => ({ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: String(port) });
   const smallNri = spawnProcess(NRI_ARGS, { PORT: '19100', KUBECONFIG: api.kubeconfigPath, NRI_LOG_LEVEL: 'info', ...tls(19101) });
   const scaleStart = performance.now();

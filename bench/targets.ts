@@ -6,9 +6,42 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
+import type { TestPki } from '../test/support/certs.js';
+import type { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { startCommand } from '../test/support/start-command.js';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The StatefulSet pod kube-apiserver sent, which bench/reviews.ts dresses as a DPDK pod. */
+export const STATEFULSET_FIXTURE = new URL('test/fixtures/admission-review-statefulset.json', `file://${root}/`);
+
+const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
+
+/** The NADs the bench's reviews select: sriov-a in their namespace, sriov-b with a node selector in infra. */
+export function addBenchNads(api: FakeApiServer): void {
+  api.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
+  api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+}
+
+/** nri's environment against a fake API server: hugepage files on, plain HTTP on `port`, HTTPS on `port + 1`. */
+export function nriEnv(api: FakeApiServer, pki: TestPki, port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: String(port),
+    KUBECONFIG: api.kubeconfigPath,
+    NRI_INJECT_HUGEPAGE_DOWN_API: 'true',
+    NRI_TLS_CERT_FILE: pki.serverCert,
+    NRI_TLS_KEY_FILE: pki.serverKey,
+    NRI_TLS_PORT: String(port + 1),
+    ...extra,
+  };
+}
+
+/** One series of a /metrics page, named as it is printed ("name" or "name{label=\"value\"}"); NaN when absent. */
+export async function metric(url: string, series: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const escaped = series.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
 
 /** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included. */
 export const NRI_ARGS: string[] = startCommand().slice(1);
