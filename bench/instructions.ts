@@ -2,8 +2,10 @@
 // bare HTTPS server, counted by valgrind's callgrind. Unlike CPU time on a
 // shared virtual machine (±30% between runs), a count repeats to within a few
 // per cent, so it can tell whether a change to the review path made it cheaper.
-// Each server is warmed up uncounted; then counting is switched on for
-// REVIEWS unique reviews (bench/reviews.ts) and off again. Valgrind slows the
+// Each server is warmed up uncounted, long enough for V8 to stop optimising
+// (with 4,000 reviews its compiler thread still ran in the counted window);
+// then counting is switched on for REVIEWS unique reviews (bench/reviews.ts)
+// and off again. Valgrind slows the
 // process about fifty-fold, so timers fire fifty times more often per review
 // than in real life: compare the request path (the answering of reviews)
 // rather than the process total when a change is small.
@@ -18,7 +20,7 @@ import { dpdkReview, fill, virtLauncherReview } from './reviews.js';
 import { addBenchNads, NRI_ARGS, nriEnv, onAllCpus, root, STATEFULSET_FIXTURE } from './targets.js';
 
 const REVIEWS = Number(process.env.BENCH_REVIEWS ?? 2000);
-const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 4000);
+const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 20000);
 const CLIENTS = 4;
 
 let sequence = 0;
