@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { freePort } from '../test/support/function-process.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
 import { deployWithCertificate, startNri } from '../test/e2e/support/deploy.js';
-import { metric, root, stopper } from './targets.js';
+import { inTurn, median, metric, root, stopper } from './targets.js';
 
 const WEBHOOK = 'network-resources-injector.k8s.cni.cncf.io';
 /** Pods per round and rounds per side and rate. */
@@ -138,8 +138,6 @@ async function round(cp: ControlPlane, namespace: string, pods: number, perSecon
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 /** The median round of each figure. */
 const medianPhase = (rounds: Phase[]): Phase => ({
   webhookMs: median(rounds.map((r) => r.webhookMs)),
@@ -188,13 +186,11 @@ export async function controlPlaneRows(): Promise<string[][]> {
       await pointWebhookAt(cp, name, urls[side]);
       await round(cp, `bench-${side}`, 300);
     }
-    // Rounds alternate the sides, in turn forwards and backwards, and each
-    // ratio is the median of ratios within a round: the machine's drift over
-    // minutes then falls on all three alike instead of on whichever ran last.
+    // Rounds take turns (inTurn), and each ratio is the median of the ratios within a round.
     const results: Record<string, Phase[]> = {};
     for (const [rate, perSecond] of [['paced', 100], ['max', undefined]] as const) {
       for (let index = 0; index < ROUNDS; index++) {
-        for (const side of index % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+        for (const side of inTurn(SIDES, index)) {
           await pointWebhookAt(cp, name, urls[side]);
           const measured = await round(cp, `bench-${side}`, PODS, perSecond, side === 'nri' ? nri.url : undefined);
           (results[`${side}-${rate}`] ??= []).push(measured);

@@ -9,7 +9,7 @@ import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import type { ChildProcess } from 'node:child_process';
 import { controlPlaneRows } from './control-plane.js';
 import { dpdkReview, fill, virtLauncherReview } from './reviews.js';
-import { addBenchNads, cpuMs, metric, NRI_ARGS, nriEnv as nriEnvOf, onAllCpus, pinned, post, spawnProcess, STATEFULSET_FIXTURE, stopper, timeToFirstReview } from './targets.js';
+import { addBenchNads, cpuMs, inTurn, median, metric, NRI_ARGS, nriEnv as nriEnvOf, onAllCpus, pinned, post, spawnProcess, STATEFULSET_FIXTURE, stopper, timeToFirstReview } from './targets.js';
 
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
@@ -18,7 +18,6 @@ const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
 
@@ -41,23 +40,28 @@ async function load(url: string, body: string, server: ChildProcess, duration = 
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUs: ((cpuMs(server) - before) * 1000) / Math.max(result.requests.total, 1) };
 }
 
+interface Side {
+  url: string;
+  server: ChildProcess;
+  body: string;
+}
+
 /**
- * Rounds alternate the sides, in turn forwards and backwards, after a warm-up
- * of each long enough for V8 to stop re-optimising (about 20,000 reviews).
- * Each figure is the median of its rounds, and the CPU ratio is the median of
- * the ratios within a round: drift on a shared machine then hits both sides
- * alike instead of whichever happened to run second.
+ * A baseline and a contender, each warmed up long enough for V8 to stop
+ * re-optimising (about 20,000 reviews), then measured in rounds that take
+ * turns (inTurn). Each figure is the median of its rounds; the CPU ratio,
+ * contender over baseline, is the median of the ratios within a round.
  */
-async function compare(sides: Array<{ url: string; server: ChildProcess; body: string }>): Promise<{ results: LoadResult[]; cpuRatio: number }> {
+async function compare(sides: [baseline: Side, contender: Side]): Promise<{ results: LoadResult[]; cpuRatio: number }> {
   for (const side of sides) await load(side.url, side.body, side.server, WARMUP);
-  const runs: LoadResult[][] = sides.map(() => []);
+  const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? [...sides.keys()] : [...sides.keys()].reverse();
-    for (const index of order) runs[index]!.push(await load(sides[index]!.url, sides[index]!.body, sides[index]!.server));
+    for (const index of inTurn([0, 1] as const, round)) runs[index].push(await load(sides[index].url, sides[index].body, sides[index].server));
   }
   const mid = (results: LoadResult[], key: keyof LoadResult) => median(results.map((result) => result[key]));
   const results = runs.map((rounds) => ({ rps: mid(rounds, 'rps'), p50: mid(rounds, 'p50'), p99: mid(rounds, 'p99'), cpuUs: mid(rounds, 'cpuUs') }));
-  const cpuRatio = median(runs[1]!.map((result, round) => result.cpuUs / runs[0]![round]!.cpuUs));
+  const [baseline, contender] = runs;
+  const cpuRatio = median(contender.map((result, round) => result.cpuUs / baseline[round]!.cpuUs));
   return { results, cpuRatio };
 }
 

@@ -86,6 +86,16 @@ export function spawnProcess(args: string[], env: Record<string, string>): Child
   return pinning ? spawn('taskset', [...pinning, process.execPath, ...args], options) : spawn(process.execPath, args, options);
 }
 
+/** The middle value of a non-empty list (the upper of the two middles of an even count). */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/**
+ * The order of the sides in round `round`: forwards, then backwards. Taken
+ * with the ratios within a round, the machine's drift over minutes then falls
+ * on every side alike instead of on whichever runs last.
+ */
+export const inTurn = <T>(sides: readonly T[], round: number): T[] => (round % 2 === 0 ? [...sides] : [...sides].reverse());
+
 /** Linux's USER_HZ, 100 on every mainstream architecture. */
 const CLOCK_TICKS = 100;
 
