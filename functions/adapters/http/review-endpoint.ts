@@ -92,16 +92,21 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     finish({ decision: deny('internal', `internal error in the network resources injector: ${(error as Error).message}`), facts: NO_FACTS });
   };
   const context = runtime.context();
-  let pending: Pending;
+  // Only the decision is guarded here: a failure in answering (the log, the
+  // metrics, the reply) is not a bug of the core and is not answered twice.
+  let settled: Verdict | Pending;
   try {
     const selected = select(review, context);
-    if ('verdict' in selected) return finish(selected.verdict);
-    pending = selected.pending;
-    const known = runtime.nads.fromMemory(pending.refs);
-    if (known) return finish(decide(pending, known, context));
+    if ('verdict' in selected) settled = selected.verdict;
+    else {
+      const known = runtime.nads.fromMemory(selected.pending.refs);
+      settled = known ? decide(selected.pending, known, context) : selected.pending;
+    }
   } catch (error) {
     return failed(error);
   }
+  if ('decision' in settled) return finish(settled);
+  const pending = settled;
   metrics.inFlight.inc(); // reviews waiting on the API server
   runtime.nads
     .read(pending.refs)
