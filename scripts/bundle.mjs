@@ -10,7 +10,7 @@ rmSync('dist', { recursive: true, force: true }); // no stale chunks from an ear
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node26',
   sourcemap: true,
   // Less to parse at cold start; identifiers kept so stack traces stay readable.
   minifyWhitespace: true,

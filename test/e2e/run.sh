@@ -10,4 +10,6 @@ if ! command -v go >/dev/null; then
   exit 0
 fi
 bash test/e2e/control-plane/build.sh
+# The Node that npm ci installed (package.json's node), as npm scripts would use.
+PATH="$PWD/node_modules/.bin:$PATH"
 node --test --test-concurrency=1 --test-timeout=900000 build/test/e2e/*.test.js

@@ -108,7 +108,7 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
       new Promise<string>((resolve, reject) => {
         const chunks: Buffer[] = [];
         socket.on('error', reject);
-        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
         socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
         socket.pause();
         socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);

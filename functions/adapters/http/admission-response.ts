@@ -49,7 +49,7 @@ const PATCH_END = '"}}';
  * character. A patched answer is serialised with an empty patch and the base64
  * put in its place: its alphabet (A-Z a-z 0-9 + / =) never needs escaping, but
  * JSON.stringify would still check each of its characters, the costliest step
- * of encoding a patched answer on Node 20 (about 45,000 instructions of 1.9 KB).
+ * of encoding a patched answer (about 45,000 instructions of 1.9 KB, measured on Node 20).
  */
 export function encodeResponse(uid: string, decision: Decision): string {
   if (decision.type !== 'patched') return JSON.stringify(respond(uid, decision));

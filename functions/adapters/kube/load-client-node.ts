@@ -1,8 +1,9 @@
 // Loads @kubernetes/client-node (its KubeConfig), the heaviest module nri has:
 // about 1 MB of code whose parsing would dominate a cold start. `npm run build`
 // bundles it as dist/client-node.cjs and stores V8's code cache beside it, so
-// that a replica starting under load skips the parse (Node 20 has no built-in
-// module compile cache; Node 22's module.enableCompileCache would replace this).
+// that a replica starting under load skips the parse. (Node's own
+// module.enableCompileCache writes its cache at run time, keyed by path, which a
+// read-only root filesystem and a build in another folder both defeat.)
 // A cache from another V8 version is rejected by V8 and the file compiles as usual.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

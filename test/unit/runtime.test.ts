@@ -1,0 +1,22 @@
+// The suite runs on the Node line nri ships (package.json engines, the image's
+// base): `npm ci` installs that Node from the npm registry as a development
+// dependency, and npm scripts put it first on PATH.
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { repoRoot } from '../support/fixtures.js';
+
+const manifest = JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8'));
+const major = (version: string) => Number(/(\d+)/.exec(version)![1]);
+
+describe('runtime', () => {
+  it('is the Node major that engines names, not the machine’s older one', () => {
+    assert.equal(major(process.versions.node), major(manifest.engines.node));
+  });
+
+  it('comes from the pinned node development dependency', () => {
+    assert.equal(major(manifest.devDependencies.node), major(manifest.engines.node));
+    const lock = JSON.parse(readFileSync(new URL('package-lock.json', repoRoot), 'utf8'));
+    assert.equal(process.versions.node, lock.packages['node_modules/node'].version);
+  });
+});
