@@ -203,3 +203,67 @@ describe('RBAC that forbids listing NADs', () => {
     }
   });
 });
+
+describe('a large list, page by page', () => {
+  const pki = createPki();
+  const api = new FakeApiServer(pki);
+  let fn: RunningFunction;
+  const NADS = 1500;
+
+  before(async () => {
+    await api.start();
+    api.seedNads(Array.from({ length: NADS }, (_, i) => ({ namespace: `tenant-${i}`, name: 'vlan', annotations: { [RESOURCE]: `example.com/pool-${i % 3}` } })));
+    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
+    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
+    await fn.waitForLog(/NAD watch cache synced/);
+  });
+  after(async () => {
+    await fn?.stop();
+    await api.stop();
+  });
+
+  it('lists in pages of 500, never asking for the whole list at once', async () => {
+    const pages = api.listPages.filter((page) => page.route === 'nadList');
+    assert.deepEqual(pages.map((page) => page.items), [500, 500, 500, 1]);
+    assert.ok(pages.every((page) => page.limit === 500));
+    const metrics = (await send(`${fn.url}/metrics`)).text;
+    assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), NADS + 1);
+    const review = admissionReview({ ...pod('vlan'), metadata: { ...pod('vlan').metadata, namespace: 'tenant-1499' } });
+    assert.match(JSON.stringify(decodePatch(await send(`${fn.url}/mutate`, { body: review }))), /example.com\/pool-2/);
+  });
+
+  it('answers from the cache it has while a re-list is under way, then swaps in the new one whole', async () => {
+    await eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+    const gets = api.counts.nadGet;
+    api.fault('nadList', { delayMs: 400, times: 4 });
+    api.expireWatches();
+    api.deleteNad('default', 'net'); // while nri is not watching: only the new list can tell
+    api.upsertNad('default', 'fresh', { [RESOURCE]: 'example.com/fresh' });
+    const lists = api.counts.nadList;
+    await eventually(() => api.counts.nadList, (count) => count > lists, 5000, 20);
+    // The re-list takes four slow pages; meanwhile the old cache answers, with no GET.
+    assert.match(await resourceOf(fn, 'net'), /example.com\/v1/);
+    assert.equal(api.counts.nadGet, gets);
+    await eventually(() => resourceOf(fn, 'net'), (text) => /denied.*not found/.test(text), 10000, 100);
+    assert.match(await resourceOf(fn, 'fresh'), /example.com\/fresh/);
+  });
+
+  it('starts the list again from its first page when a continue token expires (410)', async () => {
+    await eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+    const before = api.listPages.length;
+    api.fault('nadList', { status: 410, times: 1, after: 2 });
+    api.expireWatches();
+    api.upsertNad('default', 'later', { [RESOURCE]: 'example.com/later' }); // only a list can tell
+    const listed = () => api.listPages.slice(before).filter((page) => page.route === 'nadList');
+    await eventually(listed, (pages) => pages.at(-1)?.items === 2, 10000, 50);
+    const pages = listed();
+    // two pages, the third refused with 410, then the whole list again: 1,500 tenants, "fresh" and "later"
+    assert.deepEqual(pages.map((page) => page.items), [500, 500, 500, 500, 500, 2]);
+    const gets = api.counts.nadGet;
+    assert.match(await resourceOf(fn, 'later'), /example.com\/later/);
+    assert.equal(api.counts.nadGet, gets, 'answered from the new cache');
+    const metrics = (await send(`${fn.url}/metrics`)).text;
+    assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), NADS + 2);
+    assert.equal(metricValue(metrics, 'nri_nad_cache_synced'), 1);
+  });
+});

@@ -23,6 +23,8 @@ export interface Fault {
   silent?: boolean;
   /** how many requests it applies to; default: all until cleared */
   times?: number;
+  /** how many requests to let through before it applies (a list's later page, say) */
+  after?: number;
 }
 
 interface Watcher {
@@ -48,6 +50,8 @@ export class FakeApiServer {
   readonly nads = new Map<string, KubeObject>();
   readonly configMaps = new Map<string, KubeObject>();
   readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmList: 0, cmWatch: 0 };
+  /** every page a LIST answered: how many objects, and the limit asked for (0: none) */
+  readonly listPages: Array<{ route: Route; items: number; limit: number }> = [];
   readonly requests: string[] = [];
   private readonly faults = new Map<Route, Fault>();
   private readonly watchers = new Set<Watcher>();
@@ -100,6 +104,10 @@ export class FakeApiServer {
   private takeFault(route: Route): Fault | undefined {
     const fault = this.faults.get(route);
     if (!fault) return undefined;
+    if (fault.after) {
+      fault.after--;
+      return undefined;
+    }
     if (fault.times !== undefined) {
       fault.times--;
       if (fault.times <= 0) this.faults.delete(route);
@@ -250,8 +258,26 @@ export class FakeApiServer {
       }
       case 'nadList':
       case 'cmList': {
-        const items = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params);
-        return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: String(this.resourceVersion) }, items });
+        const all = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params);
+        // Pages as kube-apiserver serves them from etcd: `limit` objects in key order, and a
+        // continue token naming the snapshot's resourceVersion and where the next page starts.
+        // A token from before a compaction is refused with 410 Expired, as etcd's is.
+        const limit = Number(url.searchParams.get('limit') || '0');
+        const token = url.searchParams.get('continue');
+        const keyOf = (object: KubeObject) => `${object.metadata.namespace}/${object.metadata.name}`;
+        let after = '';
+        let snapshot = this.resourceVersion;
+        if (token) {
+          const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { rv: number; after: string };
+          if (parsed.rv < this.compactedBefore) return this.status(res, 410, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+          [after, snapshot] = [parsed.after, parsed.rv];
+        }
+        const rest = all.filter((object) => keyOf(object) > after).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+        const items = limit > 0 ? rest.slice(0, limit) : rest;
+        this.listPages.push({ route, items: items.length, limit });
+        const more = items.length < rest.length ? { continue: Buffer.from(JSON.stringify({ rv: snapshot, after: keyOf(items.at(-1)!) })).toString('base64') } : {};
+        const metadata = { resourceVersion: String(snapshot), ...more };
+        return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata, items });
       }
       case 'nadWatch':
       case 'cmWatch': {

@@ -51,11 +51,17 @@ export class ControlSwitchesWatch implements SwitchSource {
     const { kube, namespace, name, metrics, logger } = options;
     this.reflector = new Reflector({
       kube,
-      list: () => kube.listConfigMap(namespace, name),
+      list: (onPage) => kube.listConfigMap(namespace, name, onPage),
       watchPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
       watchQuery: { fieldSelector: `metadata.name=${name}` },
       watchTimeoutSeconds: options.watchTimeoutSeconds,
-      replace: (items) => this.update(items.find((item) => (item as ConfigMapObject)?.metadata?.name === name) as ConfigMapObject | undefined),
+      beginReplace: () => {
+        let found: ConfigMapObject | undefined;
+        return {
+          add: (items) => void (found ??= items.find((item) => (item as ConfigMapObject)?.metadata?.name === name) as ConfigMapObject | undefined),
+          commit: () => this.update(found),
+        };
+      },
       apply: (type, object) => {
         if ((object as ConfigMapObject)?.metadata?.name !== name) return;
         this.update(type === 'DELETED' ? undefined : (object as ConfigMapObject));

@@ -15,7 +15,7 @@ export const NAD_PLURAL = 'network-attachment-definitions';
 export const NAD_LIST_PATH = `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`;
 
 /** How a Kubernetes API call failed, as metrics and logs name it. */
-export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'other';
+export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'expired' | 'other';
 
 export class KubeApiError extends Error {
   constructor(
@@ -26,10 +26,11 @@ export class KubeApiError extends Error {
   }
 }
 
-export interface ListResult {
-  items: unknown[];
-  resourceVersion: string;
-}
+/** Receives a list one page at a time, so that no moment holds all of it. */
+export type PageConsumer = (items: unknown[]) => void;
+
+/** Objects a LIST asks for at a time: client-go's pager uses the same. */
+export const LIST_PAGE_SIZE = 500;
 
 export type WatchEvent = { type: string; object: unknown };
 
@@ -41,8 +42,9 @@ export interface WatchHandle {
 
 export interface KubeClient {
   getNad(namespace: string, name: string): Promise<unknown | undefined>;
-  listNads(): Promise<ListResult>;
-  listConfigMap(namespace: string, name: string): Promise<ListResult>;
+  /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion. */
+  listNads(onPage: PageConsumer): Promise<string>;
+  listConfigMap(namespace: string, name: string, onPage: PageConsumer): Promise<string>;
   watch(path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle;
   describe(): { server: string };
 }
@@ -61,7 +63,7 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
     } catch {
       /* body was not JSON; the status says enough */
     }
-    const kind: ApiErrorKind = status === 403 || status === 401 ? 'forbidden' : status === 429 ? 'throttled' : status >= 500 ? 'server_error' : 'other';
+    const kind: ApiErrorKind = status === 403 || status === 401 ? 'forbidden' : status === 429 ? 'throttled' : status === 410 ? 'expired' : status >= 500 ? 'server_error' : 'other';
     return new KubeApiError(kind, `the API server answered ${status}${detail.slice(0, 300)}`);
   }
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.type === 'aborted') {
@@ -70,13 +72,27 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
   return new KubeApiError('network', `cannot reach the API server: ${err?.message ?? String(error)}`);
 }
 
-export function createKubeClient(config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000)): KubeClient {
-  const server = config.getCurrentCluster()?.server ?? '';
-  const asList = (list: unknown): ListResult => {
-    const { items, metadata } = (list ?? {}) as { items?: unknown; metadata?: { resourceVersion?: unknown } };
+/**
+ * A LIST read a page at a time (`limit`, then `continue`), as client-go's pager
+ * does: each page is parsed, handed on and dropped before the next is asked
+ * for, and each has its own deadline, so a large healthy list never times out
+ * as a whole. The pages are one consistent snapshot; an expired continue token
+ * (410) fails the list, to be started again from the first page.
+ */
+async function listPages(get: (query: Record<string, string>) => Promise<unknown>, query: Record<string, string>, onPage: PageConsumer, pageSize: number): Promise<string> {
+  let next = '';
+  for (;;) {
+    const page = (await get({ ...query, limit: String(pageSize), ...(next ? { continue: next } : {}) })) ?? {};
+    const { items, metadata } = page as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
     if (!Array.isArray(items)) throw new KubeApiError('bad_response', 'the API server sent a list without items');
-    return { items, resourceVersion: typeof metadata?.resourceVersion === 'string' ? metadata.resourceVersion : '' };
-  };
+    onPage(items);
+    next = typeof metadata?.continue === 'string' ? metadata.continue : '';
+    if (next === '') return typeof metadata?.resourceVersion === 'string' ? metadata.resourceVersion : '';
+  }
+}
+
+export function createKubeClient(config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000), pageSize = LIST_PAGE_SIZE): KubeClient {
+  const server = config.getCurrentCluster()?.server ?? '';
   const segment = encodeURIComponent;
   const nadPath = (namespace: string, name: string) => `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
 
@@ -84,10 +100,10 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
     describe: () => ({ server }),
     // A missing NAD is an answer; a missing list (no NAD CRD installed) is an error.
     getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
-    listNads: async () => asList(await getJson(config, server, NAD_LIST_PATH, {}, listTimeoutMs)),
-    async listConfigMap(namespace, name) {
+    listNads: (onPage) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs), {}, onPage, pageSize),
+    listConfigMap(namespace, name, onPage) {
       const path = `/api/v1/namespaces/${segment(namespace)}/configmaps`;
-      return asList(await getJson(config, server, path, { fieldSelector: `metadata.name=${name}` }, listTimeoutMs));
+      return listPages((query) => getJson(config, server, path, query, listTimeoutMs), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
     },
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);

@@ -3,6 +3,7 @@
 // must work) and "not found" is never cached. Until the watch has synced,
 // lookups are GETs behind a short-lived cache (and the replica is not ready).
 import { nadKey, toNad } from '../../core/nad.js';
+import { NadIndex } from '../../core/nad-index.js';
 import type { Nad, NadLookupOutcome, NadRef } from '../../core/types.js';
 import type { NadSource } from '../nad-source.js';
 import type { Logger } from '../observability/logger.js';
@@ -24,7 +25,7 @@ export interface NadCacheOptions {
 }
 
 export class NadCache implements NadSource {
-  private readonly objects = new Map<string, Nad>();
+  private objects = new NadIndex();
   private synced = false;
   private forbiddenLogged = false;
   private readonly recent = new Map<string, { nad: Nad; expires: number }>();
@@ -36,20 +37,28 @@ export class NadCache implements NadSource {
     const { kube, metrics, logger } = options;
     this.reflector = new Reflector({
       kube,
-      list: () => kube.listNads(),
+      list: (onPage) => kube.listNads(onPage),
       watchPath: NAD_LIST_PATH,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
-      replace: (items) => {
-        this.objects.clear();
-        for (const item of items) this.put(item);
-        metrics.nadCacheObjects.set(this.objects.size);
+      // A re-list fills a second index, compact like the first, and swaps it in whole.
+      beginReplace: () => {
+        const next = new NadIndex();
+        return {
+          add: (items) => {
+            for (const item of items) this.put(next, item);
+          },
+          commit: () => {
+            this.objects = next;
+            metrics.nadCacheObjects.set(next.size);
+          },
+        };
       },
       apply: (type, object) => {
         if (type === 'DELETED') {
           const nad = toNad(object, '', this.options.annotationsRead);
-          if (nad) this.objects.delete(nadKey(nad.namespace, nad.name));
+          if (nad) this.objects.delete(nad.namespace, nad.name);
         } else {
-          this.put(object);
+          this.put(this.objects, object);
         }
         metrics.nadCacheObjects.set(this.objects.size);
       },
@@ -76,9 +85,9 @@ export class NadCache implements NadSource {
     });
   }
 
-  private put(object: unknown): void {
+  private put(index: NadIndex, object: unknown): void {
     const nad = toNad(object, '', this.options.annotationsRead);
-    if (nad && nad.namespace !== '') this.objects.set(nadKey(nad.namespace, nad.name), nad);
+    if (nad && nad.namespace !== '') index.set(nad);
   }
 
   start(): void {
@@ -109,10 +118,9 @@ export class NadCache implements NadSource {
     const { metrics } = this.options;
     const out = new Map<string, NadLookupOutcome>();
     for (const { namespace, name } of refs) {
-      const id = nadKey(namespace, name);
-      const cached = this.held(id);
+      const cached = this.held(namespace, name);
       if (!cached) return undefined;
-      out.set(id, { status: 'found', nad: cached });
+      out.set(nadKey(namespace, name), { status: 'found', nad: cached });
     }
     metrics.nadCacheHits.inc(refs.length);
     return out;
@@ -124,7 +132,7 @@ export class NadCache implements NadSource {
     const waiting: Array<Promise<void>> = [];
     for (const { namespace, name } of refs) {
       const id = nadKey(namespace, name);
-      const cached = this.held(id);
+      const cached = this.held(namespace, name);
       if (cached) {
         metrics.nadCacheHits.inc();
         out.set(id, { status: 'found', nad: cached });
@@ -137,8 +145,8 @@ export class NadCache implements NadSource {
   }
 
   /** What memory holds for a NAD: the watch cache once synced, else a GET of the last seconds. */
-  private held(id: string): Nad | undefined {
-    return this.synced ? this.objects.get(id) : this.fresh(id);
+  private held(namespace: string, name: string): Nad | undefined {
+    return this.synced ? this.objects.get(namespace, name) : this.fresh(nadKey(namespace, name));
   }
 
   private fresh(id: string): Nad | undefined {

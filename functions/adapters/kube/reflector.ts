@@ -1,18 +1,22 @@
 // List, then watch from the list's resourceVersion, forever: re-watch when a
 // stream ends, re-list on 410 Gone, back off on errors, and give up on a watch
 // that has been silent for longer than the server promised to keep it open.
-import { KubeApiError, type KubeClient, type ListResult, type WatchEvent } from './kube-client.js';
+// A (re-)list arrives page by page into a fresh copy that replaces the live one
+// only once the list is whole; until then lookups keep the previous copy.
+import { KubeApiError, type KubeClient, type PageConsumer, type WatchEvent } from './kube-client.js';
 
 export type RestartCause = 'closed' | 'gone' | 'error' | 'silent';
 
 export interface ReflectorOptions {
   kube: KubeClient;
-  list(): Promise<ListResult>;
+  /** the whole list, page by page; resolves with its resourceVersion */
+  list(onPage: PageConsumer): Promise<string>;
   watchPath: string;
   watchQuery?: Record<string, string>;
   /** the server closes each watch after this; a silent stream is given up a little later */
   watchTimeoutSeconds: number;
-  replace(items: unknown[]): void;
+  /** a fresh copy to fill from a list, beside the live one */
+  beginReplace(): Replacement;
   apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void;
   /** after each successful list */
   onSynced?(): void;
@@ -33,6 +37,12 @@ const sleep = (ms: number, signal: AbortSignal) =>
     timer.unref();
     signal.addEventListener('abort', wake, { once: true });
   });
+
+/** A copy being filled by a list: it replaces the live one on commit, and is dropped if the list fails. */
+export interface Replacement {
+  add(items: unknown[]): void;
+  commit(): void;
+}
 
 class Gone extends Error {}
 
@@ -71,16 +81,18 @@ export class Reflector {
       let error: KubeApiError | undefined;
       try {
         if (this.resourceVersion === '') {
-          const list = await options.list();
+          const replacement = options.beginReplace();
+          const version = await options.list((items) => replacement.add(items));
           if (this.stopper.signal.aborted) return;
-          options.replace(list.items);
-          this.resourceVersion = list.resourceVersion;
+          replacement.commit();
+          this.resourceVersion = version;
           options.onSynced?.();
         }
         cause = await this.watchOnce();
       } catch (failure) {
         if (this.stopper.signal.aborted) return;
-        if (failure instanceof Gone) {
+        // 410 on a watch, or on a list's continue token after a compaction: list afresh.
+        if (failure instanceof Gone || (failure instanceof KubeApiError && failure.kind === 'expired')) {
           this.resourceVersion = '';
           cause = 'gone';
         } else {
