@@ -43,13 +43,18 @@ export class NadCache implements NadSource {
       // A re-list fills a second index, compact like the first, and swaps it in whole.
       beginReplace: () => {
         const next = new NadIndex();
+        const started = Date.now();
+        let pages = 0;
         return {
           add: (items) => {
+            pages++;
             for (const item of items) this.put(next, item);
           },
           commit: () => {
             this.objects = next;
             metrics.nadCacheObjects.set(next.size);
+            const fields = { objects: next.size, pages, durationMs: Date.now() - started, annotationSets: next.distinctAnnotationSets };
+            logger.info(fields, this.synced ? 'NAD cache re-listed' : 'NAD watch cache synced');
           },
         };
       },
@@ -63,7 +68,6 @@ export class NadCache implements NadSource {
         metrics.nadCacheObjects.set(this.objects.size);
       },
       onSynced: () => {
-        if (!this.synced) logger.info({ objects: this.objects.size }, 'NAD watch cache synced');
         this.synced = true;
         this.lastError = undefined;
         metrics.nadCacheSynced.set(1);
