@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
 import { admissionReview, decodePatch, send, startFunction } from '../support/function-process.js';
 import { metricValue } from '../support/metrics.js';
 
@@ -62,6 +63,26 @@ describe('startup', () => {
       assert.equal(metricValue((await send(`${fn.url}/metrics`)).text, 'nri_nad_cache_synced'), 0);
     } finally {
       await fn.stop();
+    }
+  });
+
+  it('writes nothing but its JSON log lines: no runtime warning on stderr, with a cluster or without', async () => {
+    const pki = createPki();
+    const api = new FakeApiServer(pki);
+    await api.start();
+    const withCluster = await startFunction({ KUBECONFIG: api.kubeconfigPath });
+    const withoutCluster = await startFunction({});
+    try {
+      await withCluster.waitForLog(/NAD watch cache synced/);
+      await withoutCluster.waitForLog(/nri starting/);
+      // A deprecation warning from a dependency (client-node 1.x's punycode on Node 26) would land here.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(withCluster.stderr.join(''), '');
+      assert.equal(withoutCluster.stderr.join(''), '');
+      for (const line of [...withCluster.logs, ...withoutCluster.logs]) assert.doesNotThrow(() => JSON.parse(line), line);
+    } finally {
+      await Promise.all([withCluster.stop(), withoutCluster.stop()]);
+      await api.stop();
     }
   });
 
