@@ -25,14 +25,21 @@ const BENCH_POD = {
   spec: { containers: [{ name: 'app', image: 'registry.example.com/dpdk:1', resources: { requests: { cpu: '10m' } } }] },
 };
 
-/** The patch nri answers for the bench pod as kube-apiserver stores it (its service-account volume and mounts included). */
-async function patchFor(cp: ControlPlane, url: string): Promise<string> {
-  const dry = JSON.parse(await cp.must(['create', '--dry-run=server', '-n', 'bench-patch', '-o', 'json', '-f', '-'], JSON.stringify(BENCH_POD)));
-  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'patch-probe', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'bench-patch', operation: 'CREATE', object: dry } };
-  // the dry run above was already patched by nri: review the pod as it was before
-  review.request.object.spec.containers[0].resources = BENCH_POD.spec.containers[0]!.resources;
-  review.request.object.spec.containers[0].volumeMounts = review.request.object.spec.containers[0].volumeMounts.filter((m: { name: string }) => m.name !== 'podnetinfo');
-  review.request.object.spec.volumes = review.request.object.spec.volumes.filter((v: { name: string }) => v.name !== 'podnetinfo');
+/**
+ * The patch nri answers for `pod` as kube-apiserver stores it (its service-account volume and
+ * mounts included): the pod is created as a server-side dry run through nri, then what nri
+ * added (resources, node selector, podnetinfo) is taken back out and the result sent to nri.
+ */
+export async function patchFor(cp: ControlPlane, url: string, pod: any, namespace: string): Promise<string> {
+  const dry = JSON.parse(await cp.must(['create', '--dry-run=server', '-n', namespace, '-o', 'json', '-f', '-'], JSON.stringify(pod)));
+  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'patch-probe', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace, operation: 'CREATE', object: dry } };
+  const spec = review.request.object.spec;
+  spec.containers.forEach((container: any, index: number) => {
+    container.resources = pod.spec.containers[index].resources ?? {};
+    container.volumeMounts = (container.volumeMounts ?? []).filter((m: { name: string }) => m.name !== 'podnetinfo');
+  });
+  spec.volumes = spec.volumes.filter((v: { name: string }) => v.name !== 'podnetinfo');
+  if (pod.spec.nodeSelector === undefined) delete spec.nodeSelector;
   const answer = await new Promise<string>((resolve, reject) => {
     const req = request(url, { method: 'POST', ca: cp.pki.caPem, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
@@ -59,7 +66,7 @@ interface Phase {
 }
 
 /** Sum and count of kube-apiserver's webhook admission histogram for our webhook. */
-async function webhookHistogram(cp: ControlPlane): Promise<{ sum: number; count: number }> {
+export async function webhookHistogram(cp: ControlPlane): Promise<{ sum: number; count: number }> {
   const text = await cp.must(['get', '--raw', '/metrics']);
   let sum = 0;
   let count = 0;
@@ -71,10 +78,11 @@ async function webhookHistogram(cp: ControlPlane): Promise<{ sum: number; count:
   return { sum, count };
 }
 
-/** Creates `total` pods, at `perSecond` or as fast as CLIENTS connections go; client-side latencies in ms. */
-async function createPods(cp: ControlPlane, namespace: string, total: number, perSecond?: number): Promise<{ latencies: number[]; seconds: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS, ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'admin.crt')), key: readFileSync(join(cp.dir, 'admin.key')) });
-  const body = JSON.stringify(BENCH_POD);
+/** Creates `total` pods, at `perSecond` or as fast as `clients` connections go; client-side latencies in ms. */
+export async function createPods(cp: ControlPlane, namespace: string, total: number, options: { perSecond?: number | undefined; pod?: object; clients?: number } = {}): Promise<{ latencies: number[]; seconds: number }> {
+  const { perSecond, pod = BENCH_POD, clients = CLIENTS } = options;
+  const agent = new Agent({ keepAlive: true, maxSockets: clients, ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'admin.crt')), key: readFileSync(join(cp.dir, 'admin.key')) });
+  const body = JSON.stringify(pod);
   const createOne = () =>
     new Promise<number>((resolve, reject) => {
       const started = performance.now();
@@ -100,8 +108,11 @@ async function createPods(cp: ControlPlane, namespace: string, total: number, pe
       latencies.push(await createOne());
     }
   };
-  await Promise.all(Array.from({ length: CLIENTS }, worker));
-  agent.destroy();
+  try {
+    await Promise.all(Array.from({ length: clients }, worker));
+  } finally {
+    agent.destroy();
+  }
   return { latencies, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -125,7 +136,7 @@ async function prepareNamespace(cp: ControlPlane, namespace: string): Promise<vo
 async function round(cp: ControlPlane, namespace: string, pods: number, perSecond?: number, nriMetricsUrl?: string): Promise<Phase> {
   const before = await webhookHistogram(cp);
   const ownBefore = nriMetricsUrl ? await ownHistogram(nriMetricsUrl) : undefined;
-  const { latencies, seconds } = await createPods(cp, namespace, pods, perSecond);
+  const { latencies, seconds } = await createPods(cp, namespace, pods, { perSecond });
   const after = await webhookHistogram(cp);
   const ownAfter = nriMetricsUrl ? await ownHistogram(nriMetricsUrl) : undefined;
   const sorted = [...latencies].sort((a, b) => a - b);
@@ -148,7 +159,7 @@ const medianPhase = (rounds: Phase[]): Phase => ({
 });
 
 /** Points the webhook at a URL and waits until kube-apiserver calls it there. */
-async function pointWebhookAt(cp: ControlPlane, name: string, url: string): Promise<void> {
+export async function pointWebhookAt(cp: ControlPlane, name: string, url: string): Promise<void> {
   const webhook = await cp.getJson(['mutatingwebhookconfiguration', name]);
   webhook.webhooks[0].clientConfig.url = url;
   await cp.must(['replace', '-f', '-'], JSON.stringify(webhook));
@@ -171,7 +182,7 @@ export async function controlPlaneRows(): Promise<string[][]> {
     nri = await startNri(cp, deployment, { NRI_LOG_LEVEL: 'info' });
     await cp.waitFor('nri ready', async () => (await fetch(`${nri!.url}/readyz`)).status === 200, 30000);
     await prepareNamespace(cp, 'bench-patch');
-    const fixedPatch = await patchFor(cp, deployment.webhookUrl);
+    const fixedPatch = await patchFor(cp, deployment.webhookUrl, BENCH_POD, 'bench-patch');
     const [barePort, patchingPort] = [await freePort(), await freePort()];
     // Started like nri here: unpinned, sharing the machine with the control plane.
     const bareEnv = { CERT: join(deployment.volume.dir, 'tls.crt'), KEY: join(deployment.volume.dir, 'tls.key') };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import type { TestPki } from '../test/support/certs.js';
 import type { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { startCommand } from '../test/support/start-command.js';
@@ -41,6 +42,12 @@ export async function metric(url: string, series: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const escaped = series.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/** The memory the ksvc requests for each replica, in MiB: what a replica's resident memory must stay within. */
+export function ksvcMemoryRequestMiB(): number {
+  const service = parse(readFileSync(new URL('knative/service.yaml', `file://${root}/`), 'utf8'));
+  return Number(/^(\d+)Mi$/.exec(service.spec.template.spec.containers[0].resources.requests.memory)![1]);
 }
 
 /** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included. */

@@ -52,7 +52,7 @@ describe(`a cluster of ${NADS.toLocaleString('en')} NADs in ${NAMESPACES} namesp
     let objects;
     ({ objects, deployment, stopCainjector } = await deployWithCertificate(cp));
     requestMiB = mebibytes(find(objects, 'Service', 'nri').spec.template.spec.containers[0].resources.requests.memory);
-    const created = await createTenantNads(cp, NADS, NAMESPACES);
+    const created = await createTenantNads(cp, { to: NADS, namespaces: NAMESPACES });
     process.stderr.write(`# ${created.created} NADs created in ${(created.ms / 1000).toFixed(1)} s\n`);
     const started = Date.now();
     try {

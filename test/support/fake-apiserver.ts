@@ -52,6 +52,8 @@ export class FakeApiServer {
   readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmList: 0, cmWatch: 0 };
   /** every page a LIST answered: how many objects, and the limit asked for (0: none) */
   readonly listPages: Array<{ route: Route; items: number; limit: number }> = [];
+  /** sorted lists by snapshot, so that every page of one list reads the same objects */
+  private readonly snapshots = new Map<string, KubeObject[]>();
   readonly requests: string[] = [];
   private readonly faults = new Map<Route, Fault>();
   private readonly watchers = new Set<Watcher>();
@@ -258,9 +260,8 @@ export class FakeApiServer {
       }
       case 'nadList':
       case 'cmList': {
-        const all = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params);
-        // Pages as kube-apiserver serves them from etcd: `limit` objects in key order, and a
-        // continue token naming the snapshot's resourceVersion and where the next page starts.
+        // Pages as kube-apiserver serves them from etcd: `limit` objects in key order from one
+        // snapshot, and a continue token naming the snapshot's resourceVersion and the last key.
         // A token from before a compaction is refused with 410 Expired, as etcd's is.
         const limit = Number(url.searchParams.get('limit') || '0');
         const token = url.searchParams.get('continue');
@@ -272,11 +273,27 @@ export class FakeApiServer {
           if (parsed.rv < this.compactedBefore) return this.status(res, 410, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
           [after, snapshot] = [parsed.after, parsed.rv];
         }
-        const rest = all.filter((object) => keyOf(object) > after).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
-        const items = limit > 0 ? rest.slice(0, limit) : rest;
-        this.listPages.push({ route, items: items.length, limit });
-        const more = items.length < rest.length ? { continue: Buffer.from(JSON.stringify({ rv: snapshot, after: keyOf(items.at(-1)!) })).toString('base64') } : {};
+        const snapshotKey = `${route} ${params.namespace ?? ''} ${params.name ?? ''} ${snapshot}`;
+        let sorted = this.snapshots.get(snapshotKey);
+        if (!sorted) {
+          sorted = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+          if (this.snapshots.size >= 4) this.snapshots.clear();
+          this.snapshots.set(snapshotKey, sorted);
+        }
+        let start = 0;
+        if (after !== '') {
+          // the first key past `after` (binary search: a list of 100,000 is read in 200 pages)
+          let high = sorted.length;
+          while (start < high) {
+            const middle = (start + high) >> 1;
+            if (keyOf(sorted[middle]!) <= after) start = middle + 1;
+            else high = middle;
+          }
+        }
+        const items = limit > 0 ? sorted.slice(start, start + limit) : sorted.slice(start);
+        const more = start + items.length < sorted.length ? { continue: Buffer.from(JSON.stringify({ rv: snapshot, after: keyOf(items.at(-1)!) })).toString('base64') } : {};
         const metadata = { resourceVersion: String(snapshot), ...more };
+        this.listPages.push({ route, items: items.length, limit });
         return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata, items });
       }
       case 'nadWatch':

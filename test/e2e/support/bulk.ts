@@ -81,12 +81,21 @@ export async function createMany(cp: ControlPlane, items: Array<{ path: string; 
   return { created, existing, ms: performance.now() - started };
 }
 
-/** `count` NADs spread evenly over `namespaces` tenant namespaces (tenant-0 …), with resource pools from `pools`. */
-export async function createTenantNads(cp: ControlPlane, count: number, namespaces: number, pools = 10, concurrency = 32): Promise<BulkResult> {
-  const names = Array.from({ length: namespaces }, (_, i) => `tenant-${i}`);
-  await createMany(cp, names.map((name) => ({ path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })), concurrency);
-  const items = Array.from({ length: count }, (_, i) => {
-    const namespace = names[i % namespaces]!;
+/**
+ * NADs number `from` to `to - 1` of a cluster whose NADs are spread evenly over
+ * `namespaces` tenant namespaces: NAD i is `vlan-<100 + i / namespaces>` in
+ * `tenant-<i % namespaces>`, naming pool `intel.com/sriov_pool<vlan % pools>`.
+ * Growing a cluster in steps (0 to 10,000, then to 50,000) keeps that layout.
+ */
+export async function createTenantNads(cp: ControlPlane, range: { from?: number; to: number; namespaces: number; pools?: number }, concurrency = 32): Promise<BulkResult> {
+  const { from = 0, to, namespaces, pools = 10 } = range;
+  if (from === 0) {
+    const names = Array.from({ length: namespaces }, (_, i) => `tenant-${i}`);
+    await createMany(cp, names.map((name) => ({ path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })), concurrency);
+  }
+  const items = Array.from({ length: to - from }, (_, k) => {
+    const i = from + k;
+    const namespace = `tenant-${i % namespaces}`;
     const vlan = 100 + Math.floor(i / namespaces);
     return { path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`, body: tenantNad(namespace, `vlan-${vlan}`, vlan, `intel.com/sriov_pool${vlan % pools}`) };
   });
