@@ -50,8 +50,10 @@ export function ksvcMemoryRequestMiB(): number {
   return Number(/^(\d+)Mi$/.exec(service.spec.template.spec.containers[0].resources.requests.memory)![1]);
 }
 
-/** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included. */
-export const NRI_ARGS: string[] = startCommand().slice(1);
+/** nri's process arguments, exactly as `npm start` (and the container) runs it, heap flags included, on the bundle `npm run build` made. */
+export const NRI_ARGS: string[] = startCommand()
+  .slice(1)
+  .map((word) => (word === 'dist/main.js' ? 'build/dist/main.js' : word));
 
 /**
  * With taskset and two or more CPUs, the load generator (this process) keeps

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100).unref();
   });
 
-  const plain = createPlainServer(createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes }));
+  const plain = createPlainServer(createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, reviews: settings.httpReviews }));
   let secure: SecureServer | undefined;
   if (settings.tls) {
     try {

@@ -1,11 +1,14 @@
-// Bundles the function into dist/ with esbuild (see README, "Development"):
+// Bundles the function with esbuild into dist/ (`npm start`, the image), or into
+// the folder given as the first argument (`npm run build`: build/dist, which the
+// tests run, so that they never replace the files under a running `npm start`):
 // the entry points, a few shared chunks, and @kubernetes/client-node as a
 // CommonJS file with V8's code cache beside it, loaded only with a cluster.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-rmSync('dist', { recursive: true, force: true }); // no stale chunks from an earlier build
+const out = process.argv[2] ?? 'dist';
+rmSync(out, { recursive: true, force: true }); // no stale chunks from an earlier build
 
 const common = {
   bundle: true,
@@ -22,7 +25,7 @@ const common = {
 await build({
   ...common,
   entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts' },
-  outdir: 'dist',
+  outdir: out,
   format: 'esm',
   splitting: true, // functions-framework and client-node load only when needed
   chunkNames: 'chunks/[name]-[hash]',
@@ -30,9 +33,9 @@ await build({
   banner: { js: "import { createRequire as __nriCreateRequire } from 'node:module'; const require = __nriCreateRequire(import.meta.url);" },
 });
 
-await build({ ...common, entryPoints: ['functions/adapters/kube/client-node.ts'], outfile: 'dist/client-node.cjs', format: 'cjs' });
+await build({ ...common, entryPoints: ['functions/adapters/kube/client-node.ts'], outfile: `${out}/client-node.cjs`, format: 'cjs' });
 
 // Store V8's code cache for it, made in a process started with the same V8
 // flags as `npm start` and the container: V8 rejects a cache made under other flags.
 const startArgs = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' ').slice(1);
-execFileSync(process.execPath, [...startArgs.filter((arg) => arg.startsWith('--')), 'scripts/make-code-cache.mjs'], { stdio: 'inherit' });
+execFileSync(process.execPath, [...startArgs.filter((arg) => arg.startsWith('--')), 'scripts/make-code-cache.mjs', out], { stdio: 'inherit' });

@@ -18,6 +18,8 @@ export interface TlsSettings {
 
 export interface Settings {
   port: number;
+  /** whether the plain-HTTP port answers reviews (local runs) or only probes and metrics (a cluster) */
+  httpReviews: boolean;
   core: CoreSettings;
   /** feature switches from the environment; the ConfigMap may override them */
   envSwitches: Switches;
@@ -62,8 +64,16 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return number;
 }
 
-function list(env: Env, name: string, fallback: string[], check: (item: string) => boolean, what: string): string[] {
+/**
+ * A comma-separated list. Where an empty list would mean something else than the
+ * default (no resource keys, no excluded namespace), a variable set to nothing is
+ * refused rather than silently read as unset.
+ */
+function list(env: Env, name: string, fallback: string[], check: (item: string) => boolean, what: string, options: { refuseEmpty?: boolean } = {}): string[] {
   const value = text(env, name);
+  if (value === undefined && options.refuseEmpty && env[name] !== undefined) {
+    throw new SettingsError(`${name} is set but empty: unset it for the default (${fallback.join(',')}), or name at least one ${what.replace(/^an? /, '')}`);
+  }
   if (value === undefined) return fallback;
   const items = value.split(',').map((item) => item.trim());
   const bad = items.find((item) => !check(item));
@@ -116,9 +126,10 @@ export function parseSettings(env: Env): Result<Settings> {
     if (!LOG_LEVELS.includes(logLevel)) throw new SettingsError(`NRI_LOG_LEVEL=${quote(env.NRI_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
     const settings: Settings = {
       port: integer(env, 'PORT', 8080, 0, 65535),
+      httpReviews: bool(env, 'NRI_HTTP_REVIEWS', true),
       core: {
-        resourceNameKeys: list(env, 'NRI_RESOURCE_NAME_KEYS', ['k8s.v1.cni.cncf.io/resourceName'], isQualifiedName, 'an annotation key'),
-        excludedNamespaces: new Set(list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name')),
+        resourceNameKeys: list(env, 'NRI_RESOURCE_NAME_KEYS', ['k8s.v1.cni.cncf.io/resourceName'], isQualifiedName, 'an annotation key', { refuseEmpty: true }),
+        excludedNamespaces: new Set(list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name', { refuseEmpty: true })),
         multusNamespace: dnsLabel(env, 'NRI_MULTUS_NAMESPACE') ?? 'kube-system',
       },
       envSwitches: {

@@ -1,12 +1,18 @@
 // Parses the Multus network-selection annotations into validated references.
 // Both forms of the NPWG spec are accepted: "[ns/]name[@ifname]" lists and a
 // JSON list of selection objects. Anything odd is an error quoting the culprit.
+import selectionSchema from '../../schemas/network-selection.json' with { type: 'json' };
 import { describeFirstError, validateSelection } from '../validation/validators.js';
 import { fail, ok, quote, type Result } from './result.js';
 import type { NetworkRef, SelectionSource } from './types.js';
 
 /** Upper bound on references per annotation; far beyond any real pod, it keeps work bounded. */
 export const MAX_NETWORKS_PER_ANNOTATION = 1024;
+
+/** The parts of a "[namespace/]name[@interface]" item, as the one who wrote it knows them. */
+const LIST_ITEM_WORDS = { name: 'the network name', namespace: "the namespace (before '/')", interface: "the interface name (after '@')" };
+/** The keys of a JSON selection element, as written. */
+const JSON_ELEMENT_WORDS = Object.fromEntries(Object.keys(selectionSchema.properties).map((key) => [key, `its "${key}"`]));
 
 /** Multus treats the value as JSON as soon as it contains any of these. */
 const JSON_MARKERS = /[[{"]/;
@@ -41,7 +47,7 @@ function parseJsonForm(value: string, defaultNamespace: string, source: Selectio
     if (element === null || typeof element !== 'object' || Array.isArray(element)) {
       return fail(`${subject()} must be an object with a "name"`);
     }
-    if (!validateSelection(element)) return fail(describeFirstError(validateSelection, subject()));
+    if (!validateSelection(element)) return fail(describeFirstError(validateSelection, subject(), JSON_ELEMENT_WORDS));
     const selection = element as { name: string; namespace?: string; interface?: string };
     refs.push(makeRef(selection.name, selection.namespace ?? defaultNamespace, selection.interface, source));
   }
@@ -61,7 +67,7 @@ function parseListForm(value: string, defaultNamespace: string, source: Selectio
     const parsed = splitListItem(item);
     if (!parsed.ok) return fail(`${subject()} ${parsed.error}`);
     const selection = parsed.value;
-    if (!validateSelection(selection)) return fail(describeFirstError(validateSelection, subject()));
+    if (!validateSelection(selection)) return fail(describeFirstError(validateSelection, subject(), LIST_ITEM_WORDS));
     refs.push(makeRef(selection.name, selection.namespace ?? defaultNamespace, selection.interface, source));
   }
   return ok(refs);

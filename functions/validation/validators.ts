@@ -18,20 +18,39 @@ const PATTERN_WORDS: Record<string, string> = {
     "an interface name without '/', ':' or white space, and not '.' or '..'",
 };
 
-/** One readable sentence for the first AJV error, naming where and what. */
-export function describeFirstError(validate: ValidateFunction, subject: string): string {
+const ARTICLE: Record<string, string> = { string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false', array: 'an array', object: 'an object', null: 'null' };
+
+/**
+ * One readable sentence for the first AJV error, naming where and what in the
+ * words of whoever wrote the input: `fieldWords` names a field as the user
+ * wrote it (the list form's "the interface name (after '@')"); others are
+ * named by their path.
+ */
+export function describeFirstError(validate: ValidateFunction, subject: string, fieldWords?: Readonly<Record<string, string>>): string {
   const error: ErrorObject | undefined = validate.errors?.[0];
   if (!error) return `${subject} is invalid`;
-  const where = error.instancePath === '' ? subject : `${subject} field ${JSON.stringify(jsonPointerToDots(error.instancePath))}`;
+  const path = jsonPointerToDots(error.instancePath);
+  const where = path === '' ? subject : `${subject}${fieldWords ? ': ' : ' field '}${fieldWords?.[path] ?? JSON.stringify(path)}`;
+  const limit = Number(error.params.limit);
   switch (error.keyword) {
     case 'pattern':
       return `${where} must be ${PATTERN_WORDS[String(error.params.pattern)] ?? `like ${error.params.pattern}`}`;
     case 'required':
-      return `${where} is missing required field "${error.params.missingProperty}"`;
+      return `${where} has no "${error.params.missingProperty}", which is required`;
     case 'const':
       return `${where} must be ${JSON.stringify(error.params.allowedValue)}`;
     case 'additionalProperties':
       return `${where} has unknown field "${error.params.additionalProperty}"`;
+    case 'type':
+      return `${where} must be ${ARTICLE[String(error.params.type)] ?? error.params.type}`;
+    case 'minLength':
+      return limit === 1 ? `${where} is empty` : `${where} is shorter than ${limit} characters`;
+    case 'maxLength':
+      return `${where} is longer than ${limit} characters`;
+    case 'minItems':
+      return `${where} must have at least ${limit} item${limit === 1 ? '' : 's'}`;
+    case 'maxItems':
+      return `${where} must have at most ${limit} item${limit === 1 ? '' : 's'}`;
     default:
       return `${where} ${error.message ?? 'is invalid'}`;
   }

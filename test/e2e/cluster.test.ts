@@ -3,12 +3,16 @@
 // knative/ kustomization, running as its container would. Every assertion is
 // on what the apiserver stored or answered, or on nri's own metrics.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../support/fixtures.js';
 import { metricValue } from '../support/metrics.js';
+import { readmeCommand, writeInstallOverlay } from '../support/readme.js';
 import { freePort, send, startFunction, type RunningFunction } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
 import { AS_ROOT, deployWithCertificate, find, issueServingSecret, knativeRefusal, render, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
@@ -146,6 +150,15 @@ spec:
     await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]']);
     await cp.must(['delete', 'net-attach-def', 'foo-network']);
     await cp.must(['delete', 'pod', 'webhook-demo', '--wait=false']);
+    await cp.waitFor('webhook-demo gone', async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0, 60000);
+  });
+
+  it("README's Verify block, as written, against this cluster", async () => {
+    const output = execFileSync('bash', ['-euo', 'pipefail', '-c', readmeCommand('verify')], { cwd: fileURLToPath(repoRoot), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig, NODE } });
+    assert.ok(output.trimEnd().endsWith('{"limits":{"example.com/foo":"2"},"requests":{"example.com/foo":"2"}}'), output);
+    await cp.must(['delete', 'pod', 'webhook-demo', '--wait=false']);
+    await cp.must(['delete', '-f', join(fileURLToPath(repoRoot), 'examples/nads/foo-network.yaml')]);
+    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]']);
     await cp.waitFor('webhook-demo gone', async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0, 60000);
   });
 
@@ -342,10 +355,12 @@ spec:
 
   it('an overlay with namespace: and follow-namespace installs consistently: its service account may read what nri reads', async () => {
     const overlay = render('examples/overlays/webhooks');
-    const namespace = find(overlay, 'Namespace').metadata.name;
+    const namespace = find(overlay, 'ServiceAccount').metadata.namespace!;
     const cluster = ['ClusterRole', 'ClusterRoleBinding'];
     try {
-      await apply(find(overlay, 'Namespace'));
+      // A namespace that exists before nri: the overlay ships no Namespace object to take it over.
+      assert.equal(overlay.find((object) => object.kind === 'Namespace'), undefined);
+      await cp.must(['create', 'namespace', namespace]);
       // Everything, as the apiserver validates it; for real what RBAC needs (not a second webhook).
       await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: overlay }));
       await apply({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', ...cluster].includes(o.kind)) });
@@ -424,5 +439,14 @@ spec:
     assert.equal((await create(podObject('while-down', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }))).code, 0);
     assert.deepEqual((await getPod('while-down')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' });
     await deleteNow('pod', 'while-down', 'plain-while-down');
+  });
+
+  it("README's Uninstall block, as written: the webhook first, then everything the overlay made", async () => {
+    await nri?.stop();
+    const output = execFileSync('bash', ['-euo', 'pipefail', '-c', readmeCommand('uninstall')], { cwd: writeInstallOverlay(), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig } });
+    assert.match(output, /mutatingwebhookconfiguration.* "nri-network-resources-injector" deleted/);
+    assert.match(output, /namespace "nri" deleted/);
+    assert.notEqual((await cp.kubectl(['get', 'mutatingwebhookconfiguration', 'nri-network-resources-injector'])).code, 0);
+    assert.equal((await create(podObject('after-uninstall', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }))).code, 0, 'pods are created without the webhook');
   });
 });

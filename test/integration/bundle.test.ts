@@ -1,4 +1,4 @@
-// What `npm run build` leaves in dist/: the bundle the container runs, and the
+// What `npm run build` leaves in build/dist/ (and `npm run bundle` in dist/): the bundle the container runs, and the
 // V8 code cache that keeps client-node's parse out of a cold start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,9 +11,9 @@ import { CLIENT_NODE_BUNDLE, CODE_CACHE_SUFFIX, runWithCodeCache } from '../../f
 import { repoRoot } from '../support/fixtures.js';
 import { startNodeFlags } from '../support/start-command.js';
 
-const bundle = fileURLToPath(new URL(`dist/${CLIENT_NODE_BUNDLE}`, repoRoot));
+const bundle = fileURLToPath(new URL(`build/dist/${CLIENT_NODE_BUNDLE}`, repoRoot));
 
-describe('dist/', () => {
+describe('the bundle', () => {
   it('holds client-node as CommonJS with a code cache that nri, started as `npm start` starts it, accepts', () => {
     assert.ok(existsSync(bundle + CODE_CACHE_SUFFIX));
     // V8 checks its flags against the cache's: run with exactly the start script's.

@@ -1,5 +1,5 @@
-// Every example in examples/ answers as its .expected.json says, and the
-// README's claims (commands, configuration table, the example it shows) stay true.
+// Every example in examples/ answers as its .expected.json says (the README's
+// own commands are run by readme.test.ts).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
@@ -44,26 +44,4 @@ describe('examples/', () => {
       assert.ok(readme.includes(`examples/reviews/${example.name}.json`), `README mentions ${example.name}`);
     });
   }
-});
-
-describe('README', () => {
-  it('gives the two commands', () => {
-    assert.match(readme, /^npm ci && npm start$/m);
-    assert.match(readme, /^npm test$/m);
-  });
-
-  it('shows the patch the one-network example really gets', () => {
-    const block = /<!-- example-patch: one-network -->\s*```json\n([\s\S]*?)```/.exec(readme);
-    assert.ok(block, 'README has the marked example block');
-    const expected = examples.find((e) => e.name === 'one-network')!.expected.patch;
-    assert.deepEqual(JSON.parse(block[1]!), expected);
-  });
-
-  it('documents every environment variable the function reads', () => {
-    const source = readFileSync(new URL('functions/config/settings.ts', repoRoot), 'utf8');
-    const variables = new Set([...source.matchAll(/'((?:NRI_|PORT)[A-Z0-9_]*)'/g)].map((m) => m[1]!));
-    variables.add('KUBECONFIG');
-    assert.ok(variables.size > 15);
-    for (const variable of variables) assert.match(readme, new RegExp(`^\\| \`${variable}\` \\|`, 'm'), `${variable} is in the configuration table`);
-  });
 });

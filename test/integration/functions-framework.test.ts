@@ -17,7 +17,7 @@ describe('functions-framework', () => {
   it('serves the bundled function through its CLI, as `npm run functions-framework` does', async () => {
     const port = await freePort();
     const root = fileURLToPath(repoRoot);
-    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=dist/index.js'], {
+    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=build/dist/index.js'], {
       cwd: root,
       env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn' },
       stdio: 'ignore',

@@ -87,6 +87,22 @@ describe('HTTPS listener', () => {
     assert.equal(decodePatch(result)[0].value.limits['example.com/foo'], '1');
   });
 
+  it('with NRI_HTTP_REVIEWS=false (as the ksvc sets it), the plain port serves probes and metrics but no review', async () => {
+    const locked = await startFunction({ NRI_TLS_CERT_FILE: volume.certFile, NRI_TLS_KEY_FILE: volume.keyFile, NRI_TLS_PORT: '0', NRI_HTTP_REVIEWS: 'false' });
+    try {
+      const plain = await send(`${locked.url}/mutate`, { body: admissionReview(pod()) });
+      assert.equal(plain.status, 404);
+      assert.equal(plain.json.error, 'reviews_off');
+      assert.match(plain.json.message, /probes and metrics only \(NRI_HTTP_REVIEWS=false\)/);
+      assert.equal((await send(`${locked.url}/readyz`)).status, 200);
+      assert.equal((await send(`${locked.url}/metrics`)).status, 200);
+      const secure = await send(`https://localhost:${locked.tlsPort}/mutate`, { body: admissionReview(pod()), tls: { ca: pki.caPem } });
+      assert.equal(decodePatch(secure)[0].value.limits['example.com/foo'], '1');
+    } finally {
+      await locked.stop();
+    }
+  });
+
   it('hands its TLS context an empty CA list without client CAs, so Node\'s public roots are never parsed', () => {
     const tls = { port: 0, certFile: volume.certFile, keyFile: volume.keyFile, clientCaFiles: [], minVersion: 'TLSv1.2' as const };
     assert.deepEqual(loadTlsMaterial(tls).options.ca, []);

@@ -135,7 +135,8 @@ describe('injector against a fake API server', () => {
     assert.equal(notJson.json.error, 'invalid_json');
     const notPod = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: {} } }) });
     assert.equal(notPod.status, 400);
-    assert.match(notPod.json.message, /kind/);
+    assert.equal(notPod.json.error, 'not_a_pod');
+    assert.match(notPod.json.message, /^nri reviews Pods only; this review is for a apps\/v1 Deployment: check the webhook's rules/);
     const noUid = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { kind: 'Pod' }, object: { spec: { containers: [{ name: 'a' }] } } } }) });
     assert.equal(noUid.status, 400);
     assert.match(noUid.json.message, /"uid"/);

@@ -92,6 +92,9 @@ describe('startup', () => {
       const text = (await send(`${fn.url}/metrics`)).text;
       assert.equal(metricValue(text, 'nri_nad_cache_synced'), 1);
       assert.equal(metricValue(text, 'nri_nad_cache_objects'), 4);
+      const pod = { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network, nope' } }, spec: { containers: [{ name: 'c' }] } };
+      await send(`${fn.url}/mutate`, { body: admissionReview(pod) });
+      assert.equal(metricValue((await send(`${fn.url}/metrics`)).text, 'nri_nad_cache_hits_total'), 2, 'each distinct NAD looked up once, from memory');
     } finally {
       await fn.stop();
     }
@@ -149,6 +152,8 @@ describe('startup', () => {
     [{ NRI_TLS_CERT_FILE: '/x.crt' }, /NRI_TLS_KEY_FILE must be set together with NRI_TLS_CERT_FILE/],
     [{ NRI_TLS_MIN_VERSION: '1.1', NRI_TLS_CERT_FILE: '/x', NRI_TLS_KEY_FILE: '/y' }, /NRI_TLS_MIN_VERSION="1.1" must be 1.2 or 1.3/],
     [{ NRI_LOG_LEVEL: 'loud' }, /NRI_LOG_LEVEL/],
+    [{ NRI_RESOURCE_NAME_KEYS: '' }, /NRI_RESOURCE_NAME_KEYS is set but empty: unset it for the default \(k8s.v1.cni.cncf.io\/resourceName\), or name at least one annotation key/],
+    [{ NRI_EXCLUDE_NAMESPACES: ' ' }, /NRI_EXCLUDE_NAMESPACES is set but empty/],
     [{ KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load/],
   ];
   const pki = createPki();

@@ -1,4 +1,5 @@
-// Runs the built function (dist/main.js, what `npm start` runs) as a child
+// Runs the built function (build/dist/main.js: the same bundle `npm start` runs
+// from dist/, made by `npm run build` into its own folder) as a child
 // process, and talks to it over real HTTP and HTTPS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
@@ -22,7 +23,7 @@ export interface RunningFunction {
   exited: Promise<number | null>;
 }
 
-export const MAIN = fileURLToPath(new URL('dist/main.js', repoRoot));
+export const MAIN = fileURLToPath(new URL('build/dist/main.js', repoRoot));
 
 /** A port nobody listens on right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -38,7 +39,7 @@ export function freePort(): Promise<number> {
 
 export interface StartOptions {
   expectExit?: boolean;
-  /** Node flags to run dist/main.js with (the container's command passes its own) */
+  /** Node flags to run the bundle with (the container's command passes its own) */
   nodeFlags?: string[];
   /** run as this user and group, as a container's securityContext does */
   uid?: number;

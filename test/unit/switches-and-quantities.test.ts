@@ -40,15 +40,15 @@ describe('control switches', () => {
 
   const rejected: Array<[string, string, RegExp]> = [
     ['not JSON', '{features:', /not valid JSON/],
-    ['a string feature', '{"features":{"enableHugePageDownApi":"yes"}}', /enableHugePageDownApi" must be boolean/],
-    ['a known feature of the wrong type beside unknown keys', '{"networkResourceNameKeys":["a"],"features":{"enableCustomizedInjection":true,"enableHonorExistingResources":1}}', /enableHonorExistingResources" must be boolean/],
-    ['features that are not an object', '{"features":[true]}', /features" must be object/],
+    ['a string feature', '{"features":{"enableHugePageDownApi":"yes"}}', /enableHugePageDownApi" must be true or false/],
+    ['a known feature of the wrong type beside unknown keys', '{"networkResourceNameKeys":["a"],"features":{"enableCustomizedInjection":true,"enableHonorExistingResources":1}}', /enableHonorExistingResources" must be true or false/],
+    ['features that are not an object', '{"features":[true]}', /features" must be an object/],
     ['an op other than add', '{"user-defined-injections":{"a":{"op":"remove","path":"/metadata/annotations","value":{"x":"y"}}}}', /op" must be "add"/],
     ['another path', '{"user-defined-injections":{"a":{"op":"add","path":"/spec","value":{"x":"y"}}}}', /path" must be "\/metadata\/annotations"/],
-    ['a non-string annotation value', '{"user-defined-injections":{"a":{"op":"add","path":"/metadata/annotations","value":{"x":1}}}}', /must be string/],
+    ['a non-string annotation value', '{"user-defined-injections":{"a":{"op":"add","path":"/metadata/annotations","value":{"x":1}}}}', /must be a string/],
     ['an invalid label key', '{"user-defined-injections":{"bad label":{"op":"add","path":"/metadata/annotations","value":{"x":"y"}}}}', /label "bad label" is not a valid label key/],
     ['an invalid annotation key', '{"user-defined-injections":{"a":{"op":"add","path":"/metadata/annotations","value":{"__proto__":"y"}}}}', /adds annotation "__proto__", which is not a valid annotation key/],
-    ['a JSON list', '[]', /must be object/],
+    ['a JSON list', '[]', /must be an object/],
   ];
   for (const [title, text, message] of rejected) {
     it(`rejects ${title} whole`, () => {

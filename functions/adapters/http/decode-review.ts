@@ -25,10 +25,23 @@ function parseJsonBody(body: unknown): unknown {
   }
 }
 
+/** "apps/v1 Deployment" when the review says it is about something other than a core Pod; undefined otherwise. */
+function reviewedKind(document: object): string | undefined {
+  const kind = (document as { request?: { kind?: { group?: unknown; version?: unknown; kind?: unknown } } }).request?.kind;
+  if (!kind || typeof kind !== 'object' || typeof kind.kind !== 'string') return undefined; // the schema names what is missing
+  const group = typeof kind.group === 'string' ? kind.group : '';
+  if (group === '' && kind.kind === 'Pod') return undefined;
+  return `${group === '' ? '' : `${group}/`}${typeof kind.version === 'string' ? kind.version : '?'} ${kind.kind}`.slice(0, 200);
+}
+
 export function decodeReview(body: unknown): DecodedReview {
   const document = parseJsonBody(body);
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new BadRequest(400, 'the request body must be a JSON object (an AdmissionReview)', 'not_an_object');
+  }
+  const notAPod = reviewedKind(document);
+  if (notAPod) {
+    throw new BadRequest(400, `nri reviews Pods only; this review is for a ${notAPod}: check the webhook's rules (resources: ["pods"], operations: ["CREATE"])`, 'not_a_pod');
   }
   if (!validateAdmissionReview(document)) {
     throw new BadRequest(400, describeFirstError(validateAdmissionReview, 'AdmissionReview'), 'invalid_review');

@@ -20,6 +20,8 @@ export interface ListenerOptions {
   maxInFlight: number;
   /** health, readiness and metrics are served on the plain port only */
   probes?: Probes;
+  /** false: this port answers no review (the plain port in a cluster, where any pod could reach it) */
+  reviews?: boolean;
 }
 
 export const REVIEW_PATHS = new Set(['/', '/mutate']);
@@ -85,7 +87,7 @@ export async function serveProbe(path: string, probes: Probes, response: ServerR
 }
 
 export function createListener(options: ListenerOptions) {
-  const { runtime, transport, maxBodyBytes, maxInFlight, probes } = options;
+  const { runtime, transport, maxBodyBytes, maxInFlight, probes, reviews = true } = options;
   let inFlight = 0;
 
   const failed = (response: ServerResponse) => (error: unknown) => {
@@ -122,6 +124,10 @@ export function createListener(options: ListenerOptions) {
 
   function route(request: IncomingMessage, response: ServerResponse, path: string): void {
     if (!REVIEW_PATHS.has(path)) return sendJson(response, problem(404, 'not_found', `no endpoint at ${path.slice(0, 100)}; send AdmissionReviews to POST /mutate`));
+    if (!reviews) {
+      request.resume();
+      return sendJson(response, problem(404, 'reviews_off', `this ${transport} port serves probes and metrics only (NRI_HTTP_REVIEWS=false); kube-apiserver sends reviews over HTTPS`));
+    }
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');
       return sendJson(response, problem(405, 'method_not_allowed', 'send AdmissionReviews with POST'));

@@ -4,11 +4,12 @@
 // kubelet lays out a Secret volume.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { issue } from '../../support/certs.js';
 import { repoRoot } from '../../support/fixtures.js';
+import { writeInstallOverlay } from '../../support/readme.js';
 import { freePort, startFunction, type RunningFunction } from '../../support/function-process.js';
 import { cacheDir, type ControlPlane } from './control-plane.js';
 
@@ -17,9 +18,9 @@ export const AS_ROOT = process.getuid?.() === 0;
 
 export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
 
-/** `kubectl kustomize <dir>`, as objects. */
-export function render(dir = 'knative'): KubeObject[] {
-  const text = execFileSync('kubectl', ['kustomize', join(fileURLToPath(repoRoot), dir)], { encoding: 'utf8' });
+/** `kubectl kustomize <dir>` (relative to the repository, or absolute), as objects; by default the README's install overlay. */
+export function render(dir = join(writeInstallOverlay(), 'overlays', 'prod')): KubeObject[] {
+  const text = execFileSync('kubectl', ['kustomize', isAbsolute(dir) ? dir : join(fileURLToPath(repoRoot), dir)], { encoding: 'utf8' });
   return parseAllDocuments(text).map((document) => document.toJS() as KubeObject).filter(Boolean);
 }
 
