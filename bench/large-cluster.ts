@@ -19,7 +19,7 @@ const SIZES = (process.env.BENCH_NAD_SIZES ?? '10000,30000,50000,100000').split(
 /** How long a replica is left idle before its resident memory is read as "steady" (V8's memory reducer runs by then). */
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const BURST_PODS = Number(process.env.BENCH_BURST_PODS ?? 2000);
-const BURST_ROUNDS = 4;
+const BURST_ROUNDS = 8;
 const BURST_CLIENTS = 32;
 /** The upstream Go injector's resident memory on the same kind of cluster (issue #19, measured on a build of its repository). */
 const UPSTREAM_MIB: Record<number, number> = { 20000: 81, 30000: 111, 40000: 129, 50000: 159, 100000: 286 };
@@ -175,14 +175,20 @@ export async function largeClusterRows(): Promise<string[][]> {
       return { webhookMs, podsPerSecond: pods / took, injected, total };
     };
     for (const side of SIDES) await burst(side, 200); // warm-up: JIT, the apiserver's connections
-    const perRound = Math.ceil(BURST_PODS / BURST_ROUNDS);
+    const podsPerRound = Math.ceil(BURST_PODS / BURST_ROUNDS);
     const results: Record<string, Array<Awaited<ReturnType<typeof burst>>>> = { nri: [], patching: [] };
-    for (let round = 0; round < BURST_ROUNDS; round++) for (const side of inTurn(SIDES, round)) results[side]!.push(await burst(side, perRound));
+    for (let round = 0; round < BURST_ROUNDS; round++) for (const side of inTurn(SIDES, round)) results[side]!.push(await burst(side, podsPerRound));
     const ours = results.nri!;
     const floor = results.patching!;
     const created = ours.reduce((sum, r) => sum + r.total, 0);
     const injected = ours.reduce((sum, r) => sum + r.injected, 0);
-    const ratio = median(ours.map((r, i) => r.webhookMs / floor[i]!.webhookMs));
+    // At 32 clients kube-apiserver queues the calls, and whichever side runs first in a round was
+    // slower in every round measured (e.g. 30.8 then 19.2 ms, 37.8 then 19.6 ms), whatever the
+    // webhook: the rounds alternate (ABBA), so each side runs first equally often, and the ratio
+    // of the two sides' means cancels that position, where a median of within-round ratios keeps it.
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+    const ratio = mean(ours.map((r) => r.webhookMs)) / mean(floor.map((r) => r.webhookMs));
+    const perRound = ours.map((r, i) => r.webhookMs / floor[i]!.webhookMs);
     rows.push([
       `Mass VM activation at ${SIZES.at(-1)!.toLocaleString('en')} NADs: virt-launcher pods created as fast as ${BURST_CLIENTS} clients go, injected / created (none failed)`,
       `${injected} / ${created}`,
@@ -192,9 +198,9 @@ export async function largeClusterRows(): Promise<string[][]> {
       injected === created && created >= BURST_PODS ? 'met' : 'MISSED',
     ]);
     rows.push([
-      `Mass VM activation: webhook latency, mean, kube-apiserver's histogram (${BURST_ROUNDS} alternating rounds of ${perRound}); pods/s`,
-      `${median(ours.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(ours.map((r) => r.podsPerSecond)).toFixed(0)}/s`,
-      `${median(floor.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(floor.map((r) => r.podsPerSecond)).toFixed(0)}/s (bare webhook, nri's fixed patch)`,
+      `Mass VM activation: webhook latency, mean over ${BURST_ROUNDS} alternating rounds of ${podsPerRound}, kube-apiserver's histogram (ratio of the means; within rounds ${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}); pods/s`,
+      `${mean(ours.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(ours.map((r) => r.podsPerSecond)).toFixed(0)}/s`,
+      `${mean(floor.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(floor.map((r) => r.podsPerSecond)).toFixed(0)}/s (bare webhook, nri's fixed patch)`,
       ratio.toFixed(2),
       '≤ 1.1',
       ratio <= 1.1 ? 'met' : 'MISSED',

@@ -15,8 +15,8 @@ import type { NadSource } from './adapters/nad-source.js';
 import { createLogger, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
 import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
+import { serviceAccountDir } from './config/service-account.js';
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const DEFAULT_OFFLINE_NADS = 'examples/nads';
 
 export interface App {
@@ -44,14 +44,14 @@ type Env = Record<string, string | undefined>;
  * kubeconfig still runs on the example NADs (README, "Quick start").
  */
 async function loadClusterConfig(env: Env) {
-  const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
+  const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(serviceAccountDir(env), 'token'));
   if (!env.KUBECONFIG && !inCluster) return undefined;
   const lib = await loadClientNode();
   const config = new lib.KubeConfig();
   try {
     // A list of files (a:b) is merged the way kubectl merges it.
     if (env.KUBECONFIG) env.KUBECONFIG.includes(delimiter) ? config.loadFromDefault() : config.loadFromFile(env.KUBECONFIG);
-    else config.loadFromCluster();
+    else config.loadFromCluster(env.NRI_MOUNT_ROOT ?? '');
   } catch (error) {
     throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'in-cluster configuration'}: cannot load the cluster configuration: ${(error as Error).message}`);
   }
@@ -59,10 +59,10 @@ async function loadClusterConfig(env: Env) {
   return { config, origin: env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : 'in-cluster service account' };
 }
 
-function ownNamespace(settings: Settings): string {
+function ownNamespace(settings: Settings, env: Env): string {
   if (settings.namespace) return settings.namespace;
   try {
-    return readFileSync(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || 'kube-system';
+    return readFileSync(join(serviceAccountDir(env), 'namespace'), 'utf8').trim() || 'kube-system';
   } catch {
     return 'kube-system';
   }
@@ -78,7 +78,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   let nads: NadSource;
   let switches: SwitchSource;
   const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
-  const namespace = ownNamespace(settings);
+  const namespace = ownNamespace(settings, env);
   if (cluster) {
     const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
     nads = new NadCache({ kube, metrics, logger, annotationsRead: nadAnnotationsRead(settings.core), watchTimeoutSeconds: settings.watchTimeoutSeconds });
@@ -88,6 +88,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
       name: settings.controlSwitchesConfigMap,
       envSwitches: settings.envSwitches,
       watchTimeoutSeconds: settings.watchTimeoutSeconds,
+      pollSeconds: settings.switchesPollSeconds,
       logger,
       metrics,
     });

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const listen = (server: typeof plain, port: number, name: string) =>
     new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, () => {
+      server.listen(port, settings.bindAddress, () => {
         server.off('error', reject);
         logger.info({ port: (server.address() as { port: number }).port, startupMs: Math.round(performance.now()) }, `${name} listening`);
         resolve();

@@ -22,9 +22,13 @@ const common = {
   logLevel: 'warning',
 };
 
+// The start command's V8 flags, for `webhook` (functions/webhook.ts) to start nri with.
+const startFlags = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
+
 await build({
   ...common,
-  entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts' },
+  entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts', webhook: 'functions/webhook.ts' },
+  define: { NRI_START_FLAGS: JSON.stringify(startFlags) },
   outdir: out,
   format: 'esm',
   splitting: true, // functions-framework and client-node load only when needed
@@ -37,5 +41,4 @@ await build({ ...common, entryPoints: ['functions/adapters/kube/client-node.ts']
 
 // Store V8's code cache for it, made in a process started with the same V8
 // flags as `npm start` and the container: V8 rejects a cache made under other flags.
-const startArgs = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' ').slice(1);
-execFileSync(process.execPath, [...startArgs.filter((arg) => arg.startsWith('--')), 'scripts/make-code-cache.mjs', out], { stdio: 'inherit' });
+execFileSync(process.execPath, [...startFlags, 'scripts/make-code-cache.mjs', out], { stdio: 'inherit' });

@@ -1,5 +1,6 @@
 // Environment -> typed settings. Takes the environment as an argument; reads no files.
 // A bad value is an error naming the variable, and startup stops on it.
+import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { isDnsLabel, isQualifiedName } from '../core/names.js';
 import { fail, ok, quote, type Result } from '../core/result.js';
@@ -13,11 +14,15 @@ export interface TlsSettings {
   port: number;
   minVersion: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
+  /** OpenSSL group list, e.g. "X25519:P-256" */
+  curves?: string;
   clientCaFiles: string[];
 }
 
 export interface Settings {
   port: number;
+  /** the address both listeners bind; undefined: every address */
+  bindAddress?: string;
   /** whether the plain-HTTP port answers reviews (local runs) or only probes and metrics (a cluster) */
   httpReviews: boolean;
   core: CoreSettings;
@@ -30,6 +35,8 @@ export interface Settings {
   nadsPath?: string;
   apiTimeoutMs: number;
   watchTimeoutSeconds: number;
+  /** how often the control-switch ConfigMap is read with a GET where RBAC allows no list/watch of it */
+  switchesPollSeconds: number;
   maxBodyBytes: number;
   maxInFlight: number;
   shutdownTimeoutMs: number;
@@ -89,10 +96,10 @@ function dnsLabel(env: Env, name: string): string | undefined {
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-/** OpenSSL's own word on a cipher list; pure (no files, no sockets). */
-function cipherProblem(ciphers: string): string | undefined {
+/** OpenSSL's own word on a cipher or curve list; pure (no files, no sockets). */
+function tlsOptionProblem(option: { ciphers: string } | { ecdhCurve: string }): string | undefined {
   try {
-    createSecureContext({ ciphers });
+    createSecureContext(option);
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -107,8 +114,11 @@ function tlsSettings(env: Env): TlsSettings | undefined {
   const minVersion = text(env, 'NRI_TLS_MIN_VERSION') ?? '1.2';
   if (minVersion !== '1.2' && minVersion !== '1.3') throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
   const ciphers = text(env, 'NRI_TLS_CIPHERS');
-  const cipherError = ciphers === undefined ? undefined : cipherProblem(ciphers);
+  const cipherError = ciphers === undefined ? undefined : tlsOptionProblem({ ciphers });
   if (cipherError !== undefined) throw new SettingsError(`NRI_TLS_CIPHERS=${quote(ciphers)} is not a cipher list OpenSSL accepts: ${cipherError}`);
+  const curves = text(env, 'NRI_TLS_CURVES');
+  const curveError = curves === undefined ? undefined : tlsOptionProblem({ ecdhCurve: curves });
+  if (curveError !== undefined) throw new SettingsError(`NRI_TLS_CURVES=${quote(curves)} is not a curve list OpenSSL accepts (names such as X25519:P-256): ${curveError}`);
   const clientCaFiles = list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path');
   if (!certFile && !keyFile) {
     if (clientCaFiles.length > 0) throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
@@ -117,6 +127,7 @@ function tlsSettings(env: Env): TlsSettings | undefined {
   if (!certFile || !keyFile) throw new SettingsError(`${certFile ? 'NRI_TLS_KEY_FILE' : 'NRI_TLS_CERT_FILE'} must be set together with ${certFile ? 'NRI_TLS_CERT_FILE' : 'NRI_TLS_KEY_FILE'}`);
   const tls: TlsSettings = { certFile, keyFile, port, minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', clientCaFiles };
   if (ciphers) tls.ciphers = ciphers;
+  if (curves) tls.curves = curves;
   return tls;
 }
 
@@ -140,11 +151,15 @@ export function parseSettings(env: Env): Result<Settings> {
       controlSwitchesConfigMap: text(env, 'NRI_CONTROL_SWITCHES_CONFIGMAP') ?? 'nri-control-switches',
       apiTimeoutMs: integer(env, 'NRI_API_TIMEOUT_MS', 3000, 100, 9000),
       watchTimeoutSeconds: integer(env, 'NRI_WATCH_TIMEOUT_SECONDS', 300, 1, 3600),
+      switchesPollSeconds: integer(env, 'NRI_CONTROL_SWITCHES_POLL_SECONDS', 30, 1, 3600),
       maxBodyBytes: integer(env, 'NRI_MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxInFlight: integer(env, 'NRI_MAX_IN_FLIGHT', 512, 1, 100000),
       shutdownTimeoutMs: integer(env, 'NRI_SHUTDOWN_TIMEOUT_MS', 20000, 0, 600000),
       logLevel,
     };
+    const bindAddress = text(env, 'NRI_BIND_ADDRESS');
+    if (bindAddress !== undefined && isIP(bindAddress) === 0) throw new SettingsError(`NRI_BIND_ADDRESS=${quote(bindAddress)} must be an IPv4 or IPv6 address`);
+    if (bindAddress) settings.bindAddress = bindAddress;
     const namespace = dnsLabel(env, 'NRI_NAMESPACE');
     if (namespace) settings.namespace = namespace;
     if (!/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(settings.controlSwitchesConfigMap) || settings.controlSwitchesConfigMap.length > 253) {

@@ -154,7 +154,7 @@ spec:
   });
 
   it("README's Verify block, as written, against this cluster", async () => {
-    const output = execFileSync('bash', ['-euo', 'pipefail', '-c', readmeCommand('verify')], { cwd: fileURLToPath(repoRoot), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig, NODE } });
+    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('verify')], { cwd: fileURLToPath(repoRoot), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig, NODE } });
     assert.ok(output.trimEnd().endsWith('{"limits":{"example.com/foo":"2"},"requests":{"example.com/foo":"2"}}'), output);
     await cp.must(['delete', 'pod', 'webhook-demo', '--wait=false']);
     await cp.must(['delete', '-f', join(fileURLToPath(repoRoot), 'examples/nads/foo-network.yaml')]);
@@ -443,7 +443,7 @@ spec:
 
   it("README's Uninstall block, as written: the webhook first, then everything the overlay made", async () => {
     await nri?.stop();
-    const output = execFileSync('bash', ['-euo', 'pipefail', '-c', readmeCommand('uninstall')], { cwd: writeInstallOverlay(), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig } });
+    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('uninstall')], { cwd: writeInstallOverlay(), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig } });
     assert.match(output, /mutatingwebhookconfiguration.* "nri-network-resources-injector" deleted/);
     assert.match(output, /namespace "nri" deleted/);
     assert.notEqual((await cp.kubectl(['get', 'mutatingwebhookconfiguration', 'nri-network-resources-injector'])).code, 0);

@@ -20,21 +20,29 @@ async function resourceOf(fn: RunningFunction, networks: string): Promise<string
   return result.json.response.allowed ? JSON.stringify(decodePatch(result)) : `denied: ${result.json.response.status.message}`;
 }
 
-describe('watch cache under API faults', () => {
-  const pki = createPki();
-  const api = new FakeApiServer(pki);
-  let fn: RunningFunction;
-
+/**
+ * For the suite it is called in: a fake API server seeded by `seed`, and nri
+ * against it (short API and watch timeouts) once its cache has synced.
+ */
+function syncedAgainst(api: FakeApiServer, seed: () => void, started: (fn: RunningFunction) => void): void {
+  let fn: RunningFunction | undefined;
   before(async () => {
     await api.start();
-    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
+    seed();
     fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
+    started(fn);
     await fn.waitForLog(/NAD watch cache synced/);
   });
   after(async () => {
     await fn?.stop();
     await api.stop();
   });
+}
+
+describe('watch cache under API faults', () => {
+  const api = new FakeApiServer(createPki());
+  let fn: RunningFunction;
+  syncedAgainst(api, () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }), (started) => (fn = started));
 
   const changeAndSee = async (version: string) => {
     api.upsertNad('default', 'net', { [RESOURCE]: `example.com/${version}` });
@@ -205,22 +213,17 @@ describe('RBAC that forbids listing NADs', () => {
 });
 
 describe('a large list, page by page', () => {
-  const pki = createPki();
-  const api = new FakeApiServer(pki);
+  const api = new FakeApiServer(createPki());
   let fn: RunningFunction;
   const NADS = 1500;
-
-  before(async () => {
-    await api.start();
-    api.seedNads(Array.from({ length: NADS }, (_, i) => ({ namespace: `tenant-${i}`, name: 'vlan', annotations: { [RESOURCE]: `example.com/pool-${i % 3}` } })));
-    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
-    await fn.waitForLog(/NAD watch cache synced/);
-  });
-  after(async () => {
-    await fn?.stop();
-    await api.stop();
-  });
+  syncedAgainst(
+    api,
+    () => {
+      api.seedNads(Array.from({ length: NADS }, (_, i) => ({ namespace: `tenant-${i}`, name: 'vlan', annotations: { [RESOURCE]: `example.com/pool-${i % 3}` } })));
+      api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
+    },
+    (started) => (fn = started),
+  );
 
   it('lists in pages of 500, never asking for the whole list at once', async () => {
     const pages = api.listPages.filter((page) => page.route === 'nadList');
@@ -230,6 +233,15 @@ describe('a large list, page by page', () => {
     assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), NADS + 1);
     const review = admissionReview({ ...pod('vlan'), metadata: { ...pod('vlan').metadata, namespace: 'tenant-1499' } });
     assert.match(JSON.stringify(decodePatch(await send(`${fn.url}/mutate`, { body: review }))), /example.com\/pool-2/);
+  });
+
+  it('renews a quiet watch from the resourceVersion it holds (bookmarks asked for): no re-list of 1,500 NADs', async () => {
+    const lists = api.counts.nadList;
+    const watches = api.counts.nadWatch;
+    // NRI_WATCH_TIMEOUT_SECONDS=2: the server closes each quiet watch after 2 s
+    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 10000, 100);
+    assert.equal(api.counts.nadList, lists);
+    assert.ok(api.requests.filter((line) => line.includes('watch=true')).every((line) => /allowWatchBookmarks=true/.test(line) && /resourceVersion=\d+/.test(line)));
   });
 
   it('answers from the cache it has while a re-list is under way, then swaps in the new one whole', async () => {
@@ -265,5 +277,33 @@ describe('a large list, page by page', () => {
     const metrics = (await send(`${fn.url}/metrics`)).text;
     assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), NADS + 2);
     assert.equal(metricValue(metrics, 'nri_nad_cache_synced'), 1);
+  });
+});
+
+describe('control switches where RBAC allows a GET of the ConfigMap but no list/watch (upstream\'s ClusterRole)', () => {
+  const api = new FakeApiServer(createPki());
+  let fn: RunningFunction;
+  before(async () => {
+    await api.start();
+    api.fault('cmList', { status: 403 });
+    api.fault('cmWatch', { status: 403 });
+    api.upsertConfigMap('nri', 'nri-control-switches', { 'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }) });
+    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_NAMESPACE: 'nri', NRI_CONTROL_SWITCHES_POLL_SECONDS: '1' });
+  });
+  after(async () => {
+    await fn?.stop();
+    await api.stop();
+  });
+
+  it('reads it with a GET every poll interval instead of retrying the watch, and follows its changes', async () => {
+    await fn.waitForLog(/cannot list\/watch ConfigMap nri\/nri-control-switches; reading it with a GET every 1 s instead/);
+    await fn.waitForLog(/ConfigMap nri\/nri-control-switches applied/);
+    const applied = async () => metricValue((await send(`${fn.url}/metrics`)).text, 'nri_control_switches_configmap_applied');
+    assert.equal(await applied(), 1);
+    const lists = api.counts.cmList;
+    api.deleteConfigMap('nri', 'nri-control-switches');
+    await eventually(applied, (value) => value === 0, 5000, 100);
+    assert.ok(api.counts.cmGet >= 2);
+    assert.equal(api.counts.cmList, lists, 'no more list attempts once polling');
   });
 });

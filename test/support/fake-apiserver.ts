@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestPki } from './certs.js';
 
-export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmList' | 'cmWatch';
+export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmGet' | 'cmList' | 'cmWatch';
 
 export interface Fault {
   status?: number;
@@ -49,7 +49,7 @@ const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
 export class FakeApiServer {
   readonly nads = new Map<string, KubeObject>();
   readonly configMaps = new Map<string, KubeObject>();
-  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmList: 0, cmWatch: 0 };
+  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmGet: 0, cmList: 0, cmWatch: 0 };
   /** every page a LIST answered: how many objects, and the limit asked for (0: none) */
   readonly listPages: Array<{ route: Route; items: number; limit: number }> = [];
   /** sorted lists by snapshot, so that every page of one list reads the same objects */
@@ -231,6 +231,9 @@ export class FakeApiServer {
     else if ((match = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(url.pathname))) {
       route = 'nadGet';
       params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
+    } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(url.pathname))) {
+      route = 'cmGet';
+      params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
     } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(url.pathname))) {
       route = watch ? 'cmWatch' : 'cmList';
       const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
@@ -257,6 +260,10 @@ export class FakeApiServer {
       case 'nadGet': {
         const object = this.nads.get(`${params.namespace}/${params.name}`);
         return object ? this.send(res, 200, object) : this.status(res, 404, `network-attachment-definitions "${params.name}" not found`);
+      }
+      case 'cmGet': {
+        const object = this.configMaps.get(`${params.namespace}/${params.name}`);
+        return object ? this.send(res, 200, object) : this.status(res, 404, `configmaps "${params.name}" not found`);
       }
       case 'nadList':
       case 'cmList': {

@@ -40,6 +40,6 @@ export function writeInstallOverlay(): string {
   symlinkSync(fileURLToPath(new URL('knative', repoRoot)), join(dir, 'knative'));
   const block = readmeCommand('install');
   const heredoc = block.slice(0, block.indexOf('\nYAML\n') + '\nYAML\n'.length);
-  execFileSync('bash', ['-euo', 'pipefail', '-c', heredoc], { cwd: dir });
+  execFileSync('bash', ['-e', '-o', 'pipefail', '-c', heredoc], { cwd: dir });
   return dir;
 }

@@ -38,7 +38,7 @@ export function loadTlsMaterial(tls: TlsSettings): TlsMaterial {
   // it is an empty list, never left out: left out, OpenSSL is handed Node's
   // ~140 bundled public roots, whose parsing was ~35 ms of every cold start,
   // for a listener that asks no client for a certificate.
-  const options: SecureContextOptions = { cert, key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}), ca: ca ?? [] };
+  const options: SecureContextOptions = { cert, key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}), ...(tls.curves ? { ecdhCurve: tls.curves } : {}), ca: ca ?? [] };
   // createSecureContext checks that the key matches the certificate (the ciphers were checked with the settings).
   try {
     createSecureContext(options);

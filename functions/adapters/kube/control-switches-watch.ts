@@ -1,10 +1,13 @@
 // The nri-control-switches ConfigMap, watched (changes apply within seconds).
 // Deleted ConfigMap, missing key or malformed JSON: the environment's values.
+// Where RBAC allows a GET of it but no list/watch (the upstream injector's
+// ClusterRole, under an operator that deploys nri in its place), it is read
+// with a GET every NRI_CONTROL_SWITCHES_POLL_SECONDS instead, as upstream does.
 import { effectiveSwitches, parseControlSwitches, CONTROL_SWITCHES_KEY, type SwitchOverrides } from '../../core/control-switches.js';
 import type { Switches } from '../../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeApiError, KubeClient } from './kube-client.js';
 import { Reflector } from './reflector.js';
 
 export interface SwitchSource {
@@ -35,6 +38,8 @@ export class ControlSwitchesWatch implements SwitchSource {
   private switches: Switches;
   private readonly reflector: Reflector;
   private state = 'not yet read';
+  private polling?: NodeJS.Timeout;
+  private pollFailure = '';
 
   constructor(
     private readonly options: {
@@ -43,6 +48,7 @@ export class ControlSwitchesWatch implements SwitchSource {
       name: string;
       envSwitches: Switches;
       watchTimeoutSeconds: number;
+      pollSeconds: number;
       logger: Logger;
       metrics: Metrics;
     },
@@ -68,6 +74,7 @@ export class ControlSwitchesWatch implements SwitchSource {
       },
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'configmaps', cause });
+        if (error?.kind === 'forbidden') return this.pollInstead(error.message);
         if (error) {
           metrics.apiErrors.inc({ operation: 'watch_control_switches', kind: error.kind });
           logger.warn({ cause, error: error.message }, 'control-switch watch restarting; current switches stay in force');
@@ -102,6 +109,29 @@ export class ControlSwitchesWatch implements SwitchSource {
     else logger.info({ switches: summary }, this.state);
   }
 
+  /** The watch is refused by RBAC: stop it, and read the ConfigMap with a GET from now on. */
+  private pollInstead(reason: string): void {
+    if (this.polling) return;
+    const { kube, namespace, name, pollSeconds, logger, metrics } = this.options;
+    logger.warn({ error: reason }, `cannot list/watch ConfigMap ${namespace}/${name}; reading it with a GET every ${pollSeconds} s instead`);
+    void this.reflector.stop();
+    const poll = () =>
+      kube.getConfigMap(namespace, name).then(
+        (configMap) => {
+          this.pollFailure = '';
+          this.update(configMap as ConfigMapObject | undefined);
+        },
+        (error: KubeApiError) => {
+          metrics.apiErrors.inc({ operation: 'get_control_switches', kind: error.kind });
+          if (error.message !== this.pollFailure) logger.warn({ error: error.message }, 'cannot read the control-switch ConfigMap; current switches stay in force');
+          this.pollFailure = error.message;
+        },
+      );
+    void poll();
+    this.polling = setInterval(poll, pollSeconds * 1000);
+    this.polling.unref();
+  }
+
   current(): Switches {
     return this.switches;
   }
@@ -111,10 +141,11 @@ export class ControlSwitchesWatch implements SwitchSource {
   }
 
   stop(): Promise<void> {
+    clearInterval(this.polling);
     return this.reflector.stop();
   }
 
   describe() {
-    return { source: 'configmap', state: this.state };
+    return { source: this.polling ? 'configmap (GET)' : 'configmap', state: this.state };
   }
 }

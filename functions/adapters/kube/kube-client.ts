@@ -45,6 +45,8 @@ export interface KubeClient {
   /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion. */
   listNads(onPage: PageConsumer): Promise<string>;
   listConfigMap(namespace: string, name: string, onPage: PageConsumer): Promise<string>;
+  /** one ConfigMap, or undefined when there is none */
+  getConfigMap(namespace: string, name: string): Promise<unknown | undefined>;
   watch(path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle;
   describe(): { server: string };
 }
@@ -101,6 +103,7 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
     // A missing NAD is an answer; a missing list (no NAD CRD installed) is an error.
     getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
     listNads: (onPage) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs), {}, onPage, pageSize),
+    getConfigMap: (namespace, name) => getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, { missing: undefined }),
     listConfigMap(namespace, name, onPage) {
       const path = `/api/v1/namespaces/${segment(namespace)}/configmaps`;
       return listPages((query) => getJson(config, server, path, query, listTimeoutMs), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);

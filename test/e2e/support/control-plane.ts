@@ -67,6 +67,26 @@ export class ControlPlane {
     const ca = this.pki.ca;
     issue(dir, 'apiserver', '/CN=kube-apiserver', { ca, san: 'IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' });
     issue(dir, 'admin', '/O=system:masters/CN=e2e-admin', { ca, client: true });
+    // The client certificate kube-apiserver presents to webhooks that ask for one (upstream's
+    // default, -insecure=false), as an AdmissionConfiguration gives it in a real cluster.
+    issue(dir, 'webhook-client', '/CN=kube-apiserver-webhook-client', { ca, client: true });
+    writeFileSync(join(dir, 'webhook-client.kubeconfig'), `apiVersion: v1
+kind: Config
+users:
+- name: '*'
+  user:
+    client-certificate: ${join(dir, 'webhook-client.crt')}
+    client-key: ${join(dir, 'webhook-client.key')}
+`);
+    writeFileSync(join(dir, 'admission.yaml'), `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: ${join(dir, 'webhook-client.kubeconfig')}
+`);
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], dir);
     openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
     [this.apiPort, this.etcdPort] = [await freePort(), await freePort()];
@@ -116,6 +136,7 @@ export class ControlPlane {
       '--service-account-issuer', 'https://kubernetes.default.svc',
       '--authorization-mode=Node,RBAC', '--endpoint-reconciler-type=none', '--anonymous-auth=false',
       '--service-cluster-ip-range=10.96.0.0/16', '--profiling=false', '--v=0',
+      '--admission-control-config-file', join(dir, 'admission.yaml'),
     ]);
     await this.waitFor('kube-apiserver /readyz', async () => (await this.kubectl(['get', '--raw', '/readyz'])).stdout.trim() === 'ok', 90000);
   }
