@@ -59,6 +59,14 @@ describe('knative/ manifests', () => {
     assert.equal(volume.secret.defaultMode & 0o004, 0o004, `defaultMode ${volume.secret.defaultMode.toString(8)} gives "other" no read`);
   });
 
+  it('ships no Namespace in the base, and no namespace in the examples applied beside it', () => {
+    assert.equal(objects.find((o) => o.kind === 'Namespace'), undefined, 'the base never takes over or deletes a namespace');
+    for (const file of ['examples/control-switches.yaml', 'knative/monitoring/podmonitor.yaml']) {
+      const object = parseAllDocuments(readFileSync(new URL(file, repoRoot), 'utf8'))[0]!.toJS();
+      assert.equal(object.metadata.namespace, undefined, `${file} is applied with -n <nri's namespace>`);
+    }
+  });
+
   it('renders objects that all validate against their API schemas', () => {
     assert.ok(objects.length >= 13);
     for (const object of objects) {

@@ -46,6 +46,22 @@ describe('README', () => {
     assert.match(readFileSync(new URL('.ci/run', repoRoot), 'utf8'), /^npm ci .*\n(?:.*\n)*npm test$/m, 'CI runs npm ci, then the README\'s test command');
   });
 
+  it('reads in an operator\'s order, with a table of contents, short enough for ten minutes', () => {
+    const readme = readFileSync(new URL('README.md', repoRoot), 'utf8');
+    const sections = [...readme.matchAll(/^## (.+)$/gm)].map((match) => match[1]);
+    assert.deepEqual(sections, ['What it does', 'Quick start', 'Install', 'Configure', 'Migrate from the upstream injector', 'Troubleshoot', 'Operate', 'More']);
+    const contents = /^\*\*Contents:\*\*([\s\S]*?)\n\n/m.exec(readme)![1]!;
+    for (const section of sections) assert.ok(contents.includes(`[${section}](#`), `contents link ${section}`);
+    assert.ok(readme.split('\n').length < 500, `${readme.split('\n').length} lines`);
+    for (const link of readme.matchAll(/\]\((docs\/[a-z-]+\.md)/g)) assert.ok(existsSync(new URL(link[1]!, repoRoot)), link[1]);
+  });
+
+  it('ships the Apache-2.0 licence package.json names, and a NOTICE', () => {
+    assert.equal(JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).license, 'Apache-2.0');
+    assert.match(readFileSync(new URL('LICENSE', repoRoot), 'utf8'), /^\s+Apache License\n\s+Version 2\.0, January 2004/);
+    assert.match(readFileSync(new URL('NOTICE', repoRoot), 'utf8'), /Apache License, Version 2\.0/);
+  });
+
   it('names, above every shell block, the test that runs it, and that test reads the block', () => {
     const shellBlocks = readmeBlocks().filter((block) => block.language === 'sh');
     assert.ok(shellBlocks.length >= 8);
