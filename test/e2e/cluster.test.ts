@@ -361,8 +361,11 @@ spec:
       // A namespace that exists before nri: the overlay ships no Namespace object to take it over.
       assert.equal(overlay.find((object) => object.kind === 'Namespace'), undefined);
       await cp.must(['create', 'namespace', namespace]);
-      // Everything, as the apiserver validates it; for real what RBAC needs (not a second webhook).
-      await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: overlay }));
+      // Everything, as the apiserver validates it (the webhook under another name: the installed
+      // one carries the suite's URL); for real what RBAC needs (not a second webhook).
+      const hook = find(overlay, 'MutatingWebhookConfiguration');
+      await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => o !== hook && !cluster.includes(o.kind)) }));
+      await cp.must(['create', '--dry-run=server', '-f', '-'], JSON.stringify({ ...hook, metadata: { ...hook.metadata, name: `${hook.metadata.name}-dry-run` } }));
       await apply({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', ...cluster].includes(o.kind)) });
       const as = `system:serviceaccount:${namespace}:nri`;
       const can = async (...args: string[]) => (await cp.kubectl(['auth', 'can-i', ...args, '--as', as])).stdout.trim();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { issue } from '../../support/certs.js';
 import { repoRoot } from '../../support/fixtures.js';
-import { writeInstallOverlay } from '../../support/readme.js';
+import { readmeCommand, writeInstallOverlay } from '../../support/readme.js';
 import { freePort, startFunction, type RunningFunction } from '../../support/function-process.js';
 import { cacheDir, type ControlPlane } from './control-plane.js';
 
@@ -127,18 +127,26 @@ export async function syncVolume(cp: ControlPlane, deployment: Deployment): Prom
 }
 
 /** Everything the render holds, accepted by the real apiserver; the webhook pointed at the local listener. */
-export async function deploy(cp: ControlPlane, objects: KubeObject[]): Promise<Deployment> {
+export async function deploy(cp: ControlPlane, objects: KubeObject[], installDir?: string): Promise<Deployment> {
   const namespace = find(objects, 'Namespace').metadata.name;
   await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify(find(objects, 'Namespace')));
   // The whole kustomization, as the apiserver validates it (schemas, RBAC escalation, webhook config).
   await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  if (installDir) {
+    // The README's install command as written, in the folder its block wrote the overlay in. (The
+    // block's last line waits for the ksvc to be Ready, which needs Knative's controllers: not run.)
+    const apply = readmeCommand('install').split('\n').find((line) => line.startsWith('kubectl apply -k'))!;
+    execFileSync('bash', ['-e', '-o', 'pipefail', '-c', apply], { cwd: installDir, env: { ...process.env, KUBECONFIG: cp.adminKubeconfig }, stdio: 'ignore' });
+  }
 
   const tlsPort = await freePort();
   const webhook = structuredClone(find(objects, 'MutatingWebhookConfiguration'));
   const webhookUrl = `https://127.0.0.1:${tlsPort}${webhook.webhooks[0].clientConfig.service.path}`;
   for (const hook of webhook.webhooks) hook.clientConfig = { url: webhookUrl };
   const applied = objects.map((object) => (object.kind === 'MutatingWebhookConfiguration' ? webhook : object));
-  await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: applied }));
+  await cp.must(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects.filter((object) => object !== find(objects, 'MutatingWebhookConfiguration')) }));
+  // Over what the README applied, the webhook pointed at the local listener instead (replaced whole: a merge would keep its service).
+  await cp.must([installDir ? 'replace' : 'create', '-f', '-'], JSON.stringify(webhook));
 
   const service = find(objects, 'Service', 'nri');
   const secretVolume = service.spec.template.spec.volumes.find((volume: any) => volume.secret);
@@ -186,8 +194,9 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
  */
 export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects: KubeObject[]; deployment: Deployment; webhookName: string; stopCainjector: () => void }> {
   await installCrds(cp);
-  const objects = render();
-  const deployment = await deploy(cp, objects);
+  const installDir = writeInstallOverlay();
+  const objects = render(join(installDir, 'overlays', 'prod'));
+  const deployment = await deploy(cp, objects, installDir);
   await issueServingSecret(cp, objects, 1);
   const stopCainjector = startCainjector(cp);
   const webhookName = find(objects, 'MutatingWebhookConfiguration').metadata.name;
