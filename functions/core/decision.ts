@@ -5,7 +5,7 @@
 import type { Operation } from 'fast-json-patch';
 import type { NetworkRef } from './types.js';
 
-export type AllowReason = 'not_create' | 'excluded_namespace' | 'no_networks' | 'unchanged';
+export type AllowReason = 'not_create' | 'excluded_namespace' | 'opted_out' | 'no_networks' | 'unchanged';
 export type DenialKind =
   | 'invalid_annotation'
   | 'nad_not_found'
@@ -30,6 +30,8 @@ export interface ReviewFacts {
   networks: readonly NetworkRef[];
   /** units injected per resource */
   injected: ReadonlyMap<string, number>;
+  /** short sentences for the user (admission warnings), one per cause; none for a plain injection */
+  warnings: readonly string[];
 }
 
 export interface Verdict {
@@ -37,4 +39,4 @@ export interface Verdict {
   facts: ReviewFacts;
 }
 
-export const NO_FACTS: ReviewFacts = { networks: [], injected: new Map() };
+export const NO_FACTS: ReviewFacts = { networks: [], injected: new Map(), warnings: [] };

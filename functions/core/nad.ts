@@ -4,7 +4,7 @@
 import { validateNad } from '../validation/validators.js';
 import { isLabelValue, isQualifiedName, isResourceName } from './names.js';
 import { fail, ok, quote, type Result } from './result.js';
-import { NODE_SELECTOR_ANNOTATION, type CoreSettings, type Nad, type StringMap } from './types.js';
+import { INJECT_ANNOTATION, NODE_SELECTOR_ANNOTATION, type CoreSettings, type Nad, type StringMap } from './types.js';
 
 export const nadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
@@ -14,7 +14,7 @@ export const nadKey = (namespace: string, name: string): string => `${namespace}
  * the same wherever it comes from, and a cache of thousands stays small.
  */
 export function nadAnnotationsRead(settings: Pick<CoreSettings, 'resourceNameKeys'>): ReadonlySet<string> {
-  return new Set([...settings.resourceNameKeys, NODE_SELECTOR_ANNOTATION]);
+  return new Set([...settings.resourceNameKeys, NODE_SELECTOR_ANNOTATION, INJECT_ANNOTATION]);
 }
 
 interface NadObject {
@@ -39,11 +39,17 @@ export interface NadDemands {
   resources: string[];
   /** a node label (key, value) the pod must be scheduled by */
   nodeSelector?: [string, string];
+  /** the NAD says nri.k8s.cni.cncf.io/inject: "false": no resource, though its node selector applies */
+  optedOut?: true;
 }
 
 export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Result<NadDemands> {
+  const inject = Object.hasOwn(nad.annotations, INJECT_ANNOTATION) ? nad.annotations[INJECT_ANNOTATION]!.trim() : 'true';
+  if (inject !== 'true' && inject !== 'false') {
+    return fail(`NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${INJECT_ANNOTATION}" value ${quote(inject)} must be "true" or "false"`);
+  }
   const resources = new Set<string>();
-  for (const key of resourceNameKeys) {
+  for (const key of inject === 'false' ? [] : resourceNameKeys) {
     if (!Object.hasOwn(nad.annotations, key)) continue;
     const resource = nad.annotations[key]!.trim();
     if (resource === '') continue;
@@ -54,7 +60,9 @@ export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Resul
   }
   const selector = nodeSelectorOf(nad);
   if (!selector.ok) return selector;
-  return ok(selector.value ? { resources: [...resources], nodeSelector: selector.value } : { resources: [...resources] });
+  const demands: NadDemands = selector.value ? { resources: [...resources], nodeSelector: selector.value } : { resources: [...resources] };
+  if (inject === 'false') demands.optedOut = true;
+  return ok(demands);
 }
 
 function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {

@@ -6,6 +6,7 @@ import { isZeroQuantity, wholeQuantity } from './quantity.js';
 import { fail, ok, quote, type Result } from './result.js';
 import type { Selection } from './selection.js';
 import {
+  INJECT_ANNOTATION,
   PODNETINFO_MOUNT_PATH,
   PODNETINFO_VOLUME,
   TARGET_CONTAINER_ANNOTATION,
@@ -39,6 +40,8 @@ export interface InjectionPlan {
   envContainers: number[];
   /** units injected per resource, for logs and metrics */
   injected: Map<string, number>;
+  /** what the user should hear about: NADs that add no resource, resources left as the pod sets them */
+  warnings: string[];
 }
 
 export type DenialKind = Extract<AnyDenialKind, 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity'>;
@@ -56,12 +59,22 @@ export function planInjection(
   const counts = new Map<string, number>();
   const nodeSelector = new Map<string, string>();
   const selectorOwner = new Map<string, string>();
+  const warnings: string[] = [];
+  const told = new Set<string>();
   for (const ref of selection.networks) {
     const key = nadKey(ref.namespace, ref.name);
     const nad = nads.get(key);
     if (!nad) return deny('invalid_nad', `NetworkAttachmentDefinition ${key} was not looked up`);
     const demands = nadDemands(nad, settings.resourceNameKeys);
     if (!demands.ok) return deny('invalid_nad', demands.error);
+    if (demands.value.resources.length === 0 && !told.has(key)) {
+      told.add(key);
+      warnings.push(
+        demands.value.optedOut
+          ? `NetworkAttachmentDefinition ${key} opts out (${INJECT_ANNOTATION}: "false"): no resource added for it`
+          : `NetworkAttachmentDefinition ${key} names no resource (${settings.resourceNameKeys.join(', ')}): none added for it`,
+      );
+    }
     for (const resource of demands.value.resources) counts.set(resource, (counts.get(resource) ?? 0) + 1);
     if (demands.value.nodeSelector) {
       const [label, value] = demands.value.nodeSelector;
@@ -93,6 +106,7 @@ export function planInjection(
   const resources = planResources(containers, targetIndex, counts, switches.honorExistingResources);
   if (!resources.ok) return deny('invalid_quantity', resources.error);
   const { change, injected } = resources.value;
+  warnings.push(...resources.value.warnings);
 
   const plan: InjectionPlan = {
     annotations: selection.injectedAnnotations,
@@ -100,6 +114,7 @@ export function planInjection(
     mountContainers: [],
     envContainers: [],
     injected,
+    warnings,
   };
   if (change) plan.resources = change;
   if (injected.size > 0) addPodNetInfo(plan, pod, selection, switches.hugePageDownApi);
@@ -116,15 +131,20 @@ function planResources(
   targetIndex: number,
   counts: Map<string, number>,
   honorExisting: boolean,
-): Result<{ change?: ResourceChange; injected: Map<string, number> }> {
+): Result<{ change?: ResourceChange; injected: Map<string, number>; warnings: string[] }> {
   const target = containers[targetIndex]!;
   const requests = new Map<string, string>();
   const limits = new Map<string, string>();
   const injected = new Map<string, number>();
+  const warnings: string[] = [];
   for (const [resource, count] of counts) {
     if (!honorExisting) {
       // Whatever the user set for this resource, in any container, stands.
-      if (containers.some((container) => hasResource(container, resource))) continue;
+      const setter = containers.find((container) => hasResource(container, resource));
+      if (setter) {
+        warnings.push(`${resource} is left as container ${quote(setter.name, 64)} sets it: ${count} not added (honour mode would add)`);
+        continue;
+      }
       requests.set(resource, String(count));
       limits.set(resource, String(count));
     } else {
@@ -140,7 +160,7 @@ function planResources(
     }
     injected.set(resource, count);
   }
-  return requests.size === 0 ? ok({ injected }) : ok({ change: { containerIndex: targetIndex, requests, limits }, injected });
+  return requests.size === 0 ? ok({ injected, warnings }) : ok({ change: { containerIndex: targetIndex, requests, limits }, injected, warnings });
 }
 
 function addPodNetInfo(plan: InjectionPlan, pod: Pod, selection: Selection, hugePageDownApi: boolean): void {

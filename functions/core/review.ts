@@ -10,7 +10,8 @@ import { nadKey } from './nad.js';
 import { buildPatch, patchProblem } from './patch.js';
 import { planInjection } from './plan.js';
 import { podNamespace, selectNetworks, type Selection } from './selection.js';
-import type { CoreSettings, Nad, NadLookupOutcome, NadRef, Pod, Switches } from './types.js';
+import { quote } from './result.js';
+import { INJECT_ANNOTATION, type CoreSettings, type Nad, type NadLookupOutcome, type NadRef, type Pod, type Switches } from './types.js';
 
 export interface PodReview {
   /** absent only when the operation is not CREATE (kube-apiserver sends object: null on DELETE) */
@@ -42,6 +43,12 @@ export function select(review: PodReview, context: ReviewContext): Selected {
   const { pod } = review;
   if (pod === null) return early(deny('internal', 'internal error: a CREATE review reached the injector without its pod; please report this'));
   if (context.settings.excludedNamespaces.has(podNamespace(pod, review.namespace))) return early(allow('excluded_namespace'));
+  const own = pod.metadata?.annotations ?? {};
+  if (Object.hasOwn(own, INJECT_ANNOTATION)) {
+    const value = own[INJECT_ANNOTATION]!.trim();
+    if (value === 'false') return { verdict: { decision: allow('opted_out'), facts: { ...NO_FACTS, warnings: [`the pod opts out (${INJECT_ANNOTATION}: "false"): nri changed nothing`] } } };
+    if (value !== 'true') return early(deny('invalid_annotation', `annotation "${INJECT_ANNOTATION}" value ${quote(value)} must be "true" or "false"`));
+  }
   const selected = selectNetworks(pod, review.namespace, context.settings, context.switches);
   if (!selected.ok) return early(deny('invalid_annotation', selected.error));
   const selection = selected.value;
@@ -58,7 +65,7 @@ const upstreamNadPhrase = (key: string) => `could not get Network Attachment Def
 export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookupOutcome>, context: ReviewContext): Verdict {
   const { pod, selection } = pending;
   /** the facts of a review decided before a plan: the networks it named, nothing injected */
-  const unplanned = { networks: selection.networks, injected: NO_FACTS.injected };
+  const unplanned = { networks: selection.networks, injected: NO_FACTS.injected, warnings: selection.warnings };
   const nads = new Map<string, Nad>();
   const missing: string[] = [];
   for (const { namespace, name } of pending.refs) {
@@ -75,7 +82,7 @@ export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookup
 
   const planned = planInjection(pod, selection, nads, context.settings, context.switches);
   if (!planned.ok) return { decision: deny(planned.kind ?? 'invalid_nad', planned.error), facts: unplanned };
-  const facts = { networks: selection.networks, injected: planned.value.injected };
+  const facts = { networks: selection.networks, injected: planned.value.injected, warnings: [...selection.warnings, ...planned.value.warnings] };
   const ops = buildPatch(pod, planned.value);
   if (ops.length === 0) return { decision: allow('unchanged'), facts };
   const problem = patchProblem(pod, ops);

@@ -1,7 +1,7 @@
 // Step 1 of a review: which annotations the pod will carry (its own plus
 // user-defined injections) and which networks they select.
 import { parseNetworkSelection } from './network-selection.js';
-import { fail, ok, type Result } from './result.js';
+import { fail, ok, quote, type Result } from './result.js';
 import {
   DEFAULT_NETWORK_ANNOTATION,
   NETWORKS_ANNOTATION,
@@ -19,6 +19,8 @@ export interface Selection {
   /** the pod's annotations as they will be after the patch */
   annotations: Map<string, string>;
   networks: NetworkRef[];
+  /** what the user should hear about: user-defined injections that replaced the pod's own values */
+  warnings: string[];
 }
 
 export function podNamespace(pod: Pod, requestNamespace: string | undefined): string {
@@ -53,8 +55,13 @@ export function selectNetworks(
 ): Result<Selection> {
   const namespace = podNamespace(pod, requestNamespace);
   const injectedAnnotations = userDefinedAnnotations(pod, switches);
-  const annotations = new Map(Object.entries(pod.metadata?.annotations ?? {}));
-  for (const [key, value] of injectedAnnotations) annotations.set(key, value);
+  const own = pod.metadata?.annotations ?? {};
+  const annotations = new Map(Object.entries(own));
+  const warnings: string[] = [];
+  for (const [key, value] of injectedAnnotations) {
+    if (Object.hasOwn(own, key)) warnings.push(`annotation ${key} was replaced by a user-defined injection (${quote(own[key], 60)} -> ${quote(value, 60)})`);
+    annotations.set(key, value);
+  }
 
   const networks: NetworkRef[] = [];
   const requested = annotations.get(NETWORKS_ANNOTATION);
@@ -73,5 +80,5 @@ export function selectNetworks(
     }
     networks.push(...parsed.value);
   }
-  return ok({ namespace, injectedAnnotations, annotations, networks });
+  return ok({ namespace, injectedAnnotations, annotations, networks, warnings });
 }

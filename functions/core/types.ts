@@ -79,5 +79,7 @@ export const DEFAULT_NETWORK_ANNOTATION = 'v1.multus-cni.io/default-network';
 export const NODE_SELECTOR_ANNOTATION = 'k8s.v1.cni.cncf.io/nodeSelector';
 /** Ours (not upstream's): names the container that receives network resources. */
 export const TARGET_CONTAINER_ANNOTATION = 'nri.k8s.cni.cncf.io/resources-container';
+/** On a pod: "false" leaves it untouched. On a NAD: "false" makes it contribute no resource (its devices come from DRA claims). */
+export const INJECT_ANNOTATION = 'nri.k8s.cni.cncf.io/inject';
 export const PODNETINFO_VOLUME = 'podnetinfo';
 export const PODNETINFO_MOUNT_PATH = '/etc/podnetinfo';

@@ -4,7 +4,7 @@
 // on what the apiserver stored or answered, or on nri's own metrics.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -202,6 +202,32 @@ spec:
     const bad = await create(podObject('bad-annotation', { 'k8s.v1.cni.cncf.io/networks': 'a,,b' }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /denied the request: .*item 2 is empty/);
+  });
+
+  it('tells through kube-apiserver: warnings as kubectl prints them, audit annotations in the audit log, opt-outs', async () => {
+    // A NAD with no resource, and a pod that names it: kubectl prints nri's warning.
+    await apply(nadObject('plain-macvlan', {}));
+    const warned = await create(podObject('warned', { 'k8s.v1.cni.cncf.io/networks': 'plain-macvlan, sriov-a' }));
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, /^Warning: NetworkAttachmentDefinition default\/plain-macvlan names no resource/m);
+    // The audit event of that creation carries nri's annotations, prefixed with the webhook's name.
+    await cp.waitFor('the audit event of pod warned', async () => readFileSync(cp.auditLog, 'utf8').includes('"name":"warned"'), 10000);
+    const event = readFileSync(cp.auditLog, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((e) => e.objectRef?.name === 'warned' && e.stage === 'ResponseComplete');
+    assert.equal(event.annotations['network-resources-injector.k8s.cni.cncf.io/networks'], 'default/plain-macvlan,default/sriov-a');
+    assert.equal(event.annotations['network-resources-injector.k8s.cni.cncf.io/resources'], 'intel.com/sriov_a=1');
+    // A pod that opts out: admitted untouched, with a warning.
+    const optedOut = await create(podObject('opted-out', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a', 'nri.k8s.cni.cncf.io/inject': 'false' }));
+    assert.match(optedOut.stderr, /^Warning: the pod opts out \(nri\.k8s\.cni\.cncf\.io\/inject: "false"\): nri changed nothing$/m);
+    assert.equal((await getPod('opted-out')).spec.containers[0].resources.limits, undefined);
+    // A NAD that opts out (its devices come from DRA claims): no resource, its node selector still applies.
+    await apply(nadObject('dra-backed', { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a', 'k8s.v1.cni.cncf.io/nodeSelector': 'example.com/nic=eno3', 'nri.k8s.cni.cncf.io/inject': 'false' }));
+    const dra = await create(podObject('dra-pod', { 'k8s.v1.cni.cncf.io/networks': 'dra-backed' }));
+    assert.match(dra.stderr, /^Warning: NetworkAttachmentDefinition default\/dra-backed opts out/m);
+    const stored = await getPod('dra-pod');
+    assert.equal(stored.spec.containers[0].resources.limits, undefined);
+    assert.equal(stored.spec.nodeSelector['example.com/nic'], 'eno3');
+    await deleteNow('pod', 'warned', 'opted-out', 'dra-pod');
+    await deleteNow('net-attach-def', 'plain-macvlan', 'dra-backed');
   });
 
   it('dry-run create is answered with the same patch and stores nothing', async () => {

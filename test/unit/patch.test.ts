@@ -25,6 +25,7 @@ describe('patchProblem', () => {
       mountContainers: [0],
       envContainers: [0],
       injected: new Map(),
+      warnings: [],
     });
     assert.ok(ops.length >= 6, `expected a patch of several operations, got ${JSON.stringify(ops)}`);
     assert.equal(patchProblem(target, ops), undefined);

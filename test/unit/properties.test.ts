@@ -144,14 +144,21 @@ describe('properties of the whole decision', () => {
     );
   });
 
-  it('encodes an answer as JSON.stringify of its review would, character for character, whatever the uid and patch', () => {
+  it('encodes an answer as JSON.stringify of its review would, character for character, whatever the uid, patch, warnings and audit facts', () => {
     const decision: fc.Arbitrary<Decision> = fc.oneof(
       fc.array(fc.record({ op: fc.constant('add' as const), path: fc.string({ unit: 'grapheme' }).map((path) => `/${path}`), value: fc.jsonValue() }), { maxLength: 4 }).map((ops) => ({ type: 'patched' as const, ops })),
       fc.constant({ type: 'allowed' as const, reason: 'no_networks' as const }),
       fc.string({ unit: 'grapheme' }).map((message) => ({ type: 'denied' as const, kind: 'nad_not_found' as const, message })),
     );
+    const text = fc.string({ unit: 'grapheme', maxLength: 20 });
+    const facts = fc.record({
+      networks: fc.array(fc.record({ namespace: text, name: text, source: fc.constant('networks' as const) }), { maxLength: 3 }),
+      injected: fc.array(fc.tuple(text, fc.nat()), { maxLength: 3 }).map((pairs) => new Map(pairs)),
+      warnings: fc.array(fc.string({ unit: 'binary' }), { maxLength: 10 }),
+    });
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), decision, (uid, answer) => {
+      fc.property(fc.string({ unit: 'binary' }), decision, facts, (uid, answer, told) => {
+        assert.equal(encodeResponse(uid, answer, told), JSON.stringify(respond(uid, answer, told)));
         assert.equal(encodeResponse(uid, answer), JSON.stringify(respond(uid, answer)));
       }),
       { numRuns: 2000 },

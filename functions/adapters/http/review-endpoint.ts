@@ -54,6 +54,7 @@ function logFields(review: DecodedReview, { decision, facts }: Verdict, duration
     podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
     networks: facts.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`),
     resources: Object.fromEntries(facts.injected),
+    warnings: facts.warnings.length > 0 ? facts.warnings : undefined,
     decision: decision.type,
     reason: decision.type === 'denied' ? decision.message : decision.type === 'allowed' ? decision.reason : undefined,
     dryRun: review.dryRun || undefined,
@@ -84,7 +85,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     const fields = logFields(review, verdict, Math.round(seconds * 1e6) / 1e3, transport);
     if (decision.type === 'denied') logger.warn(fields, 'review denied');
     else logger.info(fields, decision.type === 'patched' ? 'review patched' : 'review allowed');
-    reply({ status: 200, body: encodeResponse(review.uid, decision) });
+    reply({ status: 200, body: encodeResponse(review.uid, decision, verdict.facts) });
   };
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): void => {

@@ -55,6 +55,11 @@ export class ControlPlane {
   private etcdPort = 0;
   private readonly processes = new Map<string, Managed>();
 
+  /** kube-apiserver's audit log: one JSON event a line (pod creations, at Metadata level) */
+  get auditLog(): string {
+    return join(this.dir, 'audit.log');
+  }
+
   get server(): string {
     return `https://127.0.0.1:${this.apiPort}`;
   }
@@ -77,6 +82,16 @@ users:
   user:
     client-certificate: ${join(dir, 'webhook-client.crt')}
     client-key: ${join(dir, 'webhook-client.key')}
+`);
+    // An audit log of pod creations, where kube-apiserver writes the webhook's audit annotations.
+    writeFileSync(join(dir, 'audit-policy.yaml'), `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  resources: [{group: "", resources: [pods]}]
+  verbs: [create]
+- level: None
 `);
     writeFileSync(join(dir, 'admission.yaml'), `apiVersion: apiserver.config.k8s.io/v1
 kind: AdmissionConfiguration
@@ -137,6 +152,7 @@ plugins:
       '--authorization-mode=Node,RBAC', '--endpoint-reconciler-type=none', '--anonymous-auth=false',
       '--service-cluster-ip-range=10.96.0.0/16', '--profiling=false', '--v=0',
       '--admission-control-config-file', join(dir, 'admission.yaml'),
+      '--audit-policy-file', join(dir, 'audit-policy.yaml'), '--audit-log-path', this.auditLog,
     ]);
     await this.waitFor('kube-apiserver /readyz', async () => (await this.kubectl(['get', '--raw', '/readyz'])).stdout.trim() === 'ok', 90000);
   }
