@@ -43,7 +43,7 @@ type Env = Record<string, string | undefined>;
  * ~/.kube/config alone is never used, so `npm start` on a laptop with a
  * kubeconfig still runs on the example NADs (README, "Quick start").
  */
-async function loadClusterConfig(env: Env) {
+export async function loadClusterConfig(env: Env) {
   const inCluster = !!env.KUBERNETES_SERVICE_HOST && existsSync(join(serviceAccountDir(env), 'token'));
   if (!env.KUBECONFIG && !inCluster) return undefined;
   const lib = await loadClientNode();

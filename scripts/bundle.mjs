@@ -27,7 +27,7 @@ const startFlags = JSON.parse(readFileSync('package.json', 'utf8')).scripts.star
 
 await build({
   ...common,
-  entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts', webhook: 'functions/webhook.ts' },
+  entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts', webhook: 'functions/webhook.ts', nri: 'functions/nri.ts' },
   define: { NRI_START_FLAGS: JSON.stringify(startFlags) },
   outdir: out,
   format: 'esm',

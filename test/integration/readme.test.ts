@@ -112,6 +112,14 @@ describe('README', () => {
     assert.match(readmeCommand('install'), /^kubectl apply -k overlays\/prod$/m, 'the e2e suite applies what this renders');
   });
 
+  it('explain: the summary of the two-networks example', () => {
+    const output = run(readmeCommand('explain'));
+    assert.match(output, /^Pod default\/web-\*$/m);
+    assert.match(output, /^Resources: +example\.com\/foo=1 in container "app", intel\.com\/sriov_netdevice_a=1 in container "app"$/m);
+    assert.match(output, /^Volumes: +podnetinfo \(Downward API\) mounted at \/etc\/podnetinfo in "app", "sidecar"$/m);
+    assert.match(output, /^Result: +patched \(\d+ JSONPatch operations\)$/m);
+  });
+
   describe('run as written, against `npm start`', () => {
     let server: ReturnType<typeof shell> | undefined;
     after(async () => {

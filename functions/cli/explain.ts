@@ -1,0 +1,148 @@
+// `nri explain -f FILE|- [--nads FILE|DIR] [-o summary|yaml|json|patch]`: what
+// nri would do to a Pod, a workload's pod template or an AdmissionReview's pod,
+// through the same core as a review, with NADs from files or from the cluster
+// KUBECONFIG names. Exit 0 when allowed or patched, 1 when denied, 2 on bad input.
+import { readFileSync } from 'node:fs';
+import jsonPatch from 'fast-json-patch';
+import { parseAllDocuments, stringify } from 'yaml';
+import { loadClusterConfig } from '../app.js';
+import { BadRequest } from '../adapters/http/bad-request.js';
+import { decodeReview } from '../adapters/http/decode-review.js';
+import { createKubeClient } from '../adapters/kube/kube-client.js';
+import { loadOfflineNads, OfflineNadSource } from '../adapters/offline-nads.js';
+import { parseSettings } from '../config/settings.js';
+import { nadAnnotationsRead, nadKey, toNad } from '../core/nad.js';
+import { decide, select } from '../core/review.js';
+import type { NadLookupOutcome, NadRef, Pod } from '../core/types.js';
+import { workloadPod } from '../core/workload.js';
+import { explainSummary } from './summary.js';
+
+export const EXPLAIN_USAGE = `Usage: nri explain -f FILE|- [--nads FILE|DIR] [-o summary|yaml|json|patch]
+
+What nri would do to a Pod, to the pod template of a Deployment, StatefulSet,
+DaemonSet, ReplicaSet, Job or CronJob, or to the pod of an AdmissionReview
+(YAML or JSON; - reads standard input).
+
+  -f, --filename FILE|-   the object to explain
+  --nads FILE|DIR         NetworkAttachmentDefinitions from files; without it,
+                          from the cluster KUBECONFIG names
+  -o, --output FORMAT     summary (default): what nri would add, and why;
+                          yaml, json: the object as it would be stored;
+                          patch: the JSONPatch nri would answer
+Settings come from the same environment variables as nri's (NRI_RESOURCE_NAME_KEYS, ...).
+Exit status: 0 allowed or patched, 1 denied, 2 bad input.
+`;
+
+class Usage extends Error {}
+
+interface ExplainArgs {
+  file: string;
+  nads?: string;
+  output: 'summary' | 'yaml' | 'json' | 'patch';
+}
+
+function parseArgs(argv: readonly string[]): ExplainArgs {
+  const args: Partial<ExplainArgs> = { output: 'summary' };
+  for (let index = 0; index < argv.length; index++) {
+    const [flag, inline] = argv[index]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => {
+      const next = inline ?? argv[++index];
+      if (next === undefined) throw new Usage(`${flag} needs a value`);
+      return next;
+    };
+    if (flag === '-f' || flag === '--filename') args.file = value();
+    else if (flag === '--nads') args.nads = value();
+    else if (flag === '-o' || flag === '--output') {
+      const output = value();
+      if (!['summary', 'yaml', 'json', 'patch'].includes(output)) throw new Usage(`-o ${output}: expected summary, yaml, json or patch`);
+      args.output = output as ExplainArgs['output'];
+    } else throw new Usage(`unknown argument ${flag}`);
+  }
+  if (!args.file) throw new Usage('-f FILE|- is required');
+  return args as ExplainArgs;
+}
+
+function readDocument(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new Usage(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const documents = parseAllDocuments(text).filter((document) => document.contents !== null);
+  const broken = documents.find((document) => document.errors.length > 0);
+  if (broken) throw new Usage(`${file} is neither YAML nor JSON: ${broken.errors[0]!.message}`);
+  if (documents.length !== 1) throw new Usage(`${file} holds ${documents.length} objects; explain one at a time`);
+  return documents[0]!.toJS();
+}
+
+/** Each NAD the pod names, from files or from the cluster. */
+async function resolver(nadsPath: string | undefined, annotationsRead: ReadonlySet<string>, apiTimeoutMs: number): Promise<(refs: NadRef[]) => Promise<Map<string, NadLookupOutcome>>> {
+  if (nadsPath) {
+    let source: OfflineNadSource;
+    try {
+      source = new OfflineNadSource(await loadOfflineNads(nadsPath, annotationsRead), nadsPath);
+    } catch (error) {
+      throw new Usage((error as Error).message.replace(/^NRI_NADS/, '--nads'));
+    }
+    return async (refs) => source.fromMemory(refs);
+  }
+  const cluster = await loadClusterConfig(process.env).catch((error: Error) => {
+    throw new Usage(error.message);
+  });
+  if (!cluster) throw new Usage('name the NADs: --nads FILE|DIR, or a cluster with KUBECONFIG');
+  const kube = createKubeClient(cluster.config, apiTimeoutMs);
+  return async (refs) => {
+    const out = new Map<string, NadLookupOutcome>();
+    for (const { namespace, name } of refs) {
+      const outcome = await kube.getNad(namespace, name).then(
+        (object): NadLookupOutcome => {
+          if (object === undefined) return { status: 'missing' };
+          const nad = toNad(object, namespace, annotationsRead);
+          return nad ? { status: 'found', nad } : { status: 'error', reason: 'not a NetworkAttachmentDefinition' };
+        },
+        (error: Error): NadLookupOutcome => ({ status: 'error', reason: error.message }),
+      );
+      out.set(nadKey(namespace, name), outcome);
+    }
+    return out;
+  };
+}
+
+/** Runs `nri explain`; returns the exit status. */
+export async function explain(argv: readonly string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
+  try {
+    const args = parseArgs(argv);
+    const parsed = parseSettings(process.env);
+    if (!parsed.ok) throw new Usage(parsed.error);
+    const settings = parsed.value;
+    const found = workloadPod(readDocument(args.file));
+    if (!found.ok) throw new Usage(found.error);
+    const { source, namespace, pod, withPod } = found.value;
+    let decoded;
+    try {
+      decoded = decodeReview({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'nri-explain', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace, operation: 'CREATE', object: pod } });
+    } catch (error) {
+      if (!(error instanceof BadRequest)) throw error;
+      throw new Usage(`${source}: ${error.message.replace('AdmissionReview field "request.object.', 'field "')}`);
+    }
+    const context = { settings: settings.core, switches: settings.envSwitches };
+    const selected = select(decoded, context);
+    const resolve = await resolver(args.nads, nadAnnotationsRead(settings.core), settings.apiTimeoutMs);
+    const verdict = 'verdict' in selected ? selected.verdict : decide(selected.pending, await resolve(selected.pending.refs), context);
+    const { decision } = verdict;
+    const before = decoded.pod as Pod;
+    const ops = decision.type === 'patched' ? decision.ops : [];
+    const after = jsonPatch.applyPatch(structuredClone(before), structuredClone(ops), true, false).newDocument as Pod;
+    if (args.output === 'summary') out(explainSummary(`${source}${source.startsWith('Pod ') ? '' : ' (its pod)'}`, verdict, before, after));
+    else if (decision.type === 'denied') err(`denied: ${decision.message}\n`);
+    else if (args.output === 'patch') out(`${JSON.stringify(ops, null, 2)}\n`);
+    else if (args.output === 'json') out(`${JSON.stringify(withPod(after), null, 2)}\n`);
+    else out(stringify(withPod(after)));
+    return decision.type === 'denied' ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof Usage)) throw error;
+    err(`nri explain: ${error.message}\n\n${EXPLAIN_USAGE}`);
+    return 2;
+  }
+}

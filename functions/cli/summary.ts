@@ -1,0 +1,38 @@
+// `nri explain`'s readable answer: what nri would do to a pod, in a few lines.
+// Pure: a verdict and the pod before and after in, text out.
+import type { Verdict } from '../core/decision.js';
+import { PODNETINFO_VOLUME, type Pod } from '../core/types.js';
+
+const list = (items: string[]) => (items.length > 0 ? items.join(', ') : '—');
+
+export function explainSummary(source: string, verdict: Verdict, before: Pod, after: Pod): string {
+  const { decision, facts } = verdict;
+  const lines: Array<[string, string]> = [];
+  const counted = new Map<string, number>();
+  for (const ref of facts.networks) {
+    const key = `${ref.namespace}/${ref.name}`;
+    counted.set(key, (counted.get(key) ?? 0) + 1);
+  }
+  lines.push(['Networks', list(facts.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`))]);
+  lines.push(['NADs', list([...counted].map(([key, count]) => (count > 1 ? `${key} (${count} references)` : key)))]);
+  const resources = [...facts.injected].map(([resource, count]) => {
+    const container = after.spec.containers.find((c) => c.resources?.limits && Object.hasOwn(c.resources.limits, resource));
+    return `${resource}=${count}${container ? ` in container "${container.name}"` : ''}`;
+  });
+  lines.push(['Resources', list(resources)]);
+  const selector = Object.entries(after.spec.nodeSelector ?? {}).filter(([key]) => !Object.hasOwn(before.spec.nodeSelector ?? {}, key));
+  lines.push(['Node selector', list(selector.map(([key, value]) => (value === '' ? key : `${key}=${value}`)))]);
+  const addedVolume = !(before.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME) && (after.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME);
+  const mounting = after.spec.containers.filter((c) => (c.volumeMounts ?? []).some((m) => m.name === PODNETINFO_VOLUME)).map((c) => `"${c.name}"`);
+  lines.push(['Volumes', addedVolume ? `${PODNETINFO_VOLUME} (Downward API) mounted at /etc/podnetinfo in ${mounting.join(', ')}` : '—']);
+  if (facts.warnings.length > 0) lines.push(['Warnings', facts.warnings.join('\n  ')]);
+  const result =
+    decision.type === 'patched'
+      ? `patched (${decision.ops.length} JSONPatch operations)`
+      : decision.type === 'allowed'
+        ? `allowed unchanged (${decision.reason.replace(/_/g, ' ')})`
+        : `DENIED: ${decision.message}`;
+  lines.push(['Result', result]);
+  const width = Math.max(...lines.map(([label]) => label.length)) + 2;
+  return [`${source}`, ...lines.map(([label, text]) => `${`${label}:`.padEnd(width)}${text}`)].join('\n') + '\n';
+}

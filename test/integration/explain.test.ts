@@ -1,0 +1,119 @@
+// `nri explain` as a user runs it (bin/nri, a child process): every example,
+// a Deployment and a CronJob from standard input, NADs from files or from a
+// cluster (the fake API server), and bad input.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { createPki } from '../support/certs.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { repoRoot } from '../support/fixtures.js';
+
+const root = fileURLToPath(repoRoot);
+const nri = (args: string[], options: { input?: string; env?: Record<string, string> } = {}) => {
+  const result = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), args, { cwd: root, input: options.input ?? '', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: root, ...options.env } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+};
+
+const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: dpdk
+  namespace: default
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: dpdk } }
+  template:
+    metadata:
+      labels: { app: dpdk }
+      annotations: { k8s.v1.cni.cncf.io/networks: "foo-network, foo-network" }
+    spec:
+      containers:
+        - { name: testpmd, image: registry.example.com/dpdk:1 }
+`;
+
+describe('nri explain', () => {
+  const examples = readdirSync(new URL('examples/reviews/', repoRoot)).filter((name) => name.endsWith('.json') && !name.endsWith('.expected.json'));
+
+  for (const name of examples) {
+    it(`examples/reviews/${name}: -o patch is the example's expected answer, and the exit status says allowed or denied`, () => {
+      const expected = JSON.parse(readFileSync(new URL(`examples/reviews/${name.replace('.json', '.expected.json')}`, repoRoot), 'utf8'));
+      const result = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads', '-o', 'patch'], { env: expected.env ?? {} });
+      if (expected.allowed) {
+        assert.equal(result.status, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout), expected.patch ?? []);
+      } else {
+        assert.equal(result.status, 1);
+        assert.equal(result.stderr, `denied: ${expected.status.message}\n`);
+      }
+      const summary = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads'], { env: expected.env ?? {} });
+      assert.match(summary.stdout, expected.allowed ? /^Result: +(patched|allowed)/m : /^Result: +DENIED: /m);
+    });
+  }
+
+  it('a Deployment from standard input: the summary names its pod, -o yaml is the Deployment with its template patched in place', () => {
+    const summary = nri(['explain', '-f', '-', '--nads', 'examples/nads'], { input: DEPLOYMENT });
+    assert.equal(summary.status, 0, summary.stderr);
+    assert.match(summary.stdout, /^Deployment default\/dpdk \(its pod\)$/m);
+    assert.match(summary.stdout, /^NADs: +default\/foo-network \(2 references\)$/m);
+    assert.match(summary.stdout, /^Resources: +example\.com\/foo=2 in container "testpmd"$/m);
+    assert.match(summary.stdout, /^Volumes: +podnetinfo \(Downward API\) mounted at \/etc\/podnetinfo in "testpmd"$/m);
+    const stored = parse(nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'yaml'], { input: DEPLOYMENT }).stdout);
+    assert.equal(stored.kind, 'Deployment');
+    assert.equal(stored.spec.replicas, 2);
+    assert.deepEqual(stored.spec.template.spec.containers[0].resources, { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } });
+    assert.equal(stored.spec.template.metadata.namespace, undefined, 'a template carries no namespace');
+    assert.ok(stored.spec.template.spec.volumes.some((volume: { name: string }) => volume.name === 'podnetinfo'));
+  });
+
+  it('a CronJob as JSON: its job template\'s pod', () => {
+    const cron = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'default' }, spec: { schedule: '@daily', jobTemplate: { spec: { template: { metadata: { annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net-a' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox' }] } } } } } };
+    const result = nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'json'], { input: JSON.stringify(cron) });
+    assert.equal(result.status, 0, result.stderr);
+    const stored = JSON.parse(result.stdout);
+    assert.deepEqual(stored.spec.jobTemplate.spec.template.spec.containers[0].resources.limits, { 'intel.com/sriov_netdevice_a': '1' });
+  });
+
+  it('bad input exits 2 with the reason and the usage', () => {
+    for (const [args, input, message] of [
+      [['explain'], '', /-f FILE\|- is required/],
+      [['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'xml'], DEPLOYMENT, /-o xml: expected summary, yaml, json or patch/],
+      [['explain', '-f', '-', '--nads', 'examples/nads'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n', /a "ConfigMap" has no pod/],
+      [['explain', '-f', '-', '--nads', 'examples/nads'], '{ not: [yaml', /neither YAML nor JSON/],
+      [['explain', '-f', '-', '--nads', 'examples/nads'], 'kind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n', /Pod default\/p: field "spec\.containers" must have at least 1 item/],
+      [['explain', '-f', '/nonexistent.yaml', '--nads', 'examples/nads'], '', /cannot read \/nonexistent\.yaml/],
+      [['explain', '-f', '-'], DEPLOYMENT, /name the NADs: --nads FILE\|DIR, or a cluster with KUBECONFIG/],
+    ] as const) {
+      const result = nri([...args], { input });
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.match(result.stderr, /Usage: nri explain -f FILE\|-/);
+    }
+  });
+
+  describe('with NADs from the cluster KUBECONFIG names', () => {
+    const api = new FakeApiServer(createPki());
+    before(async () => {
+      await api.start();
+      api.upsertNad('default', 'foo-network', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/from-cluster' });
+    });
+    after(() => api.stop());
+
+    it('reads each NAD the pod names with a GET', async () => {
+      // Not spawnSync: the fake API server answers from this very process.
+      const child = spawn(fileURLToPath(new URL('bin/nri', repoRoot)), ['explain', '-f', '-', '-o', 'patch'], { cwd: root, env: { PATH: process.env.PATH, HOME: root, KUBECONFIG: api.kubeconfigPath } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.stdin.end(DEPLOYMENT);
+      const status = await new Promise((resolve) => child.once('exit', resolve));
+      const result = { status, stdout, stderr };
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /example\.com\/from-cluster/);
+      assert.equal(api.counts.nadGet, 1);
+    });
+  });
+});
