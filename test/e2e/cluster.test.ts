@@ -274,6 +274,31 @@ spec:
     await deleteNow('statefulset', 'sts');
   });
 
+  it('DRA extended resources (KEP-5004): the resource nri injects is satisfied from a DRA driver\'s devices, the pod scheduled and Running', async () => {
+    // A DeviceClass that maps the NAD's resource name to the devices a ResourceSlice publishes for the
+    // node: the node itself offers no such extended resource, so only DRA can satisfy the request.
+    await apply({ apiVersion: 'resource.k8s.io/v1', kind: 'DeviceClass', metadata: { name: 'sriov-vf.example.com' }, spec: { extendedResourceName: 'example.com/dra-vf', selectors: [{ cel: { expression: 'device.driver == "sriov.example.com"' } }] } });
+    await apply({
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceSlice',
+      metadata: { name: `${NODE}-sriov` },
+      spec: { driver: 'sriov.example.com', nodeName: NODE, pool: { name: NODE, generation: 1, resourceSliceCount: 1 }, devices: [{ name: 'vf-0' }, { name: 'vf-1' }] },
+    });
+    await apply(nadObject('dra-vf', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/dra-vf' }));
+    const created = await create(podObject('dra-consumer', { 'k8s.v1.cni.cncf.io/networks': 'dra-vf' }));
+    assert.equal(created.code, 0, created.stderr);
+    assert.deepEqual((await getPod('dra-consumer')).spec.containers[0].resources.limits, { 'example.com/dra-vf': '1' }, 'injected by nri');
+    await waitRunning('dra-consumer');
+    const pod = await getPod('dra-consumer');
+    assert.equal(pod.spec.nodeName, NODE);
+    const mapping = pod.status.extendedResourceClaimStatus;
+    assert.ok(mapping?.resourceClaimName, `the scheduler records the claim it made: ${JSON.stringify(pod.status)}`);
+    const claim = await cp.getJson(['resourceclaim', mapping.resourceClaimName]);
+    assert.equal(claim.status.allocation.devices.results[0].driver, 'sriov.example.com');
+    await deleteNow('pod', 'dra-consumer');
+    await deleteNow('net-attach-def', 'dra-vf');
+  });
+
   it('a KubeVirt virt-launcher-shaped pod: resources go to the compute container, listed first', async () => {
     const launcher = podObject(
       'virt-launcher-vmi-abcde',

@@ -8,6 +8,7 @@
 #   kwok                                                     sigs.k8s.io/kwok v0.8.0, with its "fast" stages
 #   CRDs                                                     NAD client v1.7.7, Knative Serving, cert-manager
 #   knative-validate, cainjector                             test/e2e/go/* (Knative's and cert-manager's own code)
+#   promtool                                                 github.com/prometheus/prometheus (its own cmd/promtool)
 set -euo pipefail
 
 KUBERNETES_VERSION=v1.36.3
@@ -16,6 +17,7 @@ KWOK_VERSION=v0.8.0
 NAD_CLIENT_VERSION=v1.7.7
 KNATIVE_SERVING_VERSION=v0.42.2
 CERT_MANAGER_VERSION=v1.21.2
+PROMETHEUS_VERSION=v0.316.0
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -111,12 +113,24 @@ build_helpers() {
   done
 }
 
+build_promtool() {
+  local key="prometheus $PROMETHEUS_VERSION"
+  stamp_ok promtool "$key" && [[ -x "$bin/promtool" ]] && return
+  log "building promtool ($PROMETHEUS_VERSION; ~3 min the first time)"
+  local src="$cache/src/promtool"
+  rm -rf "$src" && mkdir -p "$src" && cd "$src"
+  go mod init nri-e2e/promtool >/dev/null 2>&1
+  go get -tool "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  go build -ldflags "-s -w" -o "$bin/promtool" github.com/prometheus/prometheus/cmd/promtool
+  stamp_set promtool "$key"
+}
+
 start=$SECONDS
-steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers)
+steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers promtool)
 for step in "${steps[@]}"; do
   case "$step" in
-    kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;;
-    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers)" >&2; exit 2 ;;
+    kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;; promtool) build_promtool ;;
+    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers, promtool)" >&2; exit 2 ;;
   esac
 done
 log "control plane ready in $cache ($((SECONDS - start)) s)"
