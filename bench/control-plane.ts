@@ -10,7 +10,7 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { freePort } from '../test/support/function-process.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
-import { deployWithCertificate, startNri } from '../test/e2e/support/deploy.js';
+import { deployWithCertificate, pointWebhookAt, startNri } from '../test/e2e/support/deploy.js';
 import { inTurn, median, metric, root, stopper } from './targets.js';
 
 const WEBHOOK = 'network-resources-injector.k8s.cni.cncf.io';
@@ -157,14 +157,6 @@ const medianPhase = (rounds: Phase[]): Phase => ({
   podsPerSecond: median(rounds.map((r) => r.podsPerSecond)),
   ...(rounds[0]?.ownMs !== undefined ? { ownMs: median(rounds.map((r) => r.ownMs!)) } : {}),
 });
-
-/** Points the webhook at a URL and waits until kube-apiserver calls it there. */
-export async function pointWebhookAt(cp: ControlPlane, name: string, url: string): Promise<void> {
-  const webhook = await cp.getJson(['mutatingwebhookconfiguration', name]);
-  webhook.webhooks[0].clientConfig.url = url;
-  await cp.must(['replace', '-f', '-'], JSON.stringify(webhook));
-  await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
-}
 
 export async function controlPlaneRows(): Promise<string[][]> {
   const missing = missingControlPlane();

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { freePort, type RunningFunction } from '../test/support/function-process.js';
 import { createTenantNads, memoryOf } from '../test/e2e/support/bulk.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
-import { deployWithCertificate, startNri, type Deployment } from '../test/e2e/support/deploy.js';
-import { createPods, patchFor, pointWebhookAt, webhookHistogram } from './control-plane.js';
+import { deployWithCertificate, pointWebhookAt, startNri, type Deployment } from '../test/e2e/support/deploy.js';
+import { createPods, patchFor, webhookHistogram } from './control-plane.js';
 import { inTurn, ksvcMemoryRequestMiB, median, root, stopper } from './targets.js';
 
 const NAMESPACES = 1000;

@@ -9,9 +9,10 @@ import { loadClusterConfig } from '../app.js';
 import { BadRequest } from '../adapters/http/bad-request.js';
 import { decodeReview } from '../adapters/http/decode-review.js';
 import { createKubeClient } from '../adapters/kube/kube-client.js';
+import { fetchNad } from '../adapters/kube/nad-cache.js';
 import { loadOfflineNads, OfflineNadSource } from '../adapters/offline-nads.js';
 import { parseSettings } from '../config/settings.js';
-import { nadAnnotationsRead, nadKey, toNad } from '../core/nad.js';
+import { nadAnnotationsRead, nadKey } from '../core/nad.js';
 import { decide, select } from '../core/review.js';
 import type { NadLookupOutcome, NadRef, Pod } from '../core/types.js';
 import { workloadPod } from '../core/workload.js';
@@ -94,17 +95,7 @@ async function resolver(nadsPath: string | undefined, annotationsRead: ReadonlyS
   const kube = createKubeClient(cluster.config, apiTimeoutMs);
   return async (refs) => {
     const out = new Map<string, NadLookupOutcome>();
-    for (const { namespace, name } of refs) {
-      const outcome = await kube.getNad(namespace, name).then(
-        (object): NadLookupOutcome => {
-          if (object === undefined) return { status: 'missing' };
-          const nad = toNad(object, namespace, annotationsRead);
-          return nad ? { status: 'found', nad } : { status: 'error', reason: 'not a NetworkAttachmentDefinition' };
-        },
-        (error: Error): NadLookupOutcome => ({ status: 'error', reason: error.message }),
-      );
-      out.set(nadKey(namespace, name), outcome);
-    }
+    for (const { namespace, name } of refs) out.set(nadKey(namespace, name), await fetchNad(kube, namespace, name, annotationsRead));
     return out;
   };
 }

@@ -1,6 +1,7 @@
 // `nri explain`'s readable answer: what nri would do to a pod, in a few lines.
 // Pure: a verdict and the pod before and after in, text out.
 import type { Verdict } from '../core/decision.js';
+import { nadKey, refLabel } from '../core/nad.js';
 import { PODNETINFO_VOLUME, type Pod } from '../core/types.js';
 
 const list = (items: string[]) => (items.length > 0 ? items.join(', ') : '—');
@@ -10,10 +11,10 @@ export function explainSummary(source: string, verdict: Verdict, before: Pod, af
   const lines: Array<[string, string]> = [];
   const counted = new Map<string, number>();
   for (const ref of facts.networks) {
-    const key = `${ref.namespace}/${ref.name}`;
+    const key = nadKey(ref.namespace, ref.name);
     counted.set(key, (counted.get(key) ?? 0) + 1);
   }
-  lines.push(['Networks', list(facts.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`))]);
+  lines.push(['Networks', list(facts.networks.map(refLabel))]);
   lines.push(['NADs', list([...counted].map(([key, count]) => (count > 1 ? `${key} (${count} references)` : key)))]);
   const resources = [...facts.injected].map(([resource, count]) => {
     const container = after.spec.containers.find((c) => c.resources?.limits && Object.hasOwn(c.resources.limits, resource));

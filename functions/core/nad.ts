@@ -4,7 +4,7 @@
 import { validateNad } from '../validation/validators.js';
 import { isLabelValue, isQualifiedName, isResourceName } from './names.js';
 import { fail, ok, quote, type Result } from './result.js';
-import { INJECT_ANNOTATION, NODE_SELECTOR_ANNOTATION, type CoreSettings, type Nad, type StringMap } from './types.js';
+import { INJECT_ANNOTATION, NODE_SELECTOR_ANNOTATION, type CoreSettings, type Nad, type NetworkRef, type StringMap } from './types.js';
 
 export const nadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
@@ -43,13 +43,22 @@ export interface NadDemands {
   optedOut?: true;
 }
 
+/** The nri.k8s.cni.cncf.io/inject annotation of a pod or a NAD: true unless it says "false"; any other value is an error. */
+export function injectionWanted(annotations: Readonly<StringMap>): Result<boolean> {
+  if (!Object.hasOwn(annotations, INJECT_ANNOTATION)) return ok(true);
+  const value = annotations[INJECT_ANNOTATION]!.trim();
+  if (value === 'true' || value === 'false') return ok(value === 'true');
+  return fail(`annotation "${INJECT_ANNOTATION}" value ${quote(value)} must be "true" or "false"`);
+}
+
+/** "namespace/name", and "@interface" when the selection names one. */
+export const refLabel = (ref: NetworkRef): string => `${nadKey(ref.namespace, ref.name)}${ref.interface ? `@${ref.interface}` : ''}`;
+
 export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Result<NadDemands> {
-  const inject = Object.hasOwn(nad.annotations, INJECT_ANNOTATION) ? nad.annotations[INJECT_ANNOTATION]!.trim() : 'true';
-  if (inject !== 'true' && inject !== 'false') {
-    return fail(`NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${INJECT_ANNOTATION}" value ${quote(inject)} must be "true" or "false"`);
-  }
+  const wanted = injectionWanted(nad.annotations);
+  if (!wanted.ok) return fail(`NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} ${wanted.error}`);
   const resources = new Set<string>();
-  for (const key of inject === 'false' ? [] : resourceNameKeys) {
+  for (const key of wanted.value ? resourceNameKeys : []) {
     if (!Object.hasOwn(nad.annotations, key)) continue;
     const resource = nad.annotations[key]!.trim();
     if (resource === '') continue;
@@ -61,7 +70,7 @@ export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Resul
   const selector = nodeSelectorOf(nad);
   if (!selector.ok) return selector;
   const demands: NadDemands = selector.value ? { resources: [...resources], nodeSelector: selector.value } : { resources: [...resources] };
-  if (inject === 'false') demands.optedOut = true;
+  if (!wanted.value) demands.optedOut = true;
   return ok(demands);
 }
 

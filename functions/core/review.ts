@@ -6,11 +6,10 @@
 // select() ends a review early or says which NADs to resolve; decide() takes
 // what the adapter resolved and runs steps 3 and 4.
 import { allow, deny, NO_FACTS, patch, type Verdict } from './decision.js';
-import { nadKey } from './nad.js';
+import { injectionWanted, nadKey } from './nad.js';
 import { buildPatch, patchProblem } from './patch.js';
 import { planInjection } from './plan.js';
 import { podNamespace, selectNetworks, type Selection } from './selection.js';
-import { quote } from './result.js';
 import { INJECT_ANNOTATION, type CoreSettings, type Nad, type NadLookupOutcome, type NadRef, type Pod, type Switches } from './types.js';
 
 export interface PodReview {
@@ -43,12 +42,9 @@ export function select(review: PodReview, context: ReviewContext): Selected {
   const { pod } = review;
   if (pod === null) return early(deny('internal', 'internal error: a CREATE review reached the injector without its pod; please report this'));
   if (context.settings.excludedNamespaces.has(podNamespace(pod, review.namespace))) return early(allow('excluded_namespace'));
-  const own = pod.metadata?.annotations ?? {};
-  if (Object.hasOwn(own, INJECT_ANNOTATION)) {
-    const value = own[INJECT_ANNOTATION]!.trim();
-    if (value === 'false') return { verdict: { decision: allow('opted_out'), facts: { ...NO_FACTS, warnings: [`the pod opts out (${INJECT_ANNOTATION}: "false"): nri changed nothing`] } } };
-    if (value !== 'true') return early(deny('invalid_annotation', `annotation "${INJECT_ANNOTATION}" value ${quote(value)} must be "true" or "false"`));
-  }
+  const wanted = injectionWanted(pod.metadata?.annotations ?? {});
+  if (!wanted.ok) return early(deny('invalid_annotation', wanted.error));
+  if (!wanted.value) return { verdict: { decision: allow('opted_out'), facts: { ...NO_FACTS, warnings: [`the pod opts out (${INJECT_ANNOTATION}: "false"): nri changed nothing`] } } };
   const selected = selectNetworks(pod, review.namespace, context.settings, context.switches);
   if (!selected.ok) return early(deny('invalid_annotation', selected.error));
   const selection = selected.value;

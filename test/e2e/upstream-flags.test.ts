@@ -18,7 +18,7 @@ import { repoRoot } from '../support/fixtures.js';
 import { eventually, freePort, send } from '../support/function-process.js';
 import { ARGUMENT_LISTS } from '../support/upstream-args.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
-import { AS_ROOT, containerOf, deployWithCertificate, type Deployment, type KubeObject } from './support/deploy.js';
+import { AS_ROOT, containerOf, deployWithCertificate, find, pointWebhookAt, type Deployment, type KubeObject } from './support/deploy.js';
 
 const missing = missingControlPlane();
 if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
@@ -57,13 +57,7 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
   let certDir = '';
   let running: Started | undefined;
 
-  const pointWebhookAt = async (port: number) => {
-    const name = objects.find((object) => object.kind === 'MutatingWebhookConfiguration')!.metadata.name;
-    const webhook = await cp.getJson(['mutatingwebhookconfiguration', name]);
-    webhook.webhooks[0].clientConfig.url = `https://127.0.0.1:${port}/mutate`;
-    await cp.must(['replace', '-f', '-'], JSON.stringify(webhook));
-    await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
-  };
+  const pointAt = (port: number) => pointWebhookAt(cp, find(objects, 'MutatingWebhookConfiguration').metadata.name, `https://127.0.0.1:${port}/mutate`);
 
   /** bin/webhook with `args`, its ports made free ones, its certificate folder the suite's, as the container's user. */
   const start = async (args: string[], options: { cwd?: string; namespace?: string } = {}): Promise<Started> => {
@@ -165,7 +159,7 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
     await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem }), /certificate required|alert/i, 'no client certificate: refused');
     const withCertificate = await handshake(running.tlsPort, { ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'webhook-client.crt')), key: readFileSync(join(cp.dir, 'webhook-client.key')) });
     assert.equal(withCertificate.protocol, 'TLSv1.3');
-    await pointWebhookAt(running.tlsPort);
+    await pointAt(running.tlsPort);
     await podsInjected('upstream');
     assert.equal(await stop(running), 0);
   });
@@ -174,7 +168,7 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
     running = await start(ARGUMENT_LISTS.sriovOperator, { namespace: deployment.namespace });
     await probesOnHealthPort(running);
     assert.equal((await handshake(running.tlsPort, { ca: cp.pki.caPem })).protocol, 'TLSv1.3');
-    await pointWebhookAt(running.tlsPort);
+    await pointAt(running.tlsPort);
     await podsInjected('sriov');
     assert.equal(await stop(running), 0);
   });
@@ -186,7 +180,7 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
     assert.equal(tls12.protocol, 'TLSv1.2');
     assert.equal(tls12.cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256', 'the serving key is ECDSA: its named suite');
     await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }), /handshake failure|no shared cipher|alert/i);
-    await pointWebhookAt(running.tlsPort);
+    await pointAt(running.tlsPort);
     await podsInjected('kubevirt');
     assert.equal(await stop(running), 0);
   });

@@ -2,6 +2,7 @@
 // with what the user and the audit log are told beside it. Small helpers so
 // each answer reads in one line, as controller-runtime's do.
 import { NO_FACTS, type Decision, type ReviewFacts } from '../../core/decision.js';
+import { nadKey } from '../../core/nad.js';
 
 export interface AdmissionResponseReview {
   apiVersion: 'admission.k8s.io/v1';
@@ -36,7 +37,7 @@ function told(decision: Decision, facts: ReviewFacts): Told {
   const out: Told = {};
   if (decision.type !== 'allowed') {
     out.auditAnnotations = {
-      networks: [...new Set(facts.networks.map((ref) => `${ref.namespace}/${ref.name}`))].join(','),
+      networks: [...new Set(facts.networks.map((ref) => nadKey(ref.namespace, ref.name)))].join(','),
       resources: [...facts.injected].map(([resource, count]) => `${resource}=${count}`).join(','),
     };
   }

@@ -3,6 +3,7 @@
 // Steps 1, 3 and 4 are the core's (core/review.ts); step 2, resolving the NADs,
 // waits only when the NAD source must ask the API server.
 import { deny, NO_FACTS, type Decision, type Verdict } from '../../core/decision.js';
+import { refLabel } from '../../core/nad.js';
 import { decide, select, type Pending, type ReviewContext } from '../../core/review.js';
 import type { NadSource } from '../nad-source.js';
 import type { Logger } from '../observability/logger.js';
@@ -52,7 +53,7 @@ function logFields(review: DecodedReview, { decision, facts }: Verdict, duration
     uid: review.uid,
     namespace: meta?.namespace || review.namespace,
     podName: meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined),
-    networks: facts.networks.map((ref) => `${ref.namespace}/${ref.name}${ref.interface ? `@${ref.interface}` : ''}`),
+    networks: facts.networks.map(refLabel),
     resources: Object.fromEntries(facts.injected),
     warnings: facts.warnings.length > 0 ? facts.warnings : undefined,
     decision: decision.type,

@@ -24,6 +24,22 @@ export interface NadCacheOptions {
   maxPendingGets?: number;
 }
 
+/** One GET of a NAD, as an answer: found, missing, or why it could not be read (also told to `onError`). */
+export function fetchNad(kube: KubeClient, namespace: string, name: string, annotationsRead: ReadonlySet<string>, onError?: (failure: KubeApiError) => void): Promise<NadLookupOutcome> {
+  return kube.getNad(namespace, name).then(
+    (object): NadLookupOutcome => {
+      if (object === undefined) return { status: 'missing' };
+      const nad = toNad(object, namespace, annotationsRead);
+      return nad ? { status: 'found', nad } : { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
+    },
+    (error: unknown): NadLookupOutcome => {
+      const failure = error instanceof KubeApiError ? error : new KubeApiError('other', String(error));
+      onError?.(failure);
+      return { status: 'error', reason: failure.message };
+    },
+  );
+}
+
 export class NadCache implements NadSource {
   private objects = new NadIndex();
   private synced = false;
@@ -170,22 +186,13 @@ export class NadCache implements NadSource {
       return Promise.resolve({ status: 'error', reason: `${maxPendingGets} reads are already waiting on the API server` });
     }
     metrics.nadApiReads.inc();
-    const read = kube
-      .getNad(namespace, name)
-      .then((object): NadLookupOutcome => {
-        if (object === undefined) return { status: 'missing' };
-        const nad = toNad(object, namespace, this.options.annotationsRead);
-        if (!nad) return { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
-        if (!this.synced) {
+    const read = fetchNad(kube, namespace, name, this.options.annotationsRead, (failure) => metrics.apiErrors.inc({ operation: 'get_nad', kind: failure.kind }))
+      .then((outcome) => {
+        if (outcome.status === 'found' && !this.synced) {
           if (this.recent.size > 10000) this.recent.clear();
-          this.recent.set(id, { nad, expires: Date.now() + getTtlMs });
+          this.recent.set(id, { nad: outcome.nad, expires: Date.now() + getTtlMs });
         }
-        return { status: 'found', nad };
-      })
-      .catch((error: unknown): NadLookupOutcome => {
-        const failure = error instanceof KubeApiError ? error : new KubeApiError('other', String(error));
-        metrics.apiErrors.inc({ operation: 'get_nad', kind: failure.kind });
-        return { status: 'error', reason: failure.message };
+        return outcome;
       })
       .finally(() => this.pending.delete(id));
     this.pending.set(id, read);

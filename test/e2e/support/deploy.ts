@@ -215,3 +215,11 @@ export function startCainjector(cp: ControlPlane): () => void {
   child.on('exit', () => writeFileSync(log, chunks.join('')));
   return () => child.kill('SIGTERM');
 }
+
+/** Points the webhook at a URL and waits until kube-apiserver calls it there. */
+export async function pointWebhookAt(cp: ControlPlane, name: string, url: string): Promise<void> {
+  const webhook = await cp.getJson(['mutatingwebhookconfiguration', name]);
+  webhook.webhooks[0].clientConfig.url = url;
+  await cp.must(['replace', '-f', '-'], JSON.stringify(webhook));
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
+}
