@@ -8,6 +8,7 @@ import type { ReviewContext } from './core/review.js';
 import type { Probes } from './adapters/http/listener.js';
 import type { ReviewRuntime } from './adapters/http/review-endpoint.js';
 import { ControlSwitchesWatch, StaticSwitches, type SwitchSource } from './adapters/kube/control-switches-watch.js';
+import { KnativeTrafficWatch } from './adapters/kube/knative-traffic-watch.js';
 import { createKubeClient } from './adapters/kube/kube-client.js';
 import { loadClientNode } from './adapters/kube/load-client-node.js';
 import { NadCache } from './adapters/kube/nad-cache.js';
@@ -25,6 +26,8 @@ export interface App {
   metrics: Metrics;
   nads: NadSource;
   switches: SwitchSource;
+  /** on Knative: whether this revision still answers reviews (readiness follows it) */
+  traffic?: KnativeTrafficWatch;
   runtime: ReviewRuntime;
   probes: Probes;
   /** extra readiness checks (the HTTPS listener adds its certificate) */
@@ -74,9 +77,11 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const settings = parsed.value;
   const logger = createLogger(settings.logLevel, options.logDestination);
   const metrics = createMetrics();
+  metrics.revisionServing.set(1); // a KnativeTrafficWatch, when there is one, says otherwise
 
   let nads: NadSource;
   let switches: SwitchSource;
+  let traffic: KnativeTrafficWatch | undefined;
   const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
   const namespace = ownNamespace(settings, env);
   if (cluster) {
@@ -92,6 +97,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
       logger,
       metrics,
     });
+    if (settings.knative) traffic = new KnativeTrafficWatch({ kube, namespace, ...settings.knative, watchTimeoutSeconds: settings.watchTimeoutSeconds, logger, metrics });
   } else {
     const path = settings.nadsPath ?? DEFAULT_OFFLINE_NADS;
     try {
@@ -103,6 +109,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   }
 
   const readinessChecks: Array<() => string | null> = [() => nads.readiness()];
+  if (traffic) readinessChecks.push(() => traffic.readiness());
   let shuttingDown = false;
   const runtime: ReviewRuntime = {
     context: (): ReviewContext => ({ settings: settings.core, switches: switches.current() }),
@@ -124,6 +131,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
 
   nads.start();
   switches.start();
+  traffic?.start();
   logger.info(
     {
       config: {
@@ -136,6 +144,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
         hugePageDownApi: settings.envSwitches.hugePageDownApi,
         namespace,
         controlSwitches: switches.describe(),
+        knativeTraffic: traffic?.describe() ?? (settings.knative ? 'no cluster' : 'off'),
         logLevel: settings.logLevel,
         apiTimeoutMs: settings.apiTimeoutMs,
         watchTimeoutSeconds: settings.watchTimeoutSeconds,
@@ -155,12 +164,13 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     metrics,
     nads,
     switches,
+    ...(traffic ? { traffic } : {}),
     runtime,
     probes,
     addReadinessCheck: (check) => void readinessChecks.push(check),
     markShuttingDown: () => void (shuttingDown = true),
     async stop() {
-      await Promise.all([nads.stop(), switches.stop()]);
+      await Promise.all([nads.stop(), switches.stop(), traffic?.stop()]);
     },
   };
 }

@@ -40,12 +40,17 @@ async function main(): Promise<void> {
   let secure: SecureServer | undefined;
   if (settings.tls) {
     try {
-      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight }), logger, app.metrics);
+      // A superseded revision's replica closes each connection after its answer, so kube-apiserver's
+      // next review opens a new one, which reaches the current revision once this one is unready.
+      const closeAfterAnswer = app.traffic ? () => !app.traffic!.serves() : undefined;
+      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, ...(closeAfterAnswer ? { closeAfterAnswer } : {}) }), logger, app.metrics);
     } catch (error) {
       process.stderr.write(`nri: ${(error as Error).message}\n`);
       process.exit(2);
     }
     app.addReadinessCheck(secure.readiness);
+    const server = secure.server;
+    if (app.traffic) app.traffic.onChange = (serves) => void (serves || server.closeIdleConnections());
   }
 
   const listen = (server: typeof plain, port: number, name: string) =>

@@ -42,6 +42,8 @@ export interface Settings {
   shutdownTimeoutMs: number;
   tls?: TlsSettings;
   logLevel: LogLevel;
+  /** the Knative Service and revision this replica belongs to, when its readiness follows their traffic */
+  knative?: { service: string; revision: string };
 }
 
 type Env = Record<string, string | undefined>;
@@ -131,6 +133,17 @@ function tlsSettings(env: Env): TlsSettings | undefined {
   return tls;
 }
 
+/**
+ * Knative sets K_SERVICE and K_REVISION in every revision's pods. With both, readiness follows
+ * the Service's traffic (core/knative-traffic.ts) unless NRI_FOLLOW_KNATIVE_TRAFFIC=false.
+ */
+function knativeRevision(env: Env): Settings['knative'] {
+  if (!bool(env, 'NRI_FOLLOW_KNATIVE_TRAFFIC', true)) return undefined;
+  const service = dnsLabel(env, 'K_SERVICE');
+  const revision = dnsLabel(env, 'K_REVISION');
+  return service && revision ? { service, revision } : undefined;
+}
+
 export function parseSettings(env: Env): Result<Settings> {
   try {
     const logLevel = (text(env, 'NRI_LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
@@ -169,6 +182,8 @@ export function parseSettings(env: Env): Result<Settings> {
     if (nadsPath) settings.nadsPath = nadsPath;
     const tls = tlsSettings(env);
     if (tls) settings.tls = tls;
+    const knative = knativeRevision(env);
+    if (knative) settings.knative = knative;
     return ok(settings);
   } catch (error) {
     if (error instanceof SettingsError) return fail(error.message);

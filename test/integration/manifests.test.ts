@@ -151,13 +151,14 @@ describe('knative/ manifests', () => {
     assert.ok(container.resources.limits.memory);
   });
 
-  it('grants exactly: get/list/watch on NADs, and on the one control-switch ConfigMap in its namespace', () => {
+  it('grants exactly: get/list/watch on NADs, and on the one control-switch ConfigMap and nri\'s own Knative Service in its namespace', () => {
     const namespace = one('v1', 'ServiceAccount').metadata.namespace;
     const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
     const rules = roles.flatMap((role) => role.rules.map((rule: any) => ({ kind: role.kind, namespace: role.metadata.namespace, ...rule }))).sort((a, b) => a.kind.localeCompare(b.kind));
     assert.deepEqual(rules, [
       { kind: 'ClusterRole', namespace: undefined, apiGroups: ['k8s.cni.cncf.io'], resources: ['network-attachment-definitions'], verbs: ['get', 'list', 'watch'] },
       { kind: 'Role', namespace, apiGroups: [''], resources: ['configmaps'], resourceNames: ['nri-control-switches'], verbs: ['get', 'list', 'watch'] },
+      { kind: 'Role', namespace, apiGroups: ['serving.knative.dev'], resources: ['services'], resourceNames: ['nri'], verbs: ['get', 'list', 'watch'] },
     ]);
     const text = JSON.stringify(roles);
     for (const forbidden of ['secrets', 'pods', '"*"']) assert.ok(!text.includes(forbidden), `no ${forbidden}`);

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestPki } from './certs.js';
 
-export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmGet' | 'cmList' | 'cmWatch';
+export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmGet' | 'cmList' | 'cmWatch' | 'ksvcList' | 'ksvcWatch';
+type WatchRoute = 'nadWatch' | 'cmWatch' | 'ksvcWatch';
+const watchRouteOf = (route: Route): WatchRoute => (route.startsWith('nad') ? 'nadWatch' : route.startsWith('cm') ? 'cmWatch' : 'ksvcWatch');
 
 export interface Fault {
   status?: number;
@@ -28,7 +30,7 @@ export interface Fault {
 }
 
 interface Watcher {
-  route: 'nadWatch' | 'cmWatch';
+  route: WatchRoute;
   namespace?: string;
   name?: string;
   response: ServerResponse;
@@ -49,7 +51,9 @@ const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
 export class FakeApiServer {
   readonly nads = new Map<string, KubeObject>();
   readonly configMaps = new Map<string, KubeObject>();
-  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmGet: 0, cmList: 0, cmWatch: 0 };
+  /** serving.knative.dev/v1 Services */
+  readonly knativeServices = new Map<string, KubeObject>();
+  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmGet: 0, cmList: 0, cmWatch: 0, ksvcList: 0, ksvcWatch: 0 };
   /** every page a LIST answered: how many objects, and the limit asked for (0: none) */
   readonly listPages: Array<{ route: Route; items: number; limit: number }> = [];
   /** sorted lists by snapshot, so that every page of one list reads the same objects */
@@ -61,7 +65,7 @@ export class FakeApiServer {
   private resourceVersion = 100;
   /** watches from before this resourceVersion get 410 Gone */
   private compactedBefore = 0;
-  private readonly events: Array<{ rv: number; route: 'nadWatch' | 'cmWatch'; type: string; object: KubeObject }> = [];
+  private readonly events: Array<{ rv: number; route: WatchRoute; type: string; object: KubeObject }> = [];
   private server?: Server;
   kubeconfigPath = '';
   url = '';
@@ -119,7 +123,7 @@ export class FakeApiServer {
 
   // ----- state changes, delivered to watchers -----
 
-  private record(route: 'nadWatch' | 'cmWatch', type: string, object: KubeObject): void {
+  private record(route: WatchRoute, type: string, object: KubeObject): void {
     const rv = ++this.resourceVersion;
     object.metadata.resourceVersion = String(rv);
     this.events.push({ rv, route, type, object: structuredClone(object) });
@@ -158,12 +162,16 @@ export class FakeApiServer {
     this.remove('cmWatch', namespace, name);
   }
 
-  private store(route: 'nadWatch' | 'cmWatch'): Map<string, KubeObject> {
-    return route === 'nadWatch' ? this.nads : this.configMaps;
+  upsertKnativeService(namespace: string, name: string, spec: unknown, status: unknown): void {
+    this.put('ksvcWatch', { apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name, namespace }, spec, status } as KubeObject);
+  }
+
+  private store(route: WatchRoute): Map<string, KubeObject> {
+    return route === 'nadWatch' ? this.nads : route === 'cmWatch' ? this.configMaps : this.knativeServices;
   }
 
   /** Creates or replaces an object and tells the watchers of its kind. */
-  private put(route: 'nadWatch' | 'cmWatch', object: KubeObject): void {
+  private put(route: WatchRoute, object: KubeObject): void {
     const store = this.store(route);
     const key = `${object.metadata.namespace}/${object.metadata.name}`;
     const type = store.has(key) ? 'MODIFIED' : 'ADDED';
@@ -171,7 +179,7 @@ export class FakeApiServer {
     this.record(route, type, object);
   }
 
-  private remove(route: 'nadWatch' | 'cmWatch', namespace: string, name: string): void {
+  private remove(route: WatchRoute, namespace: string, name: string): void {
     const store = this.store(route);
     const object = store.get(`${namespace}/${name}`);
     if (!object) return;
@@ -238,6 +246,10 @@ export class FakeApiServer {
       route = watch ? 'cmWatch' : 'cmList';
       const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
       params = { namespace: decodeURIComponent(match[1]!), ...(selector ? { name: selector[1]! } : {}) };
+    } else if ((match = /^\/apis\/serving\.knative\.dev\/v1\/namespaces\/([^/]+)\/services$/.exec(url.pathname))) {
+      route = watch ? 'ksvcWatch' : 'ksvcList';
+      const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
+      params = { namespace: decodeURIComponent(match[1]!), ...(selector ? { name: selector[1]! } : {}) };
     } else return this.status(res, 404, `the fake API server has no ${url.pathname}`);
     this.counts[route]++;
     const fault = this.takeFault(route);
@@ -250,7 +262,7 @@ export class FakeApiServer {
     else proceed();
   }
 
-  private list(route: 'nadWatch' | 'cmWatch', params: { namespace?: string; name?: string }): KubeObject[] {
+  private list(route: WatchRoute, params: { namespace?: string; name?: string }): KubeObject[] {
     const source = this.store(route);
     return [...source.values()].filter((object) => (!params.namespace || object.metadata.namespace === params.namespace) && (!params.name || object.metadata.name === params.name));
   }
@@ -266,7 +278,8 @@ export class FakeApiServer {
         return object ? this.send(res, 200, object) : this.status(res, 404, `configmaps "${params.name}" not found`);
       }
       case 'nadList':
-      case 'cmList': {
+      case 'cmList':
+      case 'ksvcList': {
         // Pages as kube-apiserver serves them from etcd: `limit` objects in key order from one
         // snapshot, and a continue token naming the snapshot's resourceVersion and the last key.
         // A token from before a compaction is refused with 410 Expired, as etcd's is.
@@ -283,7 +296,7 @@ export class FakeApiServer {
         const snapshotKey = `${route} ${params.namespace ?? ''} ${params.name ?? ''} ${snapshot}`;
         let sorted = this.snapshots.get(snapshotKey);
         if (!sorted) {
-          sorted = this.list(route === 'nadList' ? 'nadWatch' : 'cmWatch', params).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+          sorted = this.list(watchRouteOf(route), params).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
           if (this.snapshots.size >= 4) this.snapshots.clear();
           this.snapshots.set(snapshotKey, sorted);
         }
@@ -304,7 +317,8 @@ export class FakeApiServer {
         return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata, items });
       }
       case 'nadWatch':
-      case 'cmWatch': {
+      case 'cmWatch':
+      case 'ksvcWatch': {
         const from = Number(url.searchParams.get('resourceVersion') || '0');
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
         res.flushHeaders(); // as the real API server does: the watch is open before any event

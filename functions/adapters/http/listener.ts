@@ -22,6 +22,8 @@ export interface ListenerOptions {
   probes?: Probes;
   /** false: this port answers no review (the plain port in a cluster, where any pod could reach it) */
   reviews?: boolean;
+  /** true: end each connection after its answer (a superseded Knative revision, functions/main.ts) */
+  closeAfterAnswer?: () => boolean;
 }
 
 export const REVIEW_PATHS = new Set(['/', '/mutate']);
@@ -87,7 +89,7 @@ export async function serveProbe(path: string, probes: Probes, response: ServerR
 }
 
 export function createListener(options: ListenerOptions) {
-  const { runtime, transport, maxBodyBytes, maxInFlight, probes, reviews = true } = options;
+  const { runtime, transport, maxBodyBytes, maxInFlight, probes, reviews = true, closeAfterAnswer } = options;
   let inFlight = 0;
 
   const failed = (response: ServerResponse) => (error: unknown) => {
@@ -110,6 +112,7 @@ export function createListener(options: ListenerOptions) {
 
   /** Plain callbacks on the review path: a promise only when a NAD must be read. */
   function handle(request: IncomingMessage, response: ServerResponse): void {
+    if (closeAfterAnswer?.()) response.setHeader('connection', 'close');
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);

@@ -45,6 +45,8 @@ export interface KubeClient {
   /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion. */
   listNads(onPage: PageConsumer): Promise<string>;
   listConfigMap(namespace: string, name: string, onPage: PageConsumer): Promise<string>;
+  /** The one object of a collection (a path such as /apis/g/v/namespaces/ns/things) with this name, as a list. */
+  listNamed(collectionPath: string, name: string, onPage: PageConsumer): Promise<string>;
   /** one ConfigMap, or undefined when there is none */
   getConfigMap(namespace: string, name: string): Promise<unknown | undefined>;
   watch(path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle;
@@ -96,6 +98,9 @@ async function listPages(get: (query: Record<string, string>) => Promise<unknown
 export function createKubeClient(config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000), pageSize = LIST_PAGE_SIZE): KubeClient {
   const server = config.getCurrentCluster()?.server ?? '';
   const segment = encodeURIComponent;
+  // A field selector on the name: RBAC that grants only this resourceName allows the list and the watch.
+  const listNamed = (collectionPath: string, name: string, onPage: PageConsumer) =>
+    listPages((query) => getJson(config, server, collectionPath, query, listTimeoutMs), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
   const nadPath = (namespace: string, name: string) => `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
 
   return {
@@ -104,10 +109,8 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
     getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
     listNads: (onPage) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs), {}, onPage, pageSize),
     getConfigMap: (namespace, name) => getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, { missing: undefined }),
-    listConfigMap(namespace, name, onPage) {
-      const path = `/api/v1/namespaces/${segment(namespace)}/configmaps`;
-      return listPages((query) => getJson(config, server, path, query, listTimeoutMs), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
-    },
+    listConfigMap: (namespace, name, onPage) => listNamed(`/api/v1/namespaces/${segment(namespace)}/configmaps`, name, onPage),
+    listNamed,
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);
     },

@@ -49,6 +49,11 @@ export function createMetrics() {
       help: 'notAfter of the serving certificate in use, in seconds since the epoch.',
       registers: [registry],
     }),
+    revisionServing: new Gauge({
+      name: 'nri_knative_revision_serving',
+      help: '0 while this replica\'s Knative revision is superseded (Knative routes traffic elsewhere) and so kept out of the webhook Service, else 1 (always 1 off Knative).',
+      registers: [registry],
+    }),
     inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews waiting on a NAD read from the API server right now.', registers: [registry] }),
   };
 }
