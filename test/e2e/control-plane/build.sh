@@ -7,7 +7,9 @@
 #   etcd                                                     go.etcd.io/etcd/server/v3 (kubernetes' own graph)
 #   kwok                                                     sigs.k8s.io/kwok v0.8.0, with its "fast" stages
 #   CRDs                                                     NAD client v1.7.7, Knative Serving, cert-manager
-#   knative-validate, cainjector                             test/e2e/go/* (Knative's and cert-manager's own code)
+#   knative-validate, cainjector, cert-manager-controller    test/e2e/go/* (Knative's and cert-manager's own code)
+#   Knative controller, webhook, autoscaler-hpa              knative.dev/serving v0.42.2 (release knative-v1.15)
+#   Knative's config (CRDs, ConfigMaps)                      knative.dev/{serving,networking,caching}, as those modules ship it
 #   promtool                                                 github.com/prometheus/prometheus (its own cmd/promtool)
 set -euo pipefail
 
@@ -32,6 +34,8 @@ log() { printf '[e2e-build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 stamp_ok() { [[ -f "$cache/stamps/$1" && "$(cat "$cache/stamps/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$cache/stamps"; printf '%s' "$2" >"$cache/stamps/$1"; }
 module_dir() { go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'; }
+# YAML files as one multi-document stream: a '---' before each, so no file's keys merge into another's.
+concat_yaml() { local f; for f in "$@"; do printf -- '---\n'; cat "$f"; printf '\n'; done; }
 
 build_kubernetes() {
   local key="kubernetes $KUBERNETES_VERSION staging $STAGING_VERSION"
@@ -83,7 +87,7 @@ build_kwok() {
 }
 
 copy_crds() {
-  local key="nad $NAD_CLIENT_VERSION knative $KNATIVE_SERVING_VERSION cert-manager $CERT_MANAGER_VERSION"
+  local key="nad $NAD_CLIENT_VERSION knative $KNATIVE_SERVING_VERSION cert-manager $CERT_MANAGER_VERSION, every document"
   stamp_ok crds "$key" && return
   log "collecting CRDs from their modules"
   rm -rf "$cache/crds" && mkdir -p "$cache/crds"
@@ -91,26 +95,61 @@ copy_crds() {
   dir="$(cd "$cache" && module_dir "github.com/k8snetworkplumbingwg/network-attachment-definition-client@$NAD_CLIENT_VERSION")"
   cp "$dir"/artifacts/networks-crd.yaml "$cache/crds/nad.yaml"
   dir="$(cd "$cache" && module_dir "knative.dev/serving@$KNATIVE_SERVING_VERSION")"
-  cat "$dir"/config/core/300-resources/*.yaml >"$cache/crds/knative-serving.yaml"
+  concat_yaml "$dir"/config/core/300-resources/*.yaml >"$cache/crds/knative-serving.yaml"
   dir="$(cd "$cache" && module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION")"
-  local f
-  : >"$cache/crds/cert-manager.yaml"
-  for f in "$dir"/deploy/crds/*.yaml; do
-    printf -- '---\n' >>"$cache/crds/cert-manager.yaml"; cat "$f" >>"$cache/crds/cert-manager.yaml"
-  done
+  concat_yaml "$dir"/deploy/crds/*.yaml >"$cache/crds/cert-manager.yaml"
   chmod -R u+w "$cache/crds"
   stamp_set crds "$key"
 }
 
 build_helpers() {
+  # Each module under test/e2e/go builds its main packages: the module's own, or one per sub-folder,
+  # each named after its folder.
   local name
-  for name in knative-validate cainjector; do
-    local key; key="$(cat "$repo/test/e2e/go/$name"/go.mod "$repo/test/e2e/go/$name"/go.sum "$repo/test/e2e/go/$name"/*.go | sha256sum)"
-    stamp_ok "$name" "$key" && [[ -x "$bin/$name" ]] && continue
-    log "building $name"
-    (cd "$repo/test/e2e/go/$name" && go build -ldflags "-s -w" -o "$bin/$name" .)
+  for name in knative-validate cert-manager; do
+    local dir="$repo/test/e2e/go/$name"
+    local key; key="$(cat "$dir"/go.mod "$dir"/go.sum $(find "$dir" -name '*.go' | sort) | sha256sum)"
+    local mains=() main
+    if [[ -f "$dir/main.go" ]]; then mains=(.); else for main in "$dir"/*/main.go; do mains+=("$(basename "$(dirname "$main")")"); done; fi
+    local built=1
+    for main in "${mains[@]}"; do [[ -x "$bin/$([[ $main == . ]] && echo "$name" || echo "$main")" ]] || built=0; done
+    stamp_ok "$name" "$key" && [[ $built == 1 ]] && continue
+    log "building ${mains[*]/#./$name} from test/e2e/go/$name"
+    for main in "${mains[@]}"; do
+      (cd "$dir" && go build -ldflags "-s -w" -o "$bin/$([[ $main == . ]] && echo "$name" || echo "$main")" "./$main")
+    done
     stamp_set "$name" "$key"
   done
+}
+
+build_knative() {
+  local key="knative serving $KNATIVE_SERVING_VERSION, config v4"
+  stamp_ok knative "$key" && [[ -x "$bin/knative-controller" && -x "$bin/knative-webhook" && -x "$bin/knative-autoscaler-hpa" ]] && return
+  log "building Knative Serving's controller, webhook and autoscaler-hpa ($KNATIVE_SERVING_VERSION; ~5 min the first time)"
+  local src="$cache/src/knative"
+  rm -rf "$src" && mkdir -p "$src" && cd "$src"
+  go mod init nri-e2e/knative >/dev/null 2>&1
+  go get -tool "knative.dev/serving/cmd/controller@$KNATIVE_SERVING_VERSION" \
+    "knative.dev/serving/cmd/webhook@$KNATIVE_SERVING_VERSION" "knative.dev/serving/cmd/autoscaler-hpa@$KNATIVE_SERVING_VERSION"
+  grep -q "knative.dev/serving $KNATIVE_SERVING_VERSION" go.mod || { echo "e2e build: serving moved off $KNATIVE_SERVING_VERSION" >&2; exit 1; }
+  local cmd
+  for cmd in controller webhook autoscaler-hpa; do
+    go build -ldflags "-s -w" -o "$bin/knative-$cmd" "knative.dev/serving/cmd/$cmd"
+  done
+  # The configuration Serving's controllers need beyond its own CRDs (copy_crds), from the exact
+  # versions this build resolved.
+  local config="$cache/knative-config" dir
+  rm -rf "$config" && mkdir -p "$config"
+  dir="$(module_dir "knative.dev/serving@$KNATIVE_SERVING_VERSION")"
+  cp "$dir"/config/core/configmaps/*.yaml "$config/"
+  mkdir -p "$config/webhooks" && cp "$dir"/config/core/webhooks/*.yaml "$config/webhooks/"
+  dir="$(module_dir "$(go list -m -f '{{.Path}}@{{.Version}}' knative.dev/networking)")"
+  concat_yaml "$dir"/config/{certificate,ingress,serverlessservice,domain-claim}.yaml >"$config/networking-crds.yaml"
+  cp "$dir"/config/config-network.yaml "$config/"
+  dir="$(module_dir "$(go list -m -f '{{.Path}}@{{.Version}}' knative.dev/caching)")"
+  cp "$dir"/config/image.yaml "$config/caching-crds.yaml"
+  chmod -R u+w "$config"
+  stamp_set knative "$key"
 }
 
 build_promtool() {
@@ -126,11 +165,11 @@ build_promtool() {
 }
 
 start=$SECONDS
-steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers promtool)
+steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers knative promtool)
 for step in "${steps[@]}"; do
   case "$step" in
-    kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;; promtool) build_promtool ;;
-    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers, promtool)" >&2; exit 2 ;;
+    kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;; knative) build_knative ;; promtool) build_promtool ;;
+    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers, knative, promtool)" >&2; exit 2 ;;
   esac
 done
 log "control plane ready in $cache ($((SECONDS - start)) s)"

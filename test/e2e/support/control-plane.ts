@@ -14,7 +14,7 @@ const bin = (name: string) => join(cacheDir(), 'bin', name);
 
 /** Why the suite cannot run here, or undefined when the control plane is built. */
 export function missingControlPlane(): string | undefined {
-  const wanted = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'cainjector', 'knative-validate'];
+  const wanted = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'cainjector', 'cert-manager-controller', 'knative-validate', 'knative-controller', 'knative-webhook', 'knative-autoscaler-hpa'];
   const missing = wanted.filter((name) => !existsSync(bin(name)));
   return missing.length === 0 ? undefined : `not built in ${cacheDir()}: ${missing.join(', ')} (run: bash test/e2e/control-plane/build.sh)`;
 }
@@ -127,6 +127,8 @@ plugins:
       '--controllers=*,-node-ipam-controller,-node-lifecycle-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller',
       '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', ca.cert,
       '--use-service-account-credentials=false', '--concurrent-deployment-syncs=2', '--v=0',
+      // Knative's HPA-class revisions wait for their HPA: check it every 3 s, not 15.
+      '--horizontal-pod-autoscaler-sync-period=3s',
     ]);
     this.spawn('kube-scheduler', bin('kube-scheduler'), [
       '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
@@ -167,8 +169,9 @@ plugins:
     clearTimeout(force);
   }
 
+  /** Everything started, the most recent first: add-ons (Knative, cert-manager) before the control plane under them. */
   async stop(): Promise<void> {
-    for (const name of ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) await this.stopProcess(name);
+    for (const name of [...this.processes.keys()].reverse()) await this.stopProcess(name);
   }
 
   /** The last lines a component logged, for a failing test's message. */
@@ -237,10 +240,11 @@ current-context: e2e
     }
   }
 
-  private spawn(name: string, command: string, args: string[]): void {
+  /** A component run until stop(), its output in <dir>/<name>.log; waitFor() reports it if it fails. */
+  spawn(name: string, command: string, args: string[], env: Record<string, string> = {}): void {
     const log = join(this.dir, `${name}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir });
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir, env: { ...process.env, ...env } });
     closeSync(fd);
     this.processes.set(name, { name, child, log });
   }

@@ -134,7 +134,7 @@ export async function deploy(cp: ControlPlane, objects: KubeObject[], installDir
   await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
   if (installDir) {
     // The README's install command as written, in the folder its block wrote the overlay in. (The
-    // block's last line waits for the ksvc to be Ready, which needs Knative's controllers: not run.)
+    // whole block, with its wait for the ksvc, runs under Knative's controllers in knative.test.ts.)
     const apply = readmeCommand('install').split('\n').find((line) => line.startsWith('kubectl apply -k'))!;
     execFileSync('bash', ['-e', '-o', 'pipefail', '-c', apply], { cwd: installDir, env: { ...process.env, KUBECONFIG: cp.adminKubeconfig }, stdio: 'ignore' });
   }
@@ -205,7 +205,7 @@ export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects
   return { objects, deployment, webhookName, stopCainjector };
 }
 
-/** cert-manager's cainjector (test/e2e/go/cainjector) against the control plane, until stopped. */
+/** cert-manager's cainjector (test/e2e/go/cert-manager/cainjector) against the control plane, until stopped. */
 export function startCainjector(cp: ControlPlane): () => void {
   const log = join(cp.dir, 'cainjector.log');
   const child = spawn(join(cacheDir(), 'bin', 'cainjector'), ['--kubeconfig', cp.adminKubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
