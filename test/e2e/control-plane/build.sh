@@ -125,7 +125,7 @@ build_helpers() {
 build_knative() {
   local key="knative serving $KNATIVE_SERVING_VERSION, config v4"
   stamp_ok knative "$key" && [[ -x "$bin/knative-controller" && -x "$bin/knative-webhook" && -x "$bin/knative-autoscaler-hpa" ]] && return
-  log "building Knative Serving's controller, webhook and autoscaler-hpa ($KNATIVE_SERVING_VERSION; ~5 min the first time)"
+  log "building Knative Serving's controller, webhook and autoscaler-hpa ($KNATIVE_SERVING_VERSION; ~2-4 min the first time)"
   local src="$cache/src/knative"
   rm -rf "$src" && mkdir -p "$src" && cd "$src"
   go mod init nri-e2e/knative >/dev/null 2>&1
