@@ -70,7 +70,7 @@ describe('readiness follows the Knative Service', () => {
   });
 });
 
-describe('readiness is never held back when the Knative Service cannot be read', () => {
+describe('readiness when the Knative Service is slow to read, unreadable, or not there', () => {
   const api = new FakeApiServer(pki);
   let fn: RunningFunction | undefined;
   after(async () => {
@@ -87,6 +87,25 @@ describe('readiness is never held back when the Knative Service cannot be read',
     const lists = api.counts.ksvcList;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(api.counts.ksvcList, lists);
+  });
+
+  it('not ready until the Service has been read once (a restarted superseded replica never rejoins for a moment)', async () => {
+    const slow = new FakeApiServer(pki);
+    await slow.start();
+    slow.upsertKnativeService('nri', 'nri', {}, routedTo('nri-00002'));
+    slow.fault('ksvcList', { delayMs: 1500, times: 1 });
+    const restarted = await startFunction(knativeEnv(slow));
+    try {
+      await restarted.waitForLog(/NAD watch cache synced/);
+      const early = await send(`${restarted.url}/readyz`);
+      assert.equal(early.status, 503);
+      assert.match(early.text, /Knative Service nri\/nri not read yet/);
+      const later = await eventually(() => send(`${restarted.url}/readyz`), (result) => /superseded/.test(result.text), 10000);
+      assert.equal(later.status, 503);
+    } finally {
+      await restarted.stop();
+      await slow.stop();
+    }
   });
 
   it('off Knative (no K_SERVICE) or NRI_FOLLOW_KNATIVE_TRAFFIC=false: the Service is never asked for', async () => {

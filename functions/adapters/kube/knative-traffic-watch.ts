@@ -1,8 +1,9 @@
 // Watches the Knative Service this replica belongs to (K_SERVICE, K_REVISION: Knative sets
-// both) and turns core/knative-traffic.ts's answer into readiness. Until the first read, and
-// whenever the Service cannot be read (no RBAC for it, no Knative CRD), the replica stays
-// ready: this only ever takes superseded revisions out of the webhook Service, never the
-// current one.
+// both) and turns core/knative-traffic.ts's answer into readiness. A replica is not ready until
+// the first read (a restarted replica of a superseded revision must not rejoin the webhook
+// Service for a moment). Where the Service cannot be read at all (no RBAC for it, no Knative
+// CRD) this gives up and holds nothing back: it only ever takes superseded revisions out of the
+// webhook Service, never the current one.
 import { readKnativeTraffic, revisionStanding, type RevisionStanding } from '../../core/knative-traffic.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -22,7 +23,8 @@ export interface KnativeTrafficOptions {
 }
 
 export class KnativeTrafficWatch {
-  private standing: RevisionStanding = { serves: true, reason: 'Knative Service not read yet' };
+  private standing: RevisionStanding = { serves: true, reason: 'not read yet' };
+  private known = false;
   private readonly reflector: Reflector;
   private gaveUp = false;
   /** told each time this revision starts or stops being one that answers */
@@ -64,6 +66,7 @@ export class KnativeTrafficWatch {
     if (!traffic) return;
     const next = revisionStanding(traffic, revision, service);
     const changed = next.serves !== this.standing.serves;
+    this.known = true;
     this.standing = next;
     metrics.revisionServing.set(next.serves ? 1 : 0);
     if (!changed) return;
@@ -75,6 +78,7 @@ export class KnativeTrafficWatch {
   private giveUp(reason: string): void {
     if (this.gaveUp) return;
     this.gaveUp = true;
+    this.known = true;
     const { namespace, service, logger } = this.options;
     logger.warn({ error: reason }, `cannot watch Knative Service ${namespace}/${service}; readiness will not follow its traffic (grant get/list/watch on it, see knative/rbac.yaml)`);
     void this.reflector.stop();
@@ -87,6 +91,7 @@ export class KnativeTrafficWatch {
 
   /** null while this revision should answer reviews, else why not */
   readiness(): string | null {
+    if (!this.known) return `Knative Service ${this.options.namespace}/${this.options.service} not read yet`;
     return this.standing.serves ? null : this.standing.reason;
   }
 
