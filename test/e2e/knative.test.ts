@@ -285,16 +285,21 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
   it('an upgrade: once the new revision is Ready, reviews reach it only, and no pod creation fails on the way', async (t) => {
     const started = Date.now();
     let routedAt = 0;
+    let oldAtRouting = 0;
     const created = await createWhile(
       'upgrade',
       // A new image, as an upgrade brings.
       () => cp.must(['patch', 'ksvc', 'nri', '-n', NAMESPACE, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example.com/nri:0.1.1' }])]).then(() => undefined),
       async () => {
-        if (!routedAt && (await revisionReady('nri-00002')) && (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00002') routedAt = Date.now();
+        if (!routedAt && (await revisionReady('nri-00002')) && (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00002') {
+          routedAt = Date.now();
+          oldAtRouting = await reviewsAnswered('nri-00001');
+        }
         return routedAt > 0 && (await onlyServing('nri-00002')());
       },
     );
-    t.diagnostic(`new revision Ready and routed ${((routedAt - started) / 1000).toFixed(1)} s after the change; old revision out of the webhook Service ${((Date.now() - routedAt) / 1000).toFixed(1)} s later; ${created} pods created meanwhile`);
+    const lateReviews = (await reviewsAnswered('nri-00001')) - oldAtRouting;
+    t.diagnostic(`new revision Ready and routed ${((routedAt - started) / 1000).toFixed(1)} s after the change; old revision out of the webhook Service ${((Date.now() - routedAt) / 1000).toFixed(1)} s later, having answered ${lateReviews} reviews meanwhile; ${created} pods created in all`);
     assert.ok(created > 10, `pods were created throughout (${created})`);
     await assertOnly('nri-00002', 'nri-00001');
   });
