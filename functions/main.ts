@@ -42,6 +42,9 @@ async function main(): Promise<void> {
     try {
       // A superseded revision's replica closes each connection after its answer, so kube-apiserver's
       // next review opens a new one, which reaches the current revision once this one is unready.
+      // Idle connections are left for kube-apiserver to close: closing one under it can fail a
+      // review it is writing at that moment (seen in test/e2e/knative.test.ts); it reuses its most
+      // recently used connection first, which after the switch leads to the current revision.
       const closeAfterAnswer = app.traffic ? () => !app.traffic!.serves() : undefined;
       secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, ...(closeAfterAnswer ? { closeAfterAnswer } : {}) }), logger, app.metrics);
     } catch (error) {
@@ -49,8 +52,6 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     app.addReadinessCheck(secure.readiness);
-    const server = secure.server;
-    if (app.traffic) app.traffic.onChange = (serves) => void (serves || server.closeIdleConnections());
   }
 
   const listen = (server: typeof plain, port: number, name: string) =>

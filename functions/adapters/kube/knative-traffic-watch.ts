@@ -27,8 +27,6 @@ export class KnativeTrafficWatch {
   private known = false;
   private readonly reflector: Reflector;
   private gaveUp = false;
-  /** told each time this revision starts or stops being one that answers */
-  onChange: (serves: boolean) => void = () => undefined;
 
   constructor(private readonly options: KnativeTrafficOptions) {
     const { kube, namespace, service, metrics, logger } = options;
@@ -72,7 +70,6 @@ export class KnativeTrafficWatch {
     if (!changed) return;
     if (next.serves) logger.info({ revision }, `answering reviews again: ${next.reason}`);
     else logger.warn({ revision }, `not ready from now on, so that the webhook Service sends reviews to the current revision only: ${next.reason}`);
-    this.onChange(next.serves);
   }
 
   private giveUp(reason: string): void {
@@ -85,7 +82,6 @@ export class KnativeTrafficWatch {
     if (!this.standing.serves) {
       this.standing = { serves: true, reason: 'Knative Service unreadable' };
       this.options.metrics.revisionServing.set(1);
-      this.onChange(true);
     }
   }
 
