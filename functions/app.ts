@@ -33,6 +33,7 @@ export interface App {
   /** extra readiness checks (the HTTPS listener adds its certificate) */
   addReadinessCheck(check: () => string | null): void;
   markShuttingDown(): void;
+  isShuttingDown(): boolean;
   stop(): Promise<void>;
 }
 
@@ -169,6 +170,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     probes,
     addReadinessCheck: (check) => void readinessChecks.push(check),
     markShuttingDown: () => void (shuttingDown = true),
+    isShuttingDown: () => shuttingDown,
     async stop() {
       await Promise.all([nads.stop(), switches.stop(), traffic?.stop()]);
     },

@@ -15,6 +15,9 @@ import { closeGracefully, createPlainServer, createSecureServer, type SecureServ
 let logUnhandled: (reason: unknown) => void = (reason) => void process.stderr.write(`nri: unhandled promise rejection (serving continues): ${String(reason)}\n`);
 process.on('unhandledRejection', (reason) => logUnhandled(reason));
 
+/** On SIGTERM, how long kept-alive HTTPS connections get to be ended by an answer. */
+const DRAIN_MS = 3000;
+
 async function main(): Promise<void> {
   let app: App;
   try {
@@ -45,8 +48,9 @@ async function main(): Promise<void> {
       // Idle connections are left for kube-apiserver to close: closing one under it can fail a
       // review it is writing at that moment (seen in test/e2e/knative.test.ts); it reuses its most
       // recently used connection first, which after the switch leads to the current revision.
-      const closeAfterAnswer = app.traffic ? () => !app.traffic!.serves() : undefined;
-      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, ...(closeAfterAnswer ? { closeAfterAnswer } : {}) }), logger, app.metrics);
+      // So does every replica once it is shutting down (below).
+      const closeAfterAnswer = () => app.isShuttingDown() || (app.traffic !== undefined && !app.traffic.serves());
+      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, closeAfterAnswer }), logger, app.metrics);
     } catch (error) {
       process.stderr.write(`nri: ${(error as Error).message}\n`);
       process.exit(2);
@@ -78,6 +82,11 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: no new connections, finishing reviews in flight');
     app.markShuttingDown();
     secure?.stopWatching();
+    // kube-apiserver keeps connections alive and writes its next review into the one it used
+    // last. Closing such a connection under it fails that review, so first each connection is
+    // ended by an answer that says so (Connection: close, above); only what is still open after
+    // DRAIN_MS is closed by the server.
+    await secure?.drained(Math.min(DRAIN_MS, settings.shutdownTimeoutMs));
     await Promise.all([closeGracefully(plain, settings.shutdownTimeoutMs), secure ? closeGracefully(secure.server, settings.shutdownTimeoutMs) : undefined]);
     await app.stop();
     logger.info('stopped');

@@ -48,16 +48,18 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
       return { ok: false, injected: false, message: (error as Error).message };
     }
   };
+  /** Reviews each replica has answered, by pod; a stopped replica keeps its last count. */
+  const answered = new Map<string, { revision: string; reviews: number }>();
   const reviewsAnswered = async (revision: string) => {
-    let total = 0;
     for (const pod of runtime.pods.values()) {
-      if (pod.revision !== revision) continue;
-      const text = (await send(`${pod.nri.url}/metrics`)).text;
-      total += text.split('\n').filter((line) => line.startsWith('nri_admission_reviews_total{')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+      const text = await send(`${pod.nri.url}/metrics`).then((result) => result.text, () => undefined);
+      if (text === undefined) continue;
+      const reviews = text.split('\n').filter((line) => line.startsWith('nri_admission_reviews_total{')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+      answered.set(pod.name, { revision: pod.revision, reviews });
     }
-    return total;
+    return [...answered.values()].filter((pod) => pod.revision === revision).reduce((sum, pod) => sum + pod.reviews, 0);
   };
-  const podsOf = (revision: string) => [...runtime.pods.values()].filter((pod) => pod.revision === revision);
+  const podsOf = (revision: string) => [...runtime.pods.values()].filter((pod) => pod.revision === revision && !pod.terminating);
   const revisionReady = async (name: string) => condition(await getJson(['revision', name, '-n', NAMESPACE]).catch(() => ({})), 'Ready') === 'True';
 
   before(async () => {
@@ -241,7 +243,7 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     let created = 0;
     const load = (async () => {
       while (!done) {
-        const result = await createPod(label);
+        const result = await createPod(label.replace(/[^a-z0-9-]+/g, '-').slice(0, 40));
         created++;
         if (!result.ok || !result.injected) failures.push(result.message || 'not injected');
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -259,7 +261,7 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
   }
 
   const onlyServing = (revision: string) => async () => {
-    const serving = [...runtime.pods.values()].filter((pod) => pod.ready);
+    const serving = [...runtime.pods.values()].filter((pod) => pod.ready && !pod.terminating);
     return serving.length > 0 && serving.every((pod) => pod.revision === revision);
   };
 
@@ -312,5 +314,18 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
       async () => (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00001' && (await onlyServing('nri-00001')()),
     );
     await assertOnly('nri-00001', 'nri-00002');
+  });
+
+  it('replicas deleted under load, one after the other (a node drain): each finishes what it was sent, no pod creation fails', async () => {
+    for (const victim of podsOf('nri-00001')) {
+      const others = new Set(podsOf('nri-00001').map((pod) => pod.name));
+      await createWhile(
+        `deleting ${victim.name}`,
+        () => cp.must(['delete', 'pod', victim.name, '-n', NAMESPACE, '--wait=false']).then(() => undefined),
+        // Gone (its preStop wait and SIGTERM done), and a replacement ready.
+        async () => !runtime.pods.has(victim.name) && podsOf('nri-00001').some((pod) => pod.ready && !others.has(pod.name)),
+      );
+    }
+    assert.deepEqual(runtime.errors.filter((error) => /exited with/.test(error)), []);
   });
 });

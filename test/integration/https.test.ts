@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, request as httpsRequest } from 'node:https';
 import { connect, type PeerCertificate } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { loadTlsMaterial } from '../../functions/adapters/http/tls-material.js';
@@ -212,6 +213,54 @@ describe('graceful shutdown', () => {
     } finally {
       await fn.stop();
       await api.stop();
+    }
+  });
+
+  it("never closes a kept-alive connection under kube-apiserver: its next answer says Connection: close, then it is closed", async () => {
+    // kube-apiserver sends review after review on the connection it used last. A connection closed
+    // by the server between two of them fails the review being written into it (a pod creation
+    // refused). On SIGTERM each connection must be ended by an answer saying so, never under the client.
+    const pki = createPki();
+    const fn = await startFunction({ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: '0' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki.caPem });
+    const body = admissionReview(pod());
+    const post = () =>
+      new Promise<{ status: number; connection: string | undefined; reused: boolean }>((resolve, reject) => {
+        const req = httpsRequest(`https://localhost:${fn.tlsPort}/mutate`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reused: req.reusedSocket }));
+        });
+        req.on('error', (error) => reject(Object.assign(error, { reused: req.reusedSocket })));
+        req.end(body);
+      });
+    try {
+      let answered = 0;
+      let endedByAnswer = false;
+      const failures: string[] = [];
+      setTimeout(() => fn.child.kill('SIGTERM'), 300);
+      for (;;) {
+        try {
+          const result = await post();
+          assert.equal(result.status, 200);
+          answered++;
+          if (result.connection === 'close') {
+            endedByAnswer = true;
+            break;
+          }
+        } catch (error) {
+          // A new connection refused after the server has gone is no failure of a review in flight.
+          if (!(error as { reused?: boolean }).reused && (error as { code?: string }).code === 'ECONNREFUSED') break;
+          failures.push(`${(error as Error).message} (reused connection: ${(error as { reused?: boolean }).reused})`);
+          break;
+        }
+      }
+      assert.deepEqual(failures, []);
+      assert.ok(answered > 10, `${answered} reviews on the kept-alive connection`);
+      assert.ok(endedByAnswer, 'the last answer said Connection: close');
+      assert.equal(await fn.exited, 0);
+    } finally {
+      agent.destroy();
+      await fn.stop();
     }
   });
 });

@@ -27,6 +27,8 @@ export interface SecureServer {
   /** null when a valid certificate is being served */
   readiness(): string | null;
   stopWatching(): void;
+  /** resolves once no connection is open, or after ms */
+  drained(ms: number): Promise<void>;
 }
 
 export function createSecureServer(tls: TlsSettings, listener: RequestListener, logger: Logger, metrics: Metrics, pollMs?: number): SecureServer {
@@ -45,6 +47,11 @@ export function createSecureServer(tls: TlsSettings, listener: RequestListener, 
   );
   applyTimeouts(server);
   server.on('tlsClientError', (error) => logger.debug({ error: error.message }, 'TLS handshake failed'));
+  let open = 0;
+  server.on('connection', (socket) => {
+    open++;
+    socket.once('close', () => open--);
+  });
   const watcher = watchTlsMaterial(
     tls,
     () => material,
@@ -62,6 +69,10 @@ export function createSecureServer(tls: TlsSettings, listener: RequestListener, 
     server,
     readiness: () => (material.notAfter.getTime() > Date.now() ? null : `serving certificate expired at ${material.notAfter.toISOString()}`),
     stopWatching: () => watcher.stop(),
+    async drained(ms) {
+      const deadline = Date.now() + ms;
+      while (open > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
   };
 }
 

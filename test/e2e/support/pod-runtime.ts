@@ -6,6 +6,8 @@
 //   does, re-synced when the Secret changes), and its readiness is probed the way queue-proxy's
 //   readiness probe is (queue-proxy runs nri's /readyz each time the kubelet asks), with that
 //   probe's period and failure threshold; the result is written to the pod's Ready condition.
+//   A deleted pod gets SIGTERM after its preStop hook: Knative's hook waits for queue-proxy to
+//   drain (30 s by default; PRESTOP_MS here), while established connections keep working.
 // - kube-proxy: a listener forwards each new connection to a ready endpoint of the webhook
 //   Service's EndpointSlices (kept by the real endpointslice controller), round robin. As with
 //   kube-proxy, a connection stays with its endpoint until it closes.
@@ -42,7 +44,12 @@ export interface RunningPod {
   ready: boolean;
   /** TCP connections the stand-in kube-proxy has sent to this pod */
   connections: number;
+  /** deleted: in its preStop wait, then stopped */
+  terminating: boolean;
 }
+
+/** Knative's preStop waits for queue-proxy's drain (30 s by default); shortened here. */
+export const PRESTOP_MS = 3000;
 
 export class KnativePodRuntime {
   readonly pods = new Map<string, RunningPod>();
@@ -155,9 +162,14 @@ export class KnativePodRuntime {
       }
     }
     for (const [name, pod] of this.pods) {
-      if (live.has(name)) continue;
-      this.pods.delete(name);
-      await pod.nri.stop();
+      if (live.has(name) || pod.terminating) continue;
+      pod.terminating = true;
+      void new Promise((resolve) => setTimeout(resolve, PRESTOP_MS))
+        .then(() => pod.nri.stop())
+        .then((code) => {
+          if (code !== 0) this.errors.push(`${name}: nri exited with ${code} on SIGTERM`);
+          this.pods.delete(name);
+        });
     }
   }
 
@@ -182,12 +194,12 @@ export class KnativePodRuntime {
       AS_ROOT ? { nodeFlags, uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : { nodeFlags },
     );
     const tlsPort = Number(/"port":(\d+).*HTTPS webhook listening/.exec(await nri.waitForLog(/HTTPS webhook listening/, 30000))![1]);
-    const running: RunningPod = { name, ip: pod.status.podIP, revision: pod.metadata.labels['serving.knative.dev/revision'], nri, tlsPort, ready: false, connections: 0 };
+    const running: RunningPod = { name, ip: pod.status.podIP, revision: pod.metadata.labels['serving.knative.dev/revision'], nri, tlsPort, ready: false, connections: 0, terminating: false };
     this.pods.set(name, running);
     const periodMs = (probe.periodSeconds ?? 10) * 1000;
     const failureThreshold = probe.failureThreshold ?? 3;
     let failures = 0;
-    while (!this.stopped && this.pods.get(name) === running) {
+    while (!this.stopped && !running.terminating) {
       const ok = (await send(`${nri.url}/readyz`, { timeoutMs: (probe.timeoutSeconds ?? 1) * 1000 }).catch(() => ({ status: 0 }))).status === 200;
       failures = ok ? 0 : failures + 1;
       const ready = ok ? true : failures >= failureThreshold ? false : running.ready;
