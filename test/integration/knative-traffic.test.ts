@@ -108,6 +108,19 @@ describe('readiness when the Knative Service is slow to read, unreadable, or not
     }
   });
 
+  it('no such Knative Service: nothing to follow, ready', async () => {
+    const empty = new FakeApiServer(pki);
+    await empty.start();
+    const orphan = await startFunction(knativeEnv(empty));
+    try {
+      assert.equal((await eventually(() => send(`${orphan.url}/readyz`), (result) => result.status === 200, 10000)).status, 200);
+      assert.ok(empty.counts.ksvcList >= 1);
+    } finally {
+      await orphan.stop();
+      await empty.stop();
+    }
+  });
+
   it('off Knative (no K_SERVICE) or NRI_FOLLOW_KNATIVE_TRAFFIC=false: the Service is never asked for', async () => {
     for (const env of [{ K_SERVICE: '' }, { NRI_FOLLOW_KNATIVE_TRAFFIC: 'false' }]) {
       const other = new FakeApiServer(pki);

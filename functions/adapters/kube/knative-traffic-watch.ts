@@ -41,7 +41,8 @@ export class KnativeTrafficWatch {
         let found: unknown;
         return {
           add: (items) => void (found ??= items.find((item) => (item as { metadata?: { name?: unknown } })?.metadata?.name === service)),
-          commit: () => found !== undefined && this.update(found),
+          // No such Service (being deleted, or renamed under us): nothing to follow, nothing held back.
+          commit: () => (found !== undefined ? this.update(found) : void (this.known = true)),
         };
       },
       apply: (type, object) => {
