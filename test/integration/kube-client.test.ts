@@ -85,7 +85,7 @@ describe('kube client', () => {
     api.fault('nadList', { status: 404, times: 1 });
     await assert.rejects(kube.listNads(() => undefined), failsWith('other', /answered 404/));
     api.fault('cmList', { status: 404, times: 1 });
-    await assert.rejects(kube.listConfigMap('nri', 'switches', () => undefined), failsWith('other', /answered 404/));
+    await assert.rejects(kube.listNamed('/api/v1/namespaces/nri/configmaps', 'switches', () => undefined), failsWith('other', /answered 404/));
   });
 
   it('classifies server errors and refusals, on any page', async () => {

@@ -8,7 +8,7 @@ import type { Switches } from '../../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { KubeApiError, KubeClient } from './kube-client.js';
-import { Reflector } from './reflector.js';
+import { namedObjectReflector, type Reflector } from './reflector.js';
 
 export interface SwitchSource {
   current(): Switches;
@@ -55,23 +55,12 @@ export class ControlSwitchesWatch implements SwitchSource {
   ) {
     this.switches = options.envSwitches;
     const { kube, namespace, name, metrics, logger } = options;
-    this.reflector = new Reflector({
+    this.reflector = namedObjectReflector({
       kube,
-      list: (onPage) => kube.listConfigMap(namespace, name, onPage),
-      watchPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
-      watchQuery: { fieldSelector: `metadata.name=${name}` },
+      collectionPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      name,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
-      beginReplace: () => {
-        let found: ConfigMapObject | undefined;
-        return {
-          add: (items) => void (found ??= items.find((item) => (item as ConfigMapObject)?.metadata?.name === name) as ConfigMapObject | undefined),
-          commit: () => this.update(found),
-        };
-      },
-      apply: (type, object) => {
-        if ((object as ConfigMapObject)?.metadata?.name !== name) return;
-        this.update(type === 'DELETED' ? undefined : (object as ConfigMapObject));
-      },
+      onObject: (object) => this.update(object as ConfigMapObject | undefined),
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'configmaps', cause });
         if (error?.kind === 'forbidden') return this.pollInstead(error.message);

@@ -8,7 +8,7 @@ import { readKnativeTraffic, revisionStanding, type RevisionStanding } from '../
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { KubeClient } from './kube-client.js';
-import { Reflector } from './reflector.js';
+import { namedObjectReflector, type Reflector } from './reflector.js';
 
 export const KNATIVE_SERVICES_PATH = (namespace: string) => `/apis/serving.knative.dev/v1/namespaces/${encodeURIComponent(namespace)}/services`;
 
@@ -30,24 +30,13 @@ export class KnativeTrafficWatch {
 
   constructor(private readonly options: KnativeTrafficOptions) {
     const { kube, namespace, service, metrics, logger } = options;
-    const path = KNATIVE_SERVICES_PATH(namespace);
-    this.reflector = new Reflector({
+    this.reflector = namedObjectReflector({
       kube,
-      list: (onPage) => kube.listNamed(path, service, onPage),
-      watchPath: path,
-      watchQuery: { fieldSelector: `metadata.name=${service}` },
+      collectionPath: KNATIVE_SERVICES_PATH(namespace),
+      name: service,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
-      beginReplace: () => {
-        let found: unknown;
-        return {
-          add: (items) => void (found ??= items.find((item) => (item as { metadata?: { name?: unknown } })?.metadata?.name === service)),
-          // No such Service (being deleted, or renamed under us): nothing to follow, nothing held back.
-          commit: () => (found !== undefined ? this.update(found) : void (this.known = true)),
-        };
-      },
-      apply: (type, object) => {
-        if ((object as { metadata?: { name?: unknown } })?.metadata?.name === service && type !== 'DELETED') this.update(object);
-      },
+      // No such Service (being deleted, or renamed under us): nothing to follow, nothing held back.
+      onObject: (object) => (object !== undefined ? this.update(object) : void (this.known = true)),
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'knative-services', cause });
         if (!error) return;

@@ -44,7 +44,6 @@ export interface KubeClient {
   getNad(namespace: string, name: string): Promise<unknown | undefined>;
   /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion. */
   listNads(onPage: PageConsumer): Promise<string>;
-  listConfigMap(namespace: string, name: string, onPage: PageConsumer): Promise<string>;
   /** The one object of a collection (a path such as /apis/g/v/namespaces/ns/things) with this name, as a list. */
   listNamed(collectionPath: string, name: string, onPage: PageConsumer): Promise<string>;
   /** one ConfigMap, or undefined when there is none */
@@ -109,7 +108,6 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
     getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
     listNads: (onPage) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs), {}, onPage, pageSize),
     getConfigMap: (namespace, name) => getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, { missing: undefined }),
-    listConfigMap: (namespace, name, onPage) => listNamed(`/api/v1/namespaces/${segment(namespace)}/configmaps`, name, onPage),
     listNamed,
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);

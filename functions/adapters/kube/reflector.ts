@@ -172,3 +172,40 @@ export class Reflector {
     if (typeof version === 'string' && version !== '') this.resourceVersion = version;
   }
 }
+
+/**
+ * A Reflector on the one object of a collection with this name (a ConfigMap, a Knative Service):
+ * listed and watched with a field selector on the name, which RBAC that grants only that
+ * resourceName allows. `onObject` gets the object after each list and each change, and
+ * undefined when a list finds none or the object is deleted.
+ */
+export function namedObjectReflector(options: {
+  kube: KubeClient;
+  /** the collection, e.g. /api/v1/namespaces/<ns>/configmaps */
+  collectionPath: string;
+  name: string;
+  watchTimeoutSeconds: number;
+  onObject(object: unknown | undefined): void;
+  onRestart: ReflectorOptions['onRestart'];
+}): Reflector {
+  const { kube, collectionPath, name, onObject } = options;
+  const named = (object: unknown) => (object as { metadata?: { name?: unknown } } | null)?.metadata?.name === name;
+  return new Reflector({
+    kube,
+    list: (onPage) => kube.listNamed(collectionPath, name, onPage),
+    watchPath: collectionPath,
+    watchQuery: { fieldSelector: `metadata.name=${name}` },
+    watchTimeoutSeconds: options.watchTimeoutSeconds,
+    beginReplace: () => {
+      let found: unknown;
+      return {
+        add: (items) => void (found ??= items.find(named)),
+        commit: () => onObject(found),
+      };
+    },
+    apply: (type, object) => {
+      if (named(object)) onObject(type === 'DELETED' ? undefined : object);
+    },
+    onRestart: options.onRestart,
+  });
+}
