@@ -3,8 +3,7 @@
 // sending its next POST as soon as the last is answered. One kubectl per object
 // would take an hour for the 100,000 NADs a large cluster holds.
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
-import { join } from 'node:path';
+import { request } from 'node:https';
 import type { ControlPlane } from './control-plane.js';
 
 /** A NetworkAttachmentDefinition shaped as an SR-IOV operator writes them: ~850 bytes as stored. */
@@ -43,13 +42,7 @@ export interface BulkResult {
 
 /** POSTs every body to its path with `concurrency` requests in flight; any answer but 201 or 409 fails it. */
 export async function createMany(cp: ControlPlane, items: Array<{ path: string; body: object }>, concurrency = 32): Promise<BulkResult> {
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: concurrency,
-    ca: cp.pki.caPem,
-    cert: readFileSync(join(cp.dir, 'admin.crt')),
-    key: readFileSync(join(cp.dir, 'admin.key')),
-  });
+  const agent = cp.adminAgent(concurrency);
   const started = performance.now();
   let next = 0;
   let created = 0;

@@ -2,7 +2,7 @@
 // kustomization is what gets applied, the container's command, user and
 // environment are what runs, and its certificate reaches it the way the
 // kubelet lays out a Secret volume.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,14 +164,18 @@ export function containerOf(objects: KubeObject[]) {
   return { service, container, entrypoint, env, securityContext: container.securityContext ?? {}, serviceAccount: service.spec.template.spec.serviceAccountName as string };
 }
 
+/** Env values under a volume's `mountPath` moved to `volumeDir`, where the test laid that volume out as the kubelet would. */
+export function envWithVolumeAt(env: Record<string, string>, mountPath: string, volumeDir: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.startsWith(`${mountPath}/`) ? join(volumeDir, value.slice(mountPath.length + 1)) : value]));
+}
+
 /** Starts nri as its container would run, with a TokenRequest token of its ServiceAccount. */
 export async function startNri(cp: ControlPlane, deployment: Deployment, extraEnv: Record<string, string> = {}, options: { serviceAccount?: string } = {}): Promise<RunningFunction> {
   const { container, entrypoint, env, securityContext, serviceAccount: ownAccount } = containerOf(deployment.objects);
   const serviceAccount = options.serviceAccount ?? ownAccount;
   const token = (await cp.must(['create', 'token', serviceAccount, '-n', deployment.namespace, '--duration=2h'])).trim();
   const kubeconfig = cp.writeKubeconfig(`nri-${serviceAccount}.kubeconfig`, { token });
-  const mount = container.volumeMounts[0];
-  const mapped = Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.startsWith(`${mount.mountPath}/`) ? join(deployment.volume.dir, value.slice(mount.mountPath.length + 1)) : value]));
+  const mapped = envWithVolumeAt(env, container.volumeMounts[0].mountPath, deployment.volume.dir);
   const [, ...flags] = entrypoint;
   return startFunction(
     {
@@ -205,15 +209,10 @@ export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects
   return { objects, deployment, webhookName, stopCainjector };
 }
 
-/** cert-manager's cainjector (test/e2e/go/cert-manager/cainjector) against the control plane, until stopped. */
+/** cert-manager's cainjector (test/e2e/go/cert-manager/cainjector) against the control plane, until stopped (or the control plane is). */
 export function startCainjector(cp: ControlPlane): () => void {
-  const log = join(cp.dir, 'cainjector.log');
-  const child = spawn(join(cacheDir(), 'bin', 'cainjector'), ['--kubeconfig', cp.adminKubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: string[] = [];
-  child.stdout!.on('data', (chunk) => chunks.push(String(chunk)));
-  child.stderr!.on('data', (chunk) => chunks.push(String(chunk)));
-  child.on('exit', () => writeFileSync(log, chunks.join('')));
-  return () => child.kill('SIGTERM');
+  cp.spawn('cainjector', join(cacheDir(), 'bin', 'cainjector'), ['--kubeconfig', cp.adminKubeconfig]);
+  return () => void cp.stopProcess('cainjector');
 }
 
 /** Points the webhook at a URL and waits until kube-apiserver calls it there. */

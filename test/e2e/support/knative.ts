@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from '../../support/function-process.js';
 import { cacheDir, type ControlPlane } from './control-plane.js';
+import { startCainjector } from './deploy.js';
 
 const bin = (name: string) => join(cacheDir(), 'bin', name);
 const config = (name: string) => join(cacheDir(), 'knative-config', name);
@@ -84,7 +85,7 @@ export async function startKnative(cp: ControlPlane, registries: string[]): Prom
 export async function startCertManager(cp: ControlPlane): Promise<void> {
   await cp.must(['create', 'namespace', 'cert-manager']);
   cp.spawn('cert-manager-controller', bin('cert-manager-controller'), ['--kubeconfig', cp.adminKubeconfig, '--cluster-resource-namespace', 'cert-manager']);
-  cp.spawn('cainjector', bin('cainjector'), ['--kubeconfig', cp.adminKubeconfig]);
+  startCainjector(cp);
 }
 
 /**

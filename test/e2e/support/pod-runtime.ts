@@ -11,21 +11,19 @@
 // - kube-proxy: a listener forwards each new connection to a ready endpoint of the webhook
 //   Service's EndpointSlices (kept by the real endpointslice controller), round robin. As with
 //   kube-proxy, a connection stays with its endpoint until it closes.
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { request } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { send, startFunction, type RunningFunction } from '../../support/function-process.js';
 import type { ControlPlane } from './control-plane.js';
-import { AS_ROOT, SecretVolume, type KubeObject } from './deploy.js';
+import { AS_ROOT, envWithVolumeAt, SecretVolume, type KubeObject } from './deploy.js';
 
 /** JSON from the API server with the admin's certificate: cheaper than a kubectl per poll. */
 export function apiClient(cp: ControlPlane) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 4, ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'admin.crt')), key: readFileSync(join(cp.dir, 'admin.key')) });
+  const agent = cp.adminAgent(4);
   return (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(`https://127.0.0.1:${cp.apiPort}${path}`, { method, agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) }, timeout: 20000 }, (res) => {
+      const req = request(`${cp.server}${path}`, { method, agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) }, timeout: 20000 }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
         res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(text ? JSON.parse(text) : undefined) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`))));
@@ -180,9 +178,10 @@ export class KnativePodRuntime {
     const container = pod.spec.containers.find((c: any) => c.name !== 'queue-proxy');
     const queueProxy = pod.spec.containers.find((c: any) => c.name === 'queue-proxy');
     const probe = queueProxy?.readinessProbe ?? {};
-    const env: Record<string, string> = Object.fromEntries((container.env ?? []).filter((item: any) => 'value' in item).map((item: any) => [item.name, item.value]));
-    const mount = container.volumeMounts.find((m: any) => m.mountPath && env.NRI_TLS_CERT_FILE?.startsWith(`${m.mountPath}/`));
-    for (const key of ['NRI_TLS_CERT_FILE', 'NRI_TLS_KEY_FILE']) env[key] = join(this.options.volume.dir, env[key]!.slice(mount.mountPath.length + 1));
+    const secretVolume = pod.spec.volumes.find((volume: any) => volume.secret?.secretName === this.options.secretName);
+    const mount = container.volumeMounts.find((m: any) => m.name === secretVolume.name);
+    const literal: Record<string, string> = Object.fromEntries((container.env ?? []).filter((item: any) => 'value' in item).map((item: any) => [item.name, item.value]));
+    const env = envWithVolumeAt(literal, mount.mountPath, this.options.volume.dir);
     delete env.PORT; // the pod's port 8080 becomes a free one here (startFunction picks it)
     env.NRI_TLS_PORT = '0';
     const { securityContext, nodeFlags, serviceAccount, namespace } = this.options;
