@@ -8,11 +8,20 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { loadTlsMaterial, watchTlsMaterial, type TlsMaterial } from './tls-material.js';
 
+/**
+ * How long an idle kept-alive connection stays open. kube-apiserver's webhook client keeps Go's
+ * http.DefaultTransport IdleConnTimeout of 90 s (k8s.io/apimachinery util/net SetOldTransportDefaults),
+ * and it writes its next review into a connection it still counts as open. Only the client may close
+ * first: a server that closes an idle connection at the moment a review is written into it fails that
+ * pod creation. So nri waits longer than kube-apiserver does.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
 /** Slow or stalled clients are cut off well inside the API server's 10 s webhook timeout budget. */
 function applyTimeouts(server: Server): void {
   server.headersTimeout = 10000;
   server.requestTimeout = 15000;
-  server.keepAliveTimeout = 65000; // longer than kube-apiserver's idle keep-alive, so it closes first
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.maxHeadersCount = 100;
 }
 
