@@ -2,7 +2,7 @@
 // A bad value is an error naming the variable, and startup stops on it.
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { isDnsLabel, isQualifiedName } from '../core/names.js';
+import { isDnsLabel, isDnsSubdomain, isQualifiedName } from '../core/names.js';
 import { fail, ok, quote, type Result } from '../core/result.js';
 import type { CoreSettings, Switches } from '../core/types.js';
 
@@ -35,6 +35,8 @@ export interface Settings {
   nadsPath?: string;
   apiTimeoutMs: number;
   watchTimeoutSeconds: number;
+  /** the NAD list as a watch's initial events (WatchList) where kube-apiserver offers it */
+  streamingList: boolean;
   /** how often the control-switch ConfigMap is read with a GET where RBAC allows no list/watch of it */
   switchesPollSeconds: number;
   maxBodyBytes: number;
@@ -164,6 +166,7 @@ export function parseSettings(env: Env): Result<Settings> {
       controlSwitchesConfigMap: text(env, 'NRI_CONTROL_SWITCHES_CONFIGMAP') ?? 'nri-control-switches',
       apiTimeoutMs: integer(env, 'NRI_API_TIMEOUT_MS', 3000, 100, 9000),
       watchTimeoutSeconds: integer(env, 'NRI_WATCH_TIMEOUT_SECONDS', 300, 1, 3600),
+      streamingList: bool(env, 'NRI_STREAMING_LIST', true),
       switchesPollSeconds: integer(env, 'NRI_CONTROL_SWITCHES_POLL_SECONDS', 30, 1, 3600),
       maxBodyBytes: integer(env, 'NRI_MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxInFlight: integer(env, 'NRI_MAX_IN_FLIGHT', 512, 1, 100000),
@@ -175,7 +178,7 @@ export function parseSettings(env: Env): Result<Settings> {
     if (bindAddress) settings.bindAddress = bindAddress;
     const namespace = dnsLabel(env, 'NRI_NAMESPACE');
     if (namespace) settings.namespace = namespace;
-    if (!/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(settings.controlSwitchesConfigMap) || settings.controlSwitchesConfigMap.length > 253) {
+    if (!isDnsSubdomain(settings.controlSwitchesConfigMap)) {
       throw new SettingsError(`NRI_CONTROL_SWITCHES_CONFIGMAP=${quote(settings.controlSwitchesConfigMap)} must be a ConfigMap name`);
     }
     const nadsPath = text(env, 'NRI_NADS');

@@ -8,7 +8,8 @@ export function isDnsLabel(value: string): boolean {
   return value.length <= 63 && DNS_LABEL.test(value);
 }
 
-function isDnsSubdomain(value: string): boolean {
+/** An object name such as a ConfigMap's: DNS-1123 labels joined by dots, at most 253 characters. */
+export function isDnsSubdomain(value: string): boolean {
   return value.length <= 253 && DNS_SUBDOMAIN.test(value);
 }
 

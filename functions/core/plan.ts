@@ -44,7 +44,7 @@ export interface InjectionPlan {
   warnings: string[];
 }
 
-export type DenialKind = Extract<AnyDenialKind, 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity'>;
+export type DenialKind = Extract<AnyDenialKind, 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity' | 'internal'>;
 export type PlanResult = Result<InjectionPlan> & { kind?: DenialKind };
 
 const deny = (kind: DenialKind, error: string): PlanResult => ({ ...fail(error), kind });
@@ -64,7 +64,7 @@ export function planInjection(
   for (const ref of selection.networks) {
     const key = nadKey(ref.namespace, ref.name);
     const nad = nads.get(key);
-    if (!nad) return deny('invalid_nad', `NetworkAttachmentDefinition ${key} was not looked up`);
+    if (!nad) return deny('internal', `internal error: the pod names NetworkAttachmentDefinition ${key} but the injector did not read it; please report this`);
     const demands = nadDemands(nad, settings.resourceNameKeys);
     if (!demands.ok) return deny('invalid_nad', demands.error);
     if (demands.value.resources.length === 0 && !told.has(key)) {

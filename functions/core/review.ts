@@ -66,7 +66,7 @@ export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookup
   const missing: string[] = [];
   for (const { namespace, name } of pending.refs) {
     const key = nadKey(namespace, name);
-    const outcome = resolved.get(key) ?? { status: 'error', reason: 'no answer from the NAD source' };
+    const outcome = resolved.get(key) ?? { status: 'error', reason: 'the injector got no answer for it, which is a bug: please report it' };
     if (outcome.status === 'found') nads.set(key, outcome.nad);
     else if (outcome.status === 'missing') missing.push(key);
     else return { decision: deny('nad_lookup_failed', `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`), facts: unplanned };

@@ -146,6 +146,9 @@ describe('startup', () => {
     [{ NRI_MULTUS_NAMESPACE: '../x' }, /NRI_MULTUS_NAMESPACE/],
     [{ NRI_NAMESPACE: 'UPPER' }, /NRI_NAMESPACE/],
     [{ NRI_CONTROL_SWITCHES_CONFIGMAP: 'a/b' }, /NRI_CONTROL_SWITCHES_CONFIGMAP/],
+    // the same rule as every other name: DNS-1123 labels joined by single dots
+    [{ NRI_CONTROL_SWITCHES_CONFIGMAP: 'a..b' }, /NRI_CONTROL_SWITCHES_CONFIGMAP="a..b" must be a ConfigMap name/],
+    [{ NRI_CONTROL_SWITCHES_CONFIGMAP: 'a.-b' }, /NRI_CONTROL_SWITCHES_CONFIGMAP="a.-b" must be a ConfigMap name/],
     [{ PORT: 'eighty' }, /PORT="eighty"/],
     [{ NRI_API_TIMEOUT_MS: '20000' }, /NRI_API_TIMEOUT_MS="20000" must be a whole number from 100 to 9000/],
     [{ NRI_NADS: '/nonexistent/nads' }, /NRI_NADS: cannot read \/nonexistent\/nads/],

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { respond } from '../../functions/adapters/http/admission-response.js';
+import { planInjection } from '../../functions/core/plan.js';
 import { decide, reviewPod, select } from '../../functions/core/review.js';
 import type { Pod } from '../../functions/core/types.js';
 import { defaultSettings, defaultSwitches, lookupFrom, nad, opsOf, patchedPod, pod, realisticReview, run, sriovNad } from '../support/fixtures.js';
@@ -346,6 +347,23 @@ describe('phases: select, then decide on what an adapter resolved', () => {
     assert.ok('pending' in selected);
     const verdict = decide(selected.pending, new Map([['default/foo-network', { status: 'found' as const, nad: foo }]]), context);
     assert.deepEqual(verdict, reviewPod({ pod: target, namespace: 'default' }, context, lookupFrom([foo])));
+  });
+
+  it('a NAD the source gave no answer for is denied as our bug, in words a user can act on', () => {
+    const selected = select({ pod: pod({ [NETWORKS]: 'foo-network' }), namespace: 'default' }, context);
+    assert.ok('pending' in selected);
+    const { decision } = decide(selected.pending, new Map(), context);
+    assert.equal(decision.type, 'denied');
+    assert.match(decision.type === 'denied' ? decision.message : '', /^NetworkAttachmentDefinition default\/foo-network could not be read: the injector got no answer for it, which is a bug: please report it/);
+  });
+
+  it('a plan asked for a NAD it was not given says it is our bug, not the pod\'s', () => {
+    const selected = select({ pod: pod({ [NETWORKS]: 'foo-network' }), namespace: 'default' }, context);
+    assert.ok('pending' in selected);
+    const planned = planInjection(selected.pending.pod, selected.pending.selection, new Map(), defaultSettings, defaultSwitches);
+    assert.ok(!planned.ok);
+    assert.equal(planned.kind, 'internal');
+    assert.match(planned.error, /^internal error: the pod names NetworkAttachmentDefinition default\/foo-network but the injector did not read it; please report this$/);
   });
 
   it('keeps the log facts beside the decision, not in it', () => {
