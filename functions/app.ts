@@ -87,7 +87,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const namespace = ownNamespace(settings, env);
   if (cluster) {
     const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
-    nads = new NadCache({ kube, metrics, logger, annotationsRead: nadAnnotationsRead(settings.core), watchTimeoutSeconds: settings.watchTimeoutSeconds });
+    nads = new NadCache({ kube, metrics, logger, annotationsRead: nadAnnotationsRead(settings.core), watchTimeoutSeconds: settings.watchTimeoutSeconds, streamingList: settings.streamingList });
     switches = new ControlSwitchesWatch({
       kube,
       namespace,
@@ -149,6 +149,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
         logLevel: settings.logLevel,
         apiTimeoutMs: settings.apiTimeoutMs,
         watchTimeoutSeconds: settings.watchTimeoutSeconds,
+        streamingList: settings.streamingList,
         shutdownTimeoutMs: settings.shutdownTimeoutMs,
         maxBodyBytes: settings.maxBodyBytes,
         maxInFlight: settings.maxInFlight,

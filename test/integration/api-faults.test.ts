@@ -24,12 +24,12 @@ async function resourceOf(fn: RunningFunction, networks: string): Promise<string
  * For the suite it is called in: a fake API server seeded by `seed`, and nri
  * against it (short API and watch timeouts) once its cache has synced.
  */
-function syncedAgainst(api: FakeApiServer, seed: () => void, started: (fn: RunningFunction) => void): void {
+function syncedAgainst(api: FakeApiServer, seed: () => void, started: (fn: RunningFunction) => void, env: Record<string, string> = {}): void {
   let fn: RunningFunction | undefined;
   before(async () => {
     await api.start();
     seed();
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
+    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2', ...env });
     started(fn);
     await fn.waitForLog(/NAD watch cache synced/);
   });
@@ -39,25 +39,36 @@ function syncedAgainst(api: FakeApiServer, seed: () => void, started: (fn: Runni
   });
 }
 
+/** nri synced against `api` (one NAD, default/net) for the suite it is called in, and two steps the fault scenarios share. */
+function replicaUnderFaults(api: FakeApiServer) {
+  let fn: RunningFunction | undefined;
+  syncedAgainst(api, () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }), (started) => (fn = started));
+  return {
+    get fn(): RunningFunction {
+      return fn!;
+    },
+    /** changes the NAD and waits until reviews show it */
+    async changeAndSee(version: string): Promise<void> {
+      api.upsertNad('default', 'net', { [RESOURCE]: `example.com/${version}` });
+      await eventually(() => resourceOf(fn!, 'net'), (text) => text.includes(`example.com/${version}`), 40000, 100);
+    },
+    /** waits until nri watches NADs and ConfigMaps again */
+    watching: () => eventually(() => api.openWatches, (open) => open >= 2, 40000, 100),
+  };
+}
+
 describe('watch cache under API faults', () => {
   const api = new FakeApiServer(createPki());
-  let fn: RunningFunction;
-  syncedAgainst(api, () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }), (started) => (fn = started));
-
-  const changeAndSee = async (version: string) => {
-    api.upsertNad('default', 'net', { [RESOURCE]: `example.com/${version}` });
-    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes(`example.com/${version}`), 40000, 100);
-  };
-
-  const watching = () => eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+  const replica = replicaUnderFaults(api);
+  const { changeAndSee, watching } = replica;
 
   it('re-lists after 410 Gone', async () => {
     await watching();
-    const lists = api.counts.nadList;
+    const lists = api.nadLists;
     api.expireWatches();
     api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/after-gone' }); // happens while we are not watching
-    await eventually(() => api.counts.nadList, (count) => count > lists, 5000);
-    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes('after-gone'), 5000);
+    await eventually(() => api.nadLists, (count) => count > lists, 5000);
+    await eventually(() => resourceOf(replica.fn, 'net'), (text) => text.includes('after-gone'), 5000);
   });
 
   /** Breaks the open watches, waits for a new watch, then checks a change still arrives. */
@@ -73,6 +84,15 @@ describe('watch cache under API faults', () => {
 
   it('restarts on a garbage line and keeps going', () => rewatchesAfter(() => api.garbleWatches(), 'after-garbage'));
 
+});
+
+// Each scenario below against a replica of its own: failures in a row lengthen the backoff for
+// two minutes (as client-go's), so one scenario's errors would slow the next one's recovery.
+describe('watch cache under API errors', () => {
+  const api = new FakeApiServer(createPki());
+  const replica = replicaUnderFaults(api);
+  const { changeAndSee, watching } = replica;
+
   it('backs off on watch errors (500, 429) and recovers', async () => {
     await watching();
     api.fault('nadWatch', { status: 500, times: 2 });
@@ -82,10 +102,17 @@ describe('watch cache under API faults', () => {
     api.dropWatches();
     await watching();
     await changeAndSee('after-errors');
-    const metrics = (await send(`${fn.url}/metrics`)).text;
+    const metrics = (await send(`${replica.fn.url}/metrics`)).text;
     assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="server_error"') >= 2);
     assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="throttled"') >= 1);
   });
+
+});
+
+describe('watch cache under silent API servers', () => {
+  const api = new FakeApiServer(createPki());
+  const replica = replicaUnderFaults(api);
+  const { changeAndSee, watching } = replica;
 
   it('gives up on a watch that never answers, and on one that goes silent', async () => {
     await watching();
@@ -98,7 +125,7 @@ describe('watch cache under API faults', () => {
     api.dropWatches();
     await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 40000, 100);
     await changeAndSee('after-silence');
-    const metrics = (await send(`${fn.url}/metrics`)).text;
+    const metrics = (await send(`${replica.fn.url}/metrics`)).text;
     assert.ok(metricValue(metrics, 'nri_watch_restarts_total', 'resource="network-attachment-definitions",cause="silent"') >= 1);
   });
 
@@ -107,12 +134,12 @@ describe('watch cache under API faults', () => {
     api.fault('nadList', { status: 503 });
     api.fault('nadGet', { status: 503 });
     api.dropWatches();
-    for (let i = 0; i < 5; i++) assert.match(await resourceOf(fn, 'net'), /after-silence/);
+    for (let i = 0; i < 5; i++) assert.match(await resourceOf(replica.fn, 'net'), /after-silence/);
     api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/after-outage' });
     api.fault('nadWatch', undefined);
     api.fault('nadList', undefined);
     api.fault('nadGet', undefined);
-    await eventually(() => resourceOf(fn, 'net'), (text) => text.includes('after-outage'), 40000, 200);
+    await eventually(() => resourceOf(replica.fn, 'net'), (text) => text.includes('after-outage'), 40000, 200);
   });
 });
 
@@ -188,7 +215,9 @@ describe('RBAC that forbids listing NADs', () => {
     const api = new FakeApiServer(pki);
     await api.start();
     api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/rbac' });
+    // A Role without list and watch: neither a paginated nor a streamed list is allowed.
     api.fault('nadList', { status: 403 });
+    api.fault('nadWatch', { status: 403 });
     const fn = await startFunction({ KUBECONFIG: api.kubeconfigPath });
     try {
       await fn.waitForLog(/cannot list\/watch NetworkAttachmentDefinitions cluster-wide/);
@@ -201,6 +230,7 @@ describe('RBAC that forbids listing NADs', () => {
       assert.equal(fn.logs.filter((line) => line.includes('cannot list/watch')).length, 1, 'said once');
 
       api.fault('nadList', undefined);
+      api.fault('nadWatch', undefined);
       await fn.waitForLog(/NAD watch cache synced/, 40000);
       const synced = api.counts.nadGet;
       for (let i = 0; i < 5; i++) await resourceOf(fn, 'net');
@@ -212,7 +242,7 @@ describe('RBAC that forbids listing NADs', () => {
   });
 });
 
-describe('a large list, page by page', () => {
+describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
   const api = new FakeApiServer(createPki());
   let fn: RunningFunction;
   const NADS = 1500;
@@ -223,6 +253,7 @@ describe('a large list, page by page', () => {
       api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
     },
     (started) => (fn = started),
+    { NRI_STREAMING_LIST: 'false' },
   );
 
   it('lists in pages of 500, never asking for the whole list at once', async () => {

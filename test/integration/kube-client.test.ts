@@ -83,9 +83,9 @@ describe('kube client', () => {
 
   it('treats a list that is not found (no NAD CRD) as an error naming the status, not as an empty answer', async () => {
     api.fault('nadList', { status: 404, times: 1 });
-    await assert.rejects(kube.listNads(() => undefined), failsWith('other', /answered 404/));
+    await assert.rejects(kube.listNads(() => undefined), failsWith('not_found', /answered 404/));
     api.fault('cmList', { status: 404, times: 1 });
-    await assert.rejects(kube.listNamed('/api/v1/namespaces/nri/configmaps', 'switches', () => undefined), failsWith('other', /answered 404/));
+    await assert.rejects(kube.listNamed('/api/v1/namespaces/nri/configmaps', 'switches', () => undefined), failsWith('not_found', /answered 404/));
   });
 
   it('classifies server errors and refusals, on any page', async () => {

@@ -34,6 +34,8 @@ interface Watcher {
   namespace?: string;
   name?: string;
   response: ServerResponse;
+  /** asked for BOOKMARK events (allowWatchBookmarks=true) */
+  bookmarks: boolean;
 }
 
 const nadObject = (namespace: string, name: string, annotations: Record<string, string>, config: string): KubeObject => ({
@@ -54,6 +56,10 @@ export class FakeApiServer {
   /** serving.knative.dev/v1 Services */
   readonly knativeServices = new Map<string, KubeObject>();
   readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmGet: 0, cmList: 0, cmWatch: 0, ksvcList: 0, ksvcWatch: 0 };
+  /** watches that asked for the list as their initial events (sendInitialEvents), by watched resource; counted in counts.*Watch too */
+  readonly streamedLists: Record<WatchRoute, number> = { nadWatch: 0, cmWatch: 0, ksvcWatch: 0 };
+  /** false: sendInitialEvents is refused with 422, as by a kube-apiserver whose WatchList gate is off */
+  watchList = true;
   /** every page a LIST answered: how many objects, and the limit asked for (0: none) */
   readonly listPages: Array<{ route: Route; items: number; limit: number }> = [];
   /** sorted lists by snapshot, so that every page of one list reads the same objects */
@@ -196,6 +202,47 @@ export class FakeApiServer {
     }
   }
 
+  /** Lists of NADs started, paginated or streamed: a re-list shows here whichever way nri lists. */
+  get nadLists(): number {
+    return this.counts.nadList + this.streamedLists.nadWatch;
+  }
+
+  get currentResourceVersion(): number {
+    return this.resourceVersion;
+  }
+
+  /** A BOOKMARK at the current resourceVersion to every watch that asked for them, as kube-apiserver sends about once a minute. */
+  bookmark(): number {
+    for (const watcher of this.watchers) {
+      if (!watcher.bookmarks) continue;
+      watcher.response.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion) } } }) + '\n');
+    }
+    return this.resourceVersion;
+  }
+
+  /** etcd compacts its history up to now; open watches go on (they are served from the watch cache). */
+  compact(): void {
+    this.compactedBefore = this.resourceVersion;
+  }
+
+  /** Every open watch ends as at its timeout: a clean end of the stream. */
+  closeWatches(): void {
+    for (const watcher of [...this.watchers]) {
+      watcher.response.end();
+      this.watchers.delete(watcher);
+    }
+  }
+
+  /**
+   * etcd restored from an older backup: the resourceVersion goes back to `rv` and open watches
+   * are cut. A watch from a newer resourceVersion is then answered as kube-apiserver answers it,
+   * 504 with the cause ResourceVersionTooLarge, until the server's history catches up.
+   */
+  restoreFromBackup(rv: number): void {
+    this.resourceVersion = rv;
+    this.dropWatches();
+  }
+
   /** Cut every watch stream without a word. */
   dropWatches(): void {
     for (const watcher of [...this.watchers]) {
@@ -320,16 +367,35 @@ export class FakeApiServer {
       case 'cmWatch':
       case 'ksvcWatch': {
         const from = Number(url.searchParams.get('resourceVersion') || '0');
+        const stream = url.searchParams.get('sendInitialEvents') === 'true';
+        if (stream && !this.watchList) {
+          return this.send(res, 422, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled' });
+        }
+        if (stream && url.searchParams.get('resourceVersionMatch') !== 'NotOlderThan') {
+          return this.send(res, 422, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: 'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' });
+        }
+        if (from > this.resourceVersion) {
+          const message = `Too large resource version: ${from}, current: ${this.resourceVersion}`;
+          return this.send(res, 504, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Timeout', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 }, code: 504 });
+        }
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
         res.flushHeaders(); // as the real API server does: the watch is open before any event
         if (fault?.silent) return;
-        if (from < this.compactedBefore) {
+        if (!stream && from < this.compactedBefore) {
           res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
           return;
         }
-        const watcher: Watcher = { route, response: res, ...params };
-        for (const event of this.events) {
-          if (event.route === route && event.rv > from && this.matches(watcher, event.object)) res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
+        const watcher: Watcher = { route, response: res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...params };
+        if (stream) {
+          // WatchList: every object as ADDED, then the bookmark that ends the initial events.
+          this.streamedLists[route]++;
+          for (const object of this.list(route, params)) res.write(JSON.stringify({ type: 'ADDED', object }) + '\n');
+          const end = { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion), annotations: { 'k8s.io/initial-events-end': 'true' } } };
+          res.write(JSON.stringify({ type: 'BOOKMARK', object: end }) + '\n');
+        } else {
+          for (const event of this.events) {
+            if (event.route === route && event.rv > from && this.matches(watcher, event.object)) res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
+          }
         }
         if (fault?.garbage) res.write('garbage that is {not json\n');
         this.watchers.add(watcher);

@@ -42,7 +42,7 @@ export class KnativeTrafficWatch {
         if (!error) return;
         metrics.apiErrors.inc({ operation: 'watch_knative_service', kind: error.kind });
         // Without read access (or without Knative) nothing here can ever be learned: stay ready.
-        if (error.kind === 'forbidden' || /answered 404/.test(error.message)) return this.giveUp(error.message);
+        if (error.kind === 'forbidden' || error.kind === 'not_found') return this.giveUp(error.message);
         logger.warn({ cause, error: error.message }, 'Knative Service watch restarting; readiness keeps its last answer');
       },
     });

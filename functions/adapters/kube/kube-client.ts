@@ -15,7 +15,7 @@ export const NAD_PLURAL = 'network-attachment-definitions';
 export const NAD_LIST_PATH = `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`;
 
 /** How a Kubernetes API call failed, as metrics and logs name it. */
-export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'expired' | 'other';
+export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'expired' | 'too_large' | 'not_found' | 'other';
 
 export class KubeApiError extends Error {
   constructor(
@@ -24,6 +24,28 @@ export class KubeApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A metav1.Status as the API server sends it with an error, in an HTTP body or a watch ERROR event. */
+interface ApiStatus {
+  code?: unknown;
+  message?: unknown;
+  details?: { causes?: Array<{ reason?: unknown }> };
+}
+
+/**
+ * How the API server's Status classifies. A resourceVersion newer than the server has seen (a
+ * replica that read a newer one from another server, or an etcd restored from a backup) is
+ * answered 504 with the cause ResourceVersionTooLarge; like client-go, nri then lists afresh.
+ */
+export function statusKind(code: number, status: ApiStatus | undefined): ApiErrorKind {
+  const tooLarge = status?.details?.causes?.some((cause) => cause?.reason === 'ResourceVersionTooLarge') || (typeof status?.message === 'string' && status.message.includes('Too large resource version'));
+  if (tooLarge) return 'too_large';
+  if (code === 403 || code === 401) return 'forbidden';
+  if (code === 404) return 'not_found';
+  if (code === 429) return 'throttled';
+  if (code === 410) return 'expired';
+  return code >= 500 ? 'server_error' : 'other';
 }
 
 /** Receives a list one page at a time, so that no moment holds all of it. */
@@ -42,10 +64,10 @@ export interface WatchHandle {
 
 export interface KubeClient {
   getNad(namespace: string, name: string): Promise<unknown | undefined>;
-  /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion. */
-  listNads(onPage: PageConsumer): Promise<string>;
+  /** Every NAD of the cluster, page by page; resolves with the list's resourceVersion; `signal` cuts it short. */
+  listNads(onPage: PageConsumer, signal?: AbortSignal): Promise<string>;
   /** The one object of a collection (a path such as /apis/g/v/namespaces/ns/things) with this name, as a list. */
-  listNamed(collectionPath: string, name: string, onPage: PageConsumer): Promise<string>;
+  listNamed(collectionPath: string, name: string, onPage: PageConsumer, signal?: AbortSignal): Promise<string>;
   /** one ConfigMap, or undefined when there is none */
   getConfigMap(namespace: string, name: string): Promise<unknown | undefined>;
   watch(path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle;
@@ -59,15 +81,14 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
   const err = error as { code?: unknown; name?: string; message?: string; body?: unknown; type?: string };
   if (typeof err?.code === 'number') {
     const status = err.code;
-    let detail = '';
+    let body: ApiStatus | undefined;
     try {
-      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-      if (body && typeof body.message === 'string') detail = `: ${body.message}`;
+      body = typeof err.body === 'string' ? JSON.parse(err.body) : (err.body as ApiStatus | undefined);
     } catch {
       /* body was not JSON; the status says enough */
     }
-    const kind: ApiErrorKind = status === 403 || status === 401 ? 'forbidden' : status === 429 ? 'throttled' : status === 410 ? 'expired' : status >= 500 ? 'server_error' : 'other';
-    return new KubeApiError(kind, `the API server answered ${status}${detail.slice(0, 300)}`);
+    const detail = body && typeof body.message === 'string' ? `: ${body.message}` : '';
+    return new KubeApiError(statusKind(status, body), `the API server answered ${status}${detail.slice(0, 300)}`);
   }
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.type === 'aborted') {
     return new KubeApiError('timeout', `no answer from the API server within ${timeoutMs} ms`);
@@ -98,15 +119,15 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
   const server = config.getCurrentCluster()?.server ?? '';
   const segment = encodeURIComponent;
   // A field selector on the name: RBAC that grants only this resourceName allows the list and the watch.
-  const listNamed = (collectionPath: string, name: string, onPage: PageConsumer) =>
-    listPages((query) => getJson(config, server, collectionPath, query, listTimeoutMs), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
+  const listNamed = (collectionPath: string, name: string, onPage: PageConsumer, signal?: AbortSignal) =>
+    listPages((query) => getJson(config, server, collectionPath, query, listTimeoutMs, undefined, signal), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
   const nadPath = (namespace: string, name: string) => `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
 
   return {
     describe: () => ({ server }),
     // A missing NAD is an answer; a missing list (no NAD CRD installed) is an error.
     getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
-    listNads: (onPage) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs), {}, onPage, pageSize),
+    listNads: (onPage, signal) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs, undefined, signal), {}, onPage, pageSize),
     getConfigMap: (namespace, name) => getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, { missing: undefined }),
     listNamed,
     watch(path, query, onEvent) {
@@ -127,13 +148,15 @@ async function apiRequest(config: KubeConfig, server: string, path: string, quer
 /**
  * One GET whose whole exchange has a deadline: the parsed body of a 2xx answer;
  * for a 404, `notFound.missing` when given; anything else a classified KubeApiError.
+ * `stop` ends it early (a replica shutting down in the middle of a long list).
  */
-async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number, notFound?: { missing: unknown }): Promise<unknown> {
+async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number, notFound?: { missing: unknown }, stop?: AbortSignal): Promise<unknown> {
   try {
     const { url, options } = await apiRequest(config, server, path, query);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-      const request = send(url, { ...options, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const request = send(url, { ...options, signal: stop ? AbortSignal.any([deadline, stop]) : deadline }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

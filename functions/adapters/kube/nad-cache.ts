@@ -18,6 +18,8 @@ export interface NadCacheOptions {
   /** the NAD annotations the core reads (core/nad.ts); the cache keeps only these */
   annotationsRead: ReadonlySet<string>;
   watchTimeoutSeconds: number;
+  /** the initial list as a watch's first events where kube-apiserver offers it (NRI_STREAMING_LIST) */
+  streamingList?: boolean;
   /** how long a GET result is reused while the watch cache is not usable */
   getTtlMs?: number;
   /** most GETs waiting on the API at once; more are refused rather than queued */
@@ -53,11 +55,12 @@ export class NadCache implements NadSource {
     const { kube, metrics, logger } = options;
     this.reflector = new Reflector({
       kube,
-      list: (onPage) => kube.listNads(onPage),
+      list: (onPage, signal) => kube.listNads(onPage, signal),
       watchPath: NAD_LIST_PATH,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
+      streamingList: options.streamingList ?? true,
       // A re-list fills a second index, compact like the first, and swaps it in whole.
-      beginReplace: () => {
+      beginReplace: (mode) => {
         const next = new NadIndex();
         const started = Date.now();
         let pages = 0;
@@ -69,7 +72,7 @@ export class NadCache implements NadSource {
           commit: () => {
             this.objects = next;
             metrics.nadCacheObjects.set(next.size);
-            const fields = { objects: next.size, pages, durationMs: Date.now() - started, annotationSets: next.distinctAnnotationSets };
+            const fields = { objects: next.size, list: mode, ...(mode === 'pages' ? { pages } : {}), durationMs: Date.now() - started, annotationSets: next.distinctAnnotationSets };
             logger.info(fields, this.synced ? 'NAD cache re-listed' : 'NAD watch cache synced');
           },
         };
@@ -83,6 +86,7 @@ export class NadCache implements NadSource {
         }
         metrics.nadCacheObjects.set(this.objects.size);
       },
+      onStreamingUnavailable: (reason) => logger.info({ reason }, 'kube-apiserver does not stream the NAD list (WatchList); listing it in pages of 500 instead'),
       onSynced: () => {
         this.synced = true;
         this.lastError = undefined;
