@@ -63,7 +63,8 @@ export async function loadClusterConfig(env: Env) {
   return { config, origin: env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : 'in-cluster service account' };
 }
 
-function ownNamespace(settings: Settings, env: Env): string {
+/** Where nri's own objects (the control-switch ConfigMap) live: NRI_NAMESPACE, else the service account's namespace, else kube-system. */
+export function ownNamespace(settings: Settings, env: Env): string {
   if (settings.namespace) return settings.namespace;
   try {
     return readFileSync(join(serviceAccountDir(env), 'namespace'), 'utf8').trim() || 'kube-system';

@@ -5,16 +5,17 @@
 import { readFileSync } from 'node:fs';
 import jsonPatch from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
-import { loadClusterConfig } from '../app.js';
+import { loadClusterConfig, ownNamespace } from '../app.js';
 import { BadRequest } from '../adapters/http/bad-request.js';
 import { decodeReview } from '../adapters/http/decode-review.js';
 import { createKubeClient } from '../adapters/kube/kube-client.js';
 import { fetchNad } from '../adapters/kube/nad-cache.js';
 import { loadOfflineNads, OfflineNadSource } from '../adapters/offline-nads.js';
-import { parseSettings } from '../config/settings.js';
+import { parseSettings, type Settings } from '../config/settings.js';
+import { readControlSwitches, type ControlSwitchesConfigMap } from '../core/control-switches.js';
 import { nadAnnotationsRead, nadKey } from '../core/nad.js';
 import { decide, select } from '../core/review.js';
-import type { NadLookupOutcome, NadRef, Pod } from '../core/types.js';
+import type { NadLookupOutcome, NadRef, Pod, Switches } from '../core/types.js';
 import { workloadPod } from '../core/workload.js';
 import { explainSummary } from './summary.js';
 
@@ -77,8 +78,20 @@ function readDocument(file: string): unknown {
   return documents[0]!.toJS();
 }
 
-/** Each NAD the pod names, from files or from the cluster. */
-async function resolver(nadsPath: string | undefined, annotationsRead: ReadonlySet<string>, apiTimeoutMs: number): Promise<(refs: NadRef[]) => Promise<Map<string, NadLookupOutcome>>> {
+/** Where explain reads from: each NAD the pod names, and the switches in force. */
+interface Sources {
+  resolve(refs: NadRef[]): Promise<Map<string, NadLookupOutcome>>;
+  switches: Switches;
+  /** where the switches came from, for the summary; undefined for the environment's */
+  switchesState?: string;
+}
+
+/**
+ * NADs from files with the environment's switches, or NADs and the control-switch ConfigMap
+ * from the cluster, read once through the same reading the server's watch applies.
+ */
+async function sources(nadsPath: string | undefined, settings: Settings, err: (text: string) => void): Promise<Sources> {
+  const annotationsRead = nadAnnotationsRead(settings.core);
   if (nadsPath) {
     let source: OfflineNadSource;
     try {
@@ -86,17 +99,30 @@ async function resolver(nadsPath: string | undefined, annotationsRead: ReadonlyS
     } catch (error) {
       throw new Usage((error as Error).message.replace(/^NRI_NADS/, '--nads'));
     }
-    return async (refs) => source.fromMemory(refs);
+    return { resolve: async (refs) => source.fromMemory(refs), switches: settings.envSwitches };
   }
   const cluster = await loadClusterConfig(process.env).catch((error: Error) => {
     throw new Usage(error.message);
   });
   if (!cluster) throw new Usage('name the NADs: --nads FILE|DIR, or a cluster with KUBECONFIG');
-  const kube = createKubeClient(cluster.config, apiTimeoutMs);
-  return async (refs) => {
-    const out = new Map<string, NadLookupOutcome>();
-    for (const { namespace, name } of refs) out.set(nadKey(namespace, name), await fetchNad(kube, namespace, name, annotationsRead));
-    return out;
+  const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
+  const namespace = ownNamespace(settings, process.env);
+  const where = `ConfigMap ${namespace}/${settings.controlSwitchesConfigMap}`;
+  let reading;
+  try {
+    reading = readControlSwitches(settings.envSwitches, (await kube.getConfigMap(namespace, settings.controlSwitchesConfigMap)) as ControlSwitchesConfigMap | undefined, where);
+  } catch (error) {
+    reading = { switches: settings.envSwitches, state: `${where} could not be read (${(error as Error).message}): environment values` };
+    err(`nri explain: warning: ${reading.state}\n`);
+  }
+  return {
+    async resolve(refs) {
+      const out = new Map<string, NadLookupOutcome>();
+      for (const { namespace: ns, name } of refs) out.set(nadKey(ns, name), await fetchNad(kube, ns, name, annotationsRead));
+      return out;
+    },
+    switches: reading.switches,
+    switchesState: reading.state,
   };
 }
 
@@ -117,15 +143,15 @@ export async function explain(argv: readonly string[], out: (text: string) => vo
       if (!(error instanceof BadRequest)) throw error;
       throw new Usage(`${source}: ${error.message.replace('AdmissionReview field "request.object.', 'field "')}`);
     }
-    const context = { settings: settings.core, switches: settings.envSwitches };
+    const from = await sources(args.nads, settings, err);
+    const context = { settings: settings.core, switches: from.switches };
     const selected = select(decoded, context);
-    const resolve = await resolver(args.nads, nadAnnotationsRead(settings.core), settings.apiTimeoutMs);
-    const verdict = 'verdict' in selected ? selected.verdict : decide(selected.pending, await resolve(selected.pending.refs), context);
+    const verdict = 'verdict' in selected ? selected.verdict : decide(selected.pending, await from.resolve(selected.pending.refs), context);
     const { decision } = verdict;
     const before = decoded.pod as Pod;
     const ops = decision.type === 'patched' ? decision.ops : [];
     const after = jsonPatch.applyPatch(structuredClone(before), structuredClone(ops), true, false).newDocument as Pod;
-    if (args.output === 'summary') out(explainSummary(`${source}${source.startsWith('Pod ') ? '' : ' (its pod)'}`, verdict, before, after));
+    if (args.output === 'summary') out(explainSummary(`${source}${source.startsWith('Pod ') ? '' : ' (its pod)'}`, verdict, before, after, from.switchesState));
     else if (decision.type === 'denied') err(`denied: ${decision.message}\n`);
     else if (args.output === 'patch') out(`${JSON.stringify(ops, null, 2)}\n`);
     else if (args.output === 'json') out(`${JSON.stringify(withPod(after), null, 2)}\n`);

@@ -6,7 +6,8 @@ import { PODNETINFO_VOLUME, type Pod } from '../core/types.js';
 
 const list = (items: string[]) => (items.length > 0 ? items.join(', ') : '—');
 
-export function explainSummary(source: string, verdict: Verdict, before: Pod, after: Pod): string {
+/** `switchesState`: where the switches came from, when not from the environment (the cluster's ConfigMap). */
+export function explainSummary(source: string, verdict: Verdict, before: Pod, after: Pod, switchesState?: string): string {
   const { decision, facts } = verdict;
   const lines: Array<[string, string]> = [];
   const counted = new Map<string, number>();
@@ -26,6 +27,7 @@ export function explainSummary(source: string, verdict: Verdict, before: Pod, af
   const addedVolume = !(before.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME) && (after.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME);
   const mounting = after.spec.containers.filter((c) => (c.volumeMounts ?? []).some((m) => m.name === PODNETINFO_VOLUME)).map((c) => `"${c.name}"`);
   lines.push(['Volumes', addedVolume ? `${PODNETINFO_VOLUME} (Downward API) mounted at /etc/podnetinfo in ${mounting.join(', ')}` : '—']);
+  if (switchesState) lines.push(['Switches', switchesState]);
   if (facts.warnings.length > 0) lines.push(['Warnings', facts.warnings.join('\n  ')]);
   const result =
     decision.type === 'patched'

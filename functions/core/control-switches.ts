@@ -63,3 +63,33 @@ export function effectiveSwitches(defaults: Switches, overrides: SwitchOverrides
     userDefinedInjections: overrides.userDefinedInjections,
   };
 }
+
+/** The ConfigMap as read from the API: only what nri looks at. */
+export interface ControlSwitchesConfigMap {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, unknown>;
+}
+
+export interface SwitchesReading {
+  switches: Switches;
+  /** in words, for the log and `nri explain`: whether the ConfigMap applied, and if not why */
+  state: string;
+  /** the ConfigMap's document is in force */
+  applied: boolean;
+  /** it has a document that was refused (malformed): worth a warning */
+  refused: boolean;
+}
+
+/**
+ * What the control-switch ConfigMap (undefined: there is none) makes of the environment's
+ * switches. One reading for the running server's watch and for `nri explain`.
+ */
+export function readControlSwitches(defaults: Switches, configMap: ControlSwitchesConfigMap | undefined, where: string): SwitchesReading {
+  const text = configMap?.data?.[CONTROL_SWITCHES_KEY];
+  if (!configMap) return { switches: defaults, state: `${where} absent: environment values`, applied: false, refused: false };
+  if (typeof text !== 'string') return { switches: defaults, state: `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`, applied: false, refused: false };
+  const parsed = parseControlSwitches(text);
+  if (!parsed.ok) return { switches: defaults, state: `${where} ignored, environment values in force: ${parsed.error}`, applied: false, refused: true };
+  const ignored = parsed.value.ignoredKeys.length > 0 ? `; ignored keys nri does not know: ${parsed.value.ignoredKeys.join(', ')}` : '';
+  return { switches: effectiveSwitches(defaults, parsed.value), state: `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})${ignored}`, applied: true, refused: false };
+}

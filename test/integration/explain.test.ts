@@ -101,19 +101,62 @@ describe('nri explain', () => {
     });
     after(() => api.stop());
 
-    it('reads each NAD the pod names with a GET', async () => {
-      // Not spawnSync: the fake API server answers from this very process.
-      const child = spawn(fileURLToPath(new URL('bin/nri', repoRoot)), ['explain', '-f', '-', '-o', 'patch'], { cwd: root, env: { PATH: process.env.PATH, HOME: root, KUBECONFIG: api.kubeconfigPath } });
+    // Not spawnSync: the fake API server answers from this very process.
+    const explainAgainstCluster = async (args: string[], input: string, env: Record<string, string> = {}) => {
+      const child = spawn(fileURLToPath(new URL('bin/nri', repoRoot)), ['explain', '-f', '-', ...args], { cwd: root, env: { PATH: process.env.PATH, HOME: root, KUBECONFIG: api.kubeconfigPath, ...env } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
       child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.stdin.end(DEPLOYMENT);
+      child.stdin.end(input);
       const status = await new Promise((resolve) => child.once('exit', resolve));
-      const result = { status, stdout, stderr };
+      return { status, stdout, stderr };
+    };
+
+    it('reads each NAD the pod names with a GET', async () => {
+      const result = await explainAgainstCluster(['-o', 'patch'], DEPLOYMENT);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, /example\.com\/from-cluster/);
       assert.equal(api.counts.nadGet, 1);
+    });
+
+    it('reads the control-switch ConfigMap once, as the server does: user-defined injections and the hugepage switch apply', async () => {
+      api.upsertConfigMap('nri', 'nri-control-switches', {
+        'config.json': JSON.stringify({
+          features: { enableHugePageDownApi: true },
+          'user-defined-injections': { 'dpdk-app': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } } },
+        }),
+      });
+      const pod = `apiVersion: v1
+kind: Pod
+metadata: { name: vnf, namespace: default, labels: { dpdk-app: "true" } }
+spec:
+  containers:
+    - name: app
+      resources: { requests: { hugepages-1Gi: 2Gi }, limits: { hugepages-1Gi: 2Gi } }
+`;
+      const gets = api.counts.cmGet;
+      const patch = await explainAgainstCluster(['-o', 'patch'], pod, { NRI_NAMESPACE: 'nri' });
+      assert.equal(patch.status, 0, patch.stderr);
+      assert.equal(api.counts.cmGet, gets + 1, 'one GET of the ConfigMap');
+      const ops = JSON.parse(patch.stdout) as Array<{ path: string; value: unknown }>;
+      assert.ok(ops.some((op) => op.path.startsWith('/metadata/annotations') && JSON.stringify(op.value).includes('foo-network')), 'the user-defined injection added the network');
+      assert.match(patch.stdout, /example\.com~1from-cluster/);
+      assert.match(patch.stdout, /hugepages_1G_request_app/);
+      const summary = await explainAgainstCluster([], pod, { NRI_NAMESPACE: 'nri' });
+      assert.match(summary.stdout, /^Switches: +ConfigMap nri\/nri-control-switches applied \(resourceVersion \d+\)$/m);
+      api.deleteConfigMap('nri', 'nri-control-switches');
+      const without = await explainAgainstCluster([], pod, { NRI_NAMESPACE: 'nri' });
+      assert.match(without.stdout, /^Switches: +ConfigMap nri\/nri-control-switches absent: environment values$/m);
+      assert.match(without.stdout, /^Result: +allowed unchanged/m);
+    });
+
+    it('says so, and goes on with the environment\'s switches, when the ConfigMap cannot be read', async () => {
+      api.fault('cmGet', { status: 403, times: 1 });
+      const result = await explainAgainstCluster(['-o', 'patch'], DEPLOYMENT, { NRI_NAMESPACE: 'nri' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /^nri explain: warning: ConfigMap nri\/nri-control-switches could not be read \(the API server answered 403/);
+      assert.match(result.stdout, /example\.com\/from-cluster/);
     });
   });
 });

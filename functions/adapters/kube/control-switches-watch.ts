@@ -3,7 +3,7 @@
 // Where RBAC allows a GET of it but no list/watch (the upstream injector's
 // ClusterRole, under an operator that deploys nri in its place), it is read
 // with a GET every NRI_CONTROL_SWITCHES_POLL_SECONDS instead, as upstream does.
-import { effectiveSwitches, parseControlSwitches, CONTROL_SWITCHES_KEY, type SwitchOverrides } from '../../core/control-switches.js';
+import { readControlSwitches, type ControlSwitchesConfigMap } from '../../core/control-switches.js';
 import type { Switches } from '../../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -27,11 +27,6 @@ export class StaticSwitches implements SwitchSource {
   describe() {
     return { source: 'environment' };
   }
-}
-
-interface ConfigMapObject {
-  metadata?: { name?: string; resourceVersion?: string };
-  data?: Record<string, unknown>;
 }
 
 export class ControlSwitchesWatch implements SwitchSource {
@@ -60,7 +55,7 @@ export class ControlSwitchesWatch implements SwitchSource {
       collectionPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
       name,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
-      onObject: (object) => this.update(object as ConfigMapObject | undefined),
+      onObject: (object) => this.update(object as ControlSwitchesConfigMap | undefined),
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'configmaps', cause });
         if (error?.kind === 'forbidden') return this.pollInstead(error.message);
@@ -72,29 +67,16 @@ export class ControlSwitchesWatch implements SwitchSource {
     });
   }
 
-  private update(configMap: ConfigMapObject | undefined): void {
+  private update(configMap: ControlSwitchesConfigMap | undefined): void {
     const { envSwitches, logger, metrics, namespace, name } = this.options;
-    const where = `ConfigMap ${namespace}/${name}`;
-    let overrides: SwitchOverrides | undefined;
     const previous = this.state;
-    const text = configMap?.data?.[CONTROL_SWITCHES_KEY];
-    if (!configMap) this.state = `${where} absent: environment values`;
-    else if (typeof text !== 'string') this.state = `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`;
-    else {
-      const parsed = parseControlSwitches(text);
-      if (parsed.ok) {
-        overrides = parsed.value;
-        const ignored = overrides.ignoredKeys.length > 0 ? `; ignored keys nri does not know: ${overrides.ignoredKeys.join(', ')}` : '';
-        this.state = `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})${ignored}`;
-      } else {
-        this.state = `${where} ignored, environment values in force: ${parsed.error}`;
-      }
-    }
-    this.switches = effectiveSwitches(envSwitches, overrides);
-    metrics.controlSwitchesApplied.set(overrides ? 1 : 0);
+    const reading = readControlSwitches(envSwitches, configMap, `ConfigMap ${namespace}/${name}`);
+    this.state = reading.state;
+    this.switches = reading.switches;
+    metrics.controlSwitchesApplied.set(reading.applied ? 1 : 0);
     if (this.state === previous) return; // a re-list that changed nothing is not news
     const summary = { hugePageDownApi: this.switches.hugePageDownApi, honorExistingResources: this.switches.honorExistingResources, userDefinedInjections: [...this.switches.userDefinedInjections.keys()] };
-    if (configMap && !overrides && typeof text === 'string') logger.warn({ switches: summary }, this.state);
+    if (reading.refused) logger.warn({ switches: summary }, this.state);
     else logger.info({ switches: summary }, this.state);
   }
 
@@ -108,7 +90,7 @@ export class ControlSwitchesWatch implements SwitchSource {
       kube.getConfigMap(namespace, name).then(
         (configMap) => {
           this.pollFailure = '';
-          this.update(configMap as ConfigMapObject | undefined);
+          this.update(configMap as ControlSwitchesConfigMap | undefined);
         },
         (error: KubeApiError) => {
           metrics.apiErrors.inc({ operation: 'get_control_switches', kind: error.kind });
