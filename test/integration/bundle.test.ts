@@ -2,7 +2,7 @@
 // V8 code cache that keeps client-node's parse out of a cold start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,15 @@ describe('the bundle', () => {
     const script = `const m = await import(${JSON.stringify(loader)}); const r = m.runWithCodeCache(${JSON.stringify(bundle)}); console.log(JSON.stringify({ rejected: r.cacheRejected, kubeConfig: typeof r.exports.KubeConfig }));`;
     const loaded = JSON.parse(execFileSync(process.execPath, [...startNodeFlags(), '--input-type=module', '-e', script], { encoding: 'utf8' }));
     assert.deepEqual(loaded, { rejected: false, kubeConfig: 'function' });
+  });
+
+  it('holds client-node once: no chunk carries a second copy', () => {
+    const dist = fileURLToPath(new URL('build/dist/', repoRoot));
+    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js') || file.endsWith('.cjs'));
+    const copies = files.filter((file) => readFileSync(join(dist, file), 'utf8').includes('KubeConfig=class'));
+    assert.deepEqual(copies, [CLIENT_NODE_BUNDLE]);
+    const bytes = files.reduce((sum, file) => sum + statSync(join(dist, file)).size, 0);
+    process.stdout.write(`# build/dist: ${files.length} code files, ${(bytes / 1024 / 1024).toFixed(2)} MiB\n`);
   });
 
   it('still loads client-node when the cache is missing or stale', () => {

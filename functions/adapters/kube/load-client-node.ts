@@ -41,8 +41,11 @@ function bundledCopy(): string | undefined {
   return undefined;
 }
 
+/** The tsc output's own module, for runs outside a bundle. A variable, so that the bundler does not put a second copy of client-node in dist/. */
+const UNBUNDLED = './client-node.js';
+
 export async function loadClientNode(): Promise<ClientNode> {
   const file = bundledCopy();
-  if (!file) return import('./client-node.js');
+  if (!file) return (await import(UNBUNDLED)) as ClientNode;
   return runWithCodeCache(file).exports as ClientNode;
 }
