@@ -6,9 +6,12 @@
 // it caps request bodies before buffering them, answers malformed JSON with
 // JSON, drains in-flight reviews on SIGTERM and never exits on an unhandled
 // rejection.
+import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import { getApp, StartupError, type App } from './app.js';
 import { createListener } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
+
+exitUnlessSupportedNode('nri');
 
 // Registered before anything else can fail: a rejection nobody handles is a
 // bug to log, not a reason to stop admitting pods.

@@ -1,6 +1,9 @@
 // `nri`: the command-line tool beside the function (`npx nri …` in a checkout,
 // `nri …` in the image). One subcommand today: explain (cli/explain.ts).
+import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import { explain, EXPLAIN_USAGE } from './cli/explain.js';
+
+exitUnlessSupportedNode('nri');
 
 const [command, ...rest] = process.argv.slice(2);
 const out = (text: string) => void process.stdout.write(text);

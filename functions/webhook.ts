@@ -4,11 +4,14 @@
 // process, started as the container starts it: same Node flags, same PID, so
 // signals and exit codes are the platform's to see. Bad flags exit 2 with the
 // reason and the usage, as Go's flag package does.
+import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serviceAccountDir } from './config/service-account.js';
 import { parseUpstreamFlags, usage } from './config/upstream-flags.js';
+
+exitUnlessSupportedNode('webhook');
 
 /** The start command's V8 flags, written into the bundle from package.json (scripts/bundle.mjs). */
 declare const NRI_START_FLAGS: string[];

@@ -1,14 +1,17 @@
 // Starting the function: the embedded default (no cluster), NRI_NADS, and bad
 // settings that must stop startup with a message naming the variable.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { admissionReview, decodePatch, send, startFunction } from '../support/function-process.js';
 import { metricValue } from '../support/metrics.js';
+import { repoRoot } from '../support/fixtures.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
 
@@ -174,4 +177,18 @@ describe('startup', () => {
       assert.match(fn.stderr.join(''), message);
     });
   }
+
+  // The machine's own Node, when it is older than nri's (this machine and CI have Node 20 on PATH behind npm's).
+  const olderNode = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => !dir.includes('node_modules'))
+    .map((dir) => join(dir, 'node'))
+    .find((file) => existsSync(file) && Number(/^v(\d+)/.exec(spawnSync(file, ['--version'], { encoding: 'utf8' }).stdout)?.[1]) < 26);
+  it('refuses to start on an older Node, saying which it needs and how to get it', { skip: olderNode ? false : 'no Node older than 26 on PATH' }, () => {
+    for (const entry of ['main.js', 'nri.js', 'webhook.js']) {
+      const result = spawnSync(olderNode!, [fileURLToPath(new URL(`build/dist/${entry}`, repoRoot)), 'explain', '-f', '-'], { encoding: 'utf8', input: '', timeout: 10000, env: { PATH: process.env.PATH, KUBECONFIG: '/nonexistent' } });
+      assert.equal(result.status, 2, `${entry}: ${result.stderr}`);
+      assert.match(result.stderr, /^(nri|webhook): nri runs on Node\.js 26 or newer; this is Node\.js 2\d\./, entry);
+    }
+  });
 });

@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { MINIMUM_NODE_MAJOR, unsupportedNode } from '../../functions/config/node-runtime.js';
 import { repoRoot } from '../support/fixtures.js';
 
 const manifest = JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8'));
@@ -18,5 +19,14 @@ describe('runtime', () => {
     assert.equal(major(manifest.devDependencies.node), major(manifest.engines.node));
     const lock = JSON.parse(readFileSync(new URL('package-lock.json', repoRoot), 'utf8'));
     assert.equal(process.versions.node, lock.packages['node_modules/node'].version);
+  });
+
+  it('is the major nri itself refuses to run below, with a message that says what to do', () => {
+    assert.equal(MINIMUM_NODE_MAJOR, major(manifest.engines.node));
+    assert.equal(unsupportedNode(`${MINIMUM_NODE_MAJOR}.0.0`, '/x/node'), undefined);
+    assert.equal(unsupportedNode(`${MINIMUM_NODE_MAJOR + 1}.2.3`, '/x/node'), undefined);
+    const message = unsupportedNode('20.20.2', '/usr/local/bin/node');
+    assert.match(message ?? '', /^nri runs on Node\.js 26 or newer; this is Node\.js 20\.20\.2 \(\/usr\/local\/bin\/node\)\. /);
+    assert.match(message ?? '', /after npm ci --ignore-scripts it is missing: run npm rebuild node/);
   });
 });
