@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { createPki } from '../support/certs.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
 import { repoRoot } from '../support/fixtures.js';
 import { decodePatch, eventually, freePort, send } from '../support/function-process.js';
 
@@ -30,6 +32,38 @@ describe('functions-framework', () => {
       assert.deepEqual(decodePatch(result), expected.patch);
     } finally {
       cli.kill('SIGTERM');
+    }
+  });
+
+  it('holds the CLI to the same body cap and bound on reviews in flight as the container', async () => {
+    // NADs from a fake API server that never lists and answers each GET after 800 ms: a review stays in flight.
+    const api = new FakeApiServer(createPki());
+    await api.start();
+    api.upsertNad('default', 'foo-network', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/foo' });
+    api.fault('nadList', { hang: true });
+    api.fault('nadWatch', { hang: true });
+    api.fault('nadGet', { delayMs: 800 });
+    const port = await freePort();
+    const root = fileURLToPath(repoRoot);
+    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=build/dist/index.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn', KUBECONFIG: api.kubeconfigPath, NRI_MAX_BODY_BYTES: '4096', NRI_MAX_IN_FLIGHT: '1' },
+      stdio: 'ignore',
+    });
+    try {
+      await eventually(() => send(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0), (status) => status === 200, 15000);
+      const big = await send(`http://127.0.0.1:${port}/mutate`, { body: JSON.stringify({ padding: 'x'.repeat(5000) }) });
+      assert.equal(big.status, 413);
+      assert.deepEqual(big.json, { error: 'too_large', message: `the request body of ${5000 + 14} bytes exceeds the limit of 4096 bytes` });
+      const [first, second] = await Promise.all([send(`http://127.0.0.1:${port}/mutate`, { body: example }), new Promise((resolve) => setTimeout(resolve, 200)).then(() => send(`http://127.0.0.1:${port}/mutate`, { body: example }))]);
+      assert.equal(first.status, 200);
+      assert.equal(first.json.response.allowed, true);
+      assert.equal(second.status, 503);
+      assert.equal(second.headers['retry-after'], '1');
+      assert.deepEqual(second.json, { error: 'overloaded', message: 'more than 1 reviews in flight' });
+    } finally {
+      cli.kill('SIGTERM');
+      await api.stop();
     }
   });
 

@@ -37,6 +37,25 @@ export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
 
 const problem = (status: number, error: string, message: string): HttpAnswer => ({ status, body: { error, message } });
 
+/** At most `max` reviews answered at once by one entry point; more are refused with 503 and Retry-After. */
+export class InFlightLimit {
+  private inFlight = 0;
+  constructor(private readonly max: number) {}
+
+  /** Counts the review until its response closes; false when `max` are in flight (and the 503 is sent). */
+  admit(response: ServerResponse, runtime: Pick<ReviewRuntime, 'metrics'>): boolean {
+    if (this.inFlight >= this.max) {
+      response.setHeader('retry-after', '1');
+      runtime.metrics.reviews.inc({ outcome: 'error', reason: 'overloaded' });
+      sendJson(response, problem(503, 'overloaded', `more than ${this.max} reviews in flight`));
+      return false;
+    }
+    this.inFlight++;
+    response.once('close', () => this.inFlight--);
+    return true;
+  }
+}
+
 /** What nri reads and throws away of a refused body, at most, so that a client still sending it gets to read the 413. */
 const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
 
@@ -90,7 +109,7 @@ export async function serveProbe(path: string, probes: Probes, response: ServerR
 
 export function createListener(options: ListenerOptions) {
   const { runtime, transport, maxBodyBytes, maxInFlight, probes, reviews = true, closeAfterAnswer } = options;
-  let inFlight = 0;
+  const limit = new InFlightLimit(maxInFlight);
 
   const failed = (response: ServerResponse) => (error: unknown) => {
     runtime.logger.error({ err: error, transport }, 'request failed');
@@ -135,14 +154,7 @@ export function createListener(options: ListenerOptions) {
       response.setHeader('allow', 'POST');
       return sendJson(response, problem(405, 'method_not_allowed', 'send AdmissionReviews with POST'));
     }
-    if (inFlight >= maxInFlight) {
-      request.resume();
-      response.setHeader('retry-after', '1');
-      runtime.metrics.reviews.inc({ outcome: 'error', reason: 'overloaded' });
-      return sendJson(response, problem(503, 'overloaded', `more than ${maxInFlight} reviews in flight`));
-    }
-    inFlight++;
-    response.once('close', () => inFlight--);
+    if (!limit.admit(response, runtime)) return void request.resume();
     readBody(request, maxBodyBytes, (error, body) => {
       try {
         onBody(request, response, error, body);

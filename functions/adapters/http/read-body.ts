@@ -1,7 +1,7 @@
 // Reads a request body into memory with a hard size cap, so neither transport
 // ever buffers more than NRI_MAX_BODY_BYTES for one request.
 import type { IncomingMessage } from 'node:http';
-import { BadRequest } from './bad-request.js';
+import { bodyTooLarge } from './bad-request.js';
 
 /** The client hung up before the whole body arrived. */
 export class ClientGone extends Error {}
@@ -13,7 +13,7 @@ export function readBody(request: IncomingMessage, maxBytes: number, done: BodyC
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     // Not read here: the caller answers 413 and drains what keeps arriving.
-    return done(new BadRequest(413, `the request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`, 'too_large'));
+    return done(bodyTooLarge(maxBytes, declared));
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -27,7 +27,7 @@ export function readBody(request: IncomingMessage, maxBytes: number, done: BodyC
   const onData = (chunk: Buffer) => {
     size += chunk.length;
     if (size > maxBytes) {
-      finish(new BadRequest(413, `the request body exceeds the limit of ${maxBytes} bytes`, 'too_large'));
+      finish(bodyTooLarge(maxBytes));
       return;
     }
     chunks.push(chunk);
