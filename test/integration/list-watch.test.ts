@@ -57,7 +57,7 @@ describe('the NAD list, streamed as a watch’s first events (WatchList)', () =>
   });
 
   it('streams the list again after 410 Gone, answering from the cache it has until the new one is whole', async () => {
-    await eventually(() => api.openWatches, (open) => open >= 1, 15000, 50);
+    await eventually(() => api.openWatches, (open) => open >= 2, 15000, 50);
     const held = await resourceOf(fn, 'net');
     assert.match(held, /example.com/);
     const gets = api.counts.nadGet;
@@ -94,6 +94,7 @@ describe('a kube-apiserver that refuses to stream lists (WatchList off)', () => 
     assert.match(synced, /"objects":700,"list":"pages","pages":2/);
     assert.equal(api.counts.nadList, 2);
     const watches = api.counts.nadWatch;
+    await eventually(() => api.openWatches, (open) => open >= 2, 10000, 20); // the NAD and ConfigMap watches
     api.expireWatches();
     await eventually(() => api.counts.nadList, (count) => count >= 4, 10000, 50);
     assert.ok(api.counts.nadWatch >= watches);
@@ -118,7 +119,7 @@ describe('bookmarks and resourceVersions', () => {
   });
 
   it('resumes from a bookmark’s resourceVersion: history compacted past its last NAD event costs no re-list', async () => {
-    await eventually(() => api.openWatches, (open) => open >= 1, 5000, 20);
+    await eventually(() => api.openWatches, (open) => open >= 2, 5000, 20);
     // Writes to other resources move the cluster's resourceVersion on; the NAD watch sees none of them.
     for (let i = 0; i < 5; i++) api.upsertConfigMap('elsewhere', `cm-${i}`, { i: String(i) });
     const marked = api.bookmark();
@@ -135,7 +136,7 @@ describe('bookmarks and resourceVersions', () => {
   });
 
   it('lists afresh when the server is behind the resourceVersion nri holds (etcd restored from a backup)', async () => {
-    await eventually(() => api.openWatches, (open) => open >= 1, 5000, 20);
+    await eventually(() => api.openWatches, (open) => open >= 2, 5000, 20);
     const lists = api.nadLists;
     api.restoreFromBackup(api.currentResourceVersion - 3);
     api.deleteNad('default', 'net'); // the restored state, which only a list shows
