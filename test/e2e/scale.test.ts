@@ -70,14 +70,14 @@ describe(`a cluster of ${NADS.toLocaleString('en')} NADs in ${NAMESPACES} namesp
     await cp.stop();
   });
 
-  it('becomes ready within 60 s, having listed every NAD a page at a time, within the memory the ksvc requests', async () => {
+  it('becomes ready within 60 s, having had the list streamed by kube-apiserver (WatchList), within the memory the ksvc requests', async () => {
     assert.ok(readyMs >= 0, `nri did not become ready: ${startFailure || `exit ${nri?.child.exitCode}: ${nri?.stderr.join('').slice(-600)}`}`);
     assert.ok(readyMs < 60000, `ready after ${readyMs} ms`);
     const synced = JSON.parse(await nri!.waitForLog(/NAD watch cache synced/));
     assert.equal(synced.objects, NADS);
-    assert.equal(synced.pages, Math.ceil(NADS / 500), 'kube-apiserver answered pages of 500');
+    assert.equal(synced.list, 'stream', 'kube-apiserver 1.36 streams the list as the watch\'s initial events');
     const memory = memoryOf(nri!.child.pid!);
-    process.stderr.write(`# ready in ${readyMs} ms (list ${synced.durationMs} ms, ${synced.pages} pages); peak resident ${memory.peakMiB.toFixed(1)} MiB of the ${requestMiB} MiB requested\n`);
+    process.stderr.write(`# ready in ${readyMs} ms (streamed list ${synced.durationMs} ms); peak resident ${memory.peakMiB.toFixed(1)} MiB of the ${requestMiB} MiB requested\n`);
     assert.ok(memory.peakMiB <= requestMiB, `peak resident memory ${memory.peakMiB.toFixed(1)} MiB is above the ${requestMiB}Mi request`);
   });
 
@@ -105,5 +105,20 @@ describe(`a cluster of ${NADS.toLocaleString('en')} NADs in ${NAMESPACES} namesp
     const reads = metricValue(await metrics(), 'nri_nad_api_reads_total');
     assertInjected(await createTenantPod(42, 150, 'cnf-c'), 150);
     assert.equal(metricValue(await metrics(), 'nri_nad_api_reads_total'), reads);
+  });
+
+  it('with NRI_STREAMING_LIST=false lists a page of 500 at a time, within the same memory, and injects', async () => {
+    await nri!.stop();
+    const started = Date.now();
+    nri = await startNri(cp, deployment, { NRI_LOG_LEVEL: 'info', NRI_STREAMING_LIST: 'false' });
+    const synced = JSON.parse(await nri.waitForLog(/NAD watch cache synced/, 120000));
+    await cp.waitFor('nri ready', async () => (await send(`${nri!.url}/readyz`)).status === 200, 60000);
+    assert.equal(synced.objects, NADS);
+    assert.equal(synced.list, 'pages');
+    assert.equal(synced.pages, Math.ceil(NADS / 500), 'kube-apiserver answered pages of 500');
+    const memory = memoryOf(nri.child.pid!);
+    process.stderr.write(`# paginated: ready in ${Date.now() - started} ms (list ${synced.durationMs} ms, ${synced.pages} pages); peak resident ${memory.peakMiB.toFixed(1)} MiB\n`);
+    assert.ok(memory.peakMiB <= requestMiB, `peak resident memory ${memory.peakMiB.toFixed(1)} MiB is above the ${requestMiB}Mi request`);
+    assertInjected(await createTenantPod(43, 151, 'cnf-d'), 151);
   });
 });
