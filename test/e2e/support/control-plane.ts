@@ -175,6 +175,12 @@ plugins:
     for (const name of [...this.processes.keys()].reverse()) await this.stopProcess(name);
   }
 
+  /** The running process of a component (kube-apiserver, etcd, ...), for a benchmark to read its CPU and memory. */
+  process(name: string): ChildProcess | undefined {
+    const managed = this.processes.get(name);
+    return managed && managed.child.exitCode === null ? managed.child : undefined;
+  }
+
   /** The last lines a component logged, for a failing test's message. */
   tail(name: string, lines = 30): string {
     const managed = this.processes.get(name);
