@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { metricValue } from '../support/metrics.js';
+import { syncedAgainst } from '../support/synced.js';
 import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
@@ -18,25 +19,6 @@ const pod = (networks: string) => ({ metadata: { name: 'p', namespace: 'default'
 async function resourceOf(fn: RunningFunction, networks: string): Promise<string> {
   const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod(networks)) });
   return result.json.response.allowed ? JSON.stringify(decodePatch(result)) : `denied: ${result.json.response.status.message}`;
-}
-
-/**
- * For the suite it is called in: a fake API server seeded by `seed`, and nri
- * against it (short API and watch timeouts) once its cache has synced.
- */
-function syncedAgainst(api: FakeApiServer, seed: () => void, started: (fn: RunningFunction) => void, env: Record<string, string> = {}): void {
-  let fn: RunningFunction | undefined;
-  before(async () => {
-    await api.start();
-    seed();
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2', ...env });
-    started(fn);
-    await fn.waitForLog(/NAD watch cache synced/);
-  });
-  after(async () => {
-    await fn?.stop();
-    await api.stop();
-  });
 }
 
 /** nri synced against `api` (one NAD, default/net) for the suite it is called in, and two steps the fault scenarios share. */

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { metricValue } from '../support/metrics.js';
+import { syncedAgainst } from '../support/synced.js';
 import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
@@ -24,17 +25,14 @@ const watchRequests = (api: FakeApiServer) => api.requests.filter((line) => line
 describe('the NAD list, streamed as a watch’s first events (WatchList)', () => {
   const api = new FakeApiServer(createPki());
   let fn: RunningFunction;
-  before(async () => {
-    await api.start();
-    api.seedNads(tenants(1500));
-    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '2' });
-    await fn.waitForLog(/NAD watch cache synced/);
-  });
-  after(async () => {
-    await fn?.stop();
-    await api.stop();
-  });
+  syncedAgainst(
+    api,
+    () => {
+      api.seedNads(tenants(1500));
+      api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
+    },
+    (started) => (fn = started),
+  );
 
   it('syncs 1,501 NADs through one watch request and no LIST, then follows changes on it', async () => {
     assert.equal(api.counts.nadList, 0, 'no LIST request');
@@ -106,17 +104,8 @@ describe('a kube-apiserver that refuses to stream lists (WatchList off)', () => 
 describe('bookmarks and resourceVersions', () => {
   const api = new FakeApiServer(createPki());
   let fn: RunningFunction;
-  before(async () => {
-    await api.start();
-    api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
-    // A long watch timeout: only the test ends watches here.
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_API_TIMEOUT_MS: '500', NRI_WATCH_TIMEOUT_SECONDS: '300' });
-    await fn.waitForLog(/NAD watch cache synced/);
-  });
-  after(async () => {
-    await fn?.stop();
-    await api.stop();
-  });
+  // A long watch timeout: only the test ends watches here.
+  syncedAgainst(api, () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }), (started) => (fn = started), { NRI_WATCH_TIMEOUT_SECONDS: '300' });
 
   it('resumes from a bookmark’s resourceVersion: history compacted past its last NAD event costs no re-list', async () => {
     await eventually(() => api.openWatches, (open) => open >= 2, 5000, 20);

@@ -57,6 +57,16 @@ function harness(watchScript: WatchScript, overrides: Partial<ReflectorOptions> 
   return { reflector, watches, lists, commits, applied, unavailable };
 }
 
+/** Runs the reflector until `check` holds, then stops it. */
+const runUntil = async (reflector: Reflector, check: () => boolean, ms = 5000) => {
+  reflector.start();
+  try {
+    await until(check, ms);
+  } finally {
+    await reflector.stop();
+  }
+};
+
 const until = async (check: () => boolean, ms = 5000) => {
   const deadline = Date.now() + ms;
   while (!check()) {
@@ -75,9 +85,7 @@ describe('reflector: backoff', () => {
       },
       { initialBackoffMs: INITIAL, maxBackoffMs: 10000 },
     );
-    reflector.start();
-    await until(() => watches.length >= 7, 10000);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 7, 10000);
     const gaps = watches.slice(1, 7).map((watch, index) => watch.at - watches[index]!.at);
     // Each wait is drawn between half and all of INITIAL·2^(n-1): the n-th gap is at least its half.
     gaps.forEach((gap, index) => assert.ok(gap >= (INITIAL * 2 ** index) / 2 - 2, `gap ${index + 1} was ${gap} ms (gaps: ${gaps.join(', ')})`));
@@ -97,9 +105,7 @@ describe('reflector: backoff', () => {
       },
       { initialBackoffMs: INITIAL, maxBackoffMs: 10000, resetBackoffAfterMs: 300 },
     );
-    reflector.start();
-    await until(() => watches.length >= 6, 10000);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 6, 10000);
     const fourth = watches[4]!.at - watches[3]!.at;
     assert.ok(fourth >= (INITIAL * 8) / 2 - 2, `the fourth gap (${fourth} ms) is backed off`);
     const afterQuiet = watches[5]!.at - watches[4]!.at - 400;
@@ -117,9 +123,7 @@ describe('reflector: backoff', () => {
       },
       { initialBackoffMs: 100 },
     );
-    reflector.start();
-    await until(() => watches.length >= 6, 10000);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 6, 10000);
     assert.ok(watches[3]!.at - watches[2]!.at >= 100, 'the third empty stream is followed by a wait');
     assert.ok(watches[5]!.at - watches[4]!.at < 1100 + 60, 'a healthy watch that ends is renewed at once');
   });
@@ -131,9 +135,7 @@ describe('reflector: what it asks the server', () => {
       emit({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '11' } } });
       await wait(1005);
     });
-    reflector.start();
-    await until(() => watches.length >= 3, 10000);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 3, 10000);
     const asked = watches.map((watch) => Number(watch.query.timeoutSeconds));
     assert.ok(asked.every((seconds) => seconds >= 300 && seconds < 600), `timeouts ${asked.join(', ')}`);
     assert.ok(new Set(asked).size > 1, `timeouts ${asked.join(', ')} differ`);
@@ -147,9 +149,7 @@ describe('reflector: what it asks the server', () => {
       emit({ type: 'BOOKMARK', object: { kind: 'Bookmark', metadata: { resourceVersion: '57' } } });
       await wait(1005);
     });
-    reflector.start();
-    await until(() => watches.length >= 2);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 2);
     assert.equal(watches[0]!.query.resourceVersion, '10', 'the first watch starts where the list ended');
     assert.equal(watches[0]!.query.allowWatchBookmarks, 'true');
     assert.equal(watches[1]!.query.resourceVersion, '57');
@@ -165,9 +165,7 @@ describe('reflector: what it asks the server', () => {
       },
       { initialBackoffMs: 10 },
     );
-    reflector.start();
-    await until(() => watches.length >= 2);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 2);
     assert.equal(lists.length, 2, 'a second list after the 504');
   });
 
@@ -182,9 +180,7 @@ describe('reflector: what it asks the server', () => {
       },
       { initialBackoffMs: 10 },
     );
-    reflector.start();
-    await until(() => watches.length >= 3);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 3);
     assert.equal(watches[1]!.query.resourceVersion, '10', 'after a 500 event the watch resumes');
     assert.equal(lists.length, 2, 'after 410 the list starts again');
   });
@@ -222,9 +218,7 @@ describe('reflector: streamed list (WatchList)', () => {
       },
       { streamingList: true },
     );
-    reflector.start();
-    await until(() => watches.length >= 2);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 2);
     assert.deepEqual(watches[0]!.query.sendInitialEvents, 'true');
     assert.deepEqual(watches[0]!.query.resourceVersionMatch, 'NotOlderThan');
     assert.equal(watches[0]!.query.resourceVersion, undefined, 'the latest state, read consistently');
@@ -246,9 +240,7 @@ describe('reflector: streamed list (WatchList)', () => {
       },
       { streamingList: true, initialBackoffMs: 10 },
     );
-    reflector.start();
-    await until(() => commits.length >= 1);
-    await reflector.stop();
+    await runUntil(reflector, () => commits.length >= 1);
     assert.equal(watches.length, 2);
     assert.ok(watches.every((watch) => watch.query.sendInitialEvents === 'true'));
     assert.deepEqual(commits, [{ mode: 'stream', items: [nad('a', '5')] }], 'only the whole list was swapped in');
@@ -262,9 +254,7 @@ describe('reflector: streamed list (WatchList)', () => {
       },
       { streamingList: true, initialBackoffMs: 10 },
     );
-    reflector.start();
-    await until(() => watches.length >= 3, 5000);
-    await reflector.stop();
+    await runUntil(reflector, () => watches.length >= 3, 5000);
     assert.equal(unavailable.length, 1);
     assert.match(unavailable[0]!, /WatchList feature gate/);
     assert.deepEqual(commits.map((commit) => commit.mode), ['pages']);
@@ -282,9 +272,7 @@ describe('reflector: streamed list (WatchList)', () => {
       },
       { streamingList: true, initialBackoffMs: 10 },
     );
-    reflector.start();
-    await until(() => commits.length >= 1);
-    await reflector.stop();
+    await runUntil(reflector, () => commits.length >= 1);
     assert.equal(unavailable.length, 1);
     assert.deepEqual(commits.map((commit) => commit.mode), ['pages']);
   });
