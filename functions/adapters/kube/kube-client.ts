@@ -27,7 +27,7 @@ export class KubeApiError extends Error {
 }
 
 /** A metav1.Status as the API server sends it with an error, in an HTTP body or a watch ERROR event. */
-interface ApiStatus {
+export interface ApiStatus {
   code?: unknown;
   message?: unknown;
   details?: { causes?: Array<{ reason?: unknown }> };

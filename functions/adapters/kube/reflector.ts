@@ -6,7 +6,7 @@
 // as the first events of a watch (sendInitialEvents), else page by page.
 // Either way it fills a fresh copy that replaces the live one only once the
 // list is whole; until then lookups keep the previous copy.
-import { KubeApiError, statusKind, type KubeClient, type PageConsumer, type WatchEvent } from './kube-client.js';
+import { KubeApiError, statusKind, type ApiStatus, type KubeClient, type PageConsumer, type WatchEvent, type WatchHandle } from './kube-client.js';
 
 export type RestartCause = 'closed' | 'gone' | 'error' | 'silent';
 
@@ -72,7 +72,8 @@ interface Stream {
   ended: boolean;
 }
 
-type EventObject = { metadata?: { resourceVersion?: unknown; annotations?: Record<string, unknown> }; code?: unknown } | undefined;
+/** An event's object: a Kubernetes object, a bookmark, or (ERROR) a metav1.Status. */
+type EventObject = ({ metadata?: { resourceVersion?: unknown; annotations?: Record<string, unknown> } } & ApiStatus) | undefined;
 
 export class Reflector {
   private resourceVersion = '';
@@ -178,11 +179,11 @@ export class Reflector {
     let silent = false;
     let failure: KubeApiError | undefined;
     let watchdog: NodeJS.Timeout | undefined;
-    let handle: { abort(): void } | undefined;
+    let watch: WatchHandle | undefined;
     let ended = false;
     const end = () => {
       ended = true;
-      handle?.abort();
+      watch?.abort();
     };
     const silenceMs = timeoutSeconds * 1200 + 1000;
     const armWatchdog = () => {
@@ -194,7 +195,7 @@ export class Reflector {
       watchdog.unref();
     };
     armWatchdog();
-    const watch = options.kube.watch(options.watchPath, query, (event: WatchEvent) => {
+    watch = options.kube.watch(options.watchPath, query, (event: WatchEvent) => {
       if (relist || failure) return;
       armWatchdog();
       try {
@@ -205,7 +206,6 @@ export class Reflector {
       }
       if (relist || failure) end();
     });
-    handle = watch;
     if (ended) watch.abort(); // an event that ended the watch came before the handle did
     this.current = watch;
     return watch.done.then(
@@ -228,8 +228,7 @@ export class Reflector {
   private onEvent(event: WatchEvent, stream: Stream | undefined): 'relist' | undefined {
     const object = event.object as EventObject;
     if (event.type === 'ERROR') {
-      const status = object as { code?: unknown } | undefined;
-      const kind = statusKind(typeof status?.code === 'number' ? status.code : 0, object as never);
+      const kind = statusKind(typeof object?.code === 'number' ? object.code : 0, object);
       if (kind === 'expired' || kind === 'too_large') return 'relist';
       throw new KubeApiError('server_error', `the watch sent an error event: ${JSON.stringify(object).slice(0, 200)}`);
     }
