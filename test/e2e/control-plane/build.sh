@@ -11,6 +11,14 @@
 #   Knative controller, webhook, autoscaler-hpa              knative.dev/serving v0.42.2 (release knative-v1.15)
 #   Knative's config (CRDs, ConfigMaps)                      knative.dev/{serving,networking,caching}, as those modules ship it
 #   promtool                                                 github.com/prometheus/prometheus (its own cmd/promtool)
+# and, for the real node (test/e2e/real-node):
+#   kubelet, kube-proxy                                      k8s.io/kubernetes v1.36.3
+#   containerd, containerd-shim-runc-v2, ctr                 github.com/containerd/containerd/v2
+#   bridge, host-local, loopback, macvlan, portmap           github.com/containernetworking/plugins
+#   multus (thin CNI plugin)                                 gopkg.in/k8snetworkplumbingwg/multus-cni.v4
+#   queue-proxy                                              knative.dev/serving/cmd/queue (the Knative build above)
+#   registry                                                 github.com/distribution/distribution/v3
+#   device-plugin                                            test/e2e/go/device-plugin (k8s.io/kubelet's API)
 set -euo pipefail
 
 KUBERNETES_VERSION=v1.36.3
@@ -20,6 +28,10 @@ NAD_CLIENT_VERSION=v1.7.7
 KNATIVE_SERVING_VERSION=v0.42.2
 CERT_MANAGER_VERSION=v1.21.2
 PROMETHEUS_VERSION=v0.316.0
+CONTAINERD_VERSION=v2.4.2
+CNI_PLUGINS_VERSION=v1.10.0
+MULTUS_VERSION=v4.3.0
+DISTRIBUTION_VERSION=v3.1.2
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -106,7 +118,7 @@ build_helpers() {
   # Each module under test/e2e/go builds its main packages: the module's own, or one per sub-folder,
   # each named after its folder.
   local name
-  for name in knative-validate cert-manager; do
+  for name in knative-validate cert-manager device-plugin pause; do
     local dir="$repo/test/e2e/go/$name"
     local key; key="$(cat "$dir"/go.mod "$dir"/go.sum $(find "$dir" -name '*.go' | sort) | sha256sum)"
     local mains=() main
@@ -164,12 +176,71 @@ build_promtool() {
   stamp_set promtool "$key"
 }
 
+# Builds the main packages of Go modules into dest, from one throwaway module that pins each version.
+# A failed build leaves no stamp, so the next run tries again.
+build_tools() {
+  local name="$1" dest="$2"; shift 2
+  local src="$cache/src/$name"
+  rm -rf "$src" && mkdir -p "$src" "$dest" && cd "$src"
+  go mod init "nri-e2e/$name" >/dev/null 2>&1
+  go get -tool "$@"
+  local pkg
+  for pkg in "$@"; do go build -ldflags "-s -w" -o "$dest/" "${pkg%@*}"; done
+}
+
+build_node() {
+  local key="kubernetes $KUBERNETES_VERSION kubelet kube-proxy"
+  if ! stamp_ok node "$key" || [[ ! -x "$bin/kubelet" || ! -x "$bin/kube-proxy" ]]; then
+    log "building kubelet and kube-proxy ($KUBERNETES_VERSION; ~3 min once the control plane is built)"
+    cd "$cache/src/kubernetes"
+    go get -tool "k8s.io/kubernetes/cmd/kubelet@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBERNETES_VERSION"
+    grep -q "k8s.io/kubernetes $KUBERNETES_VERSION" go.mod || { echo "e2e build: kubernetes moved off $KUBERNETES_VERSION" >&2; exit 1; }
+    local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+    go build -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+      -o "$bin/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+    stamp_set node "$key"
+  fi
+  key="containerd $CONTAINERD_VERSION"
+  if ! stamp_ok containerd "$key" || [[ ! -x "$bin/containerd" ]]; then
+    log "building containerd $CONTAINERD_VERSION (~2 min)"
+    build_tools containerd "$bin" "github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION" \
+      "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+      "github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION"
+    stamp_set containerd "$key"
+  fi
+  key="cni plugins $CNI_PLUGINS_VERSION multus $MULTUS_VERSION"
+  if ! stamp_ok cni "$key" || [[ ! -x "$cache/cni/bin/multus" ]]; then
+    log "building the CNI plugins ($CNI_PLUGINS_VERSION) and Multus ($MULTUS_VERSION)"
+    local plugins=github.com/containernetworking/plugins
+    build_tools cni "$cache/cni/bin" "$plugins/plugins/main/bridge@$CNI_PLUGINS_VERSION" \
+      "$plugins/plugins/ipam/host-local@$CNI_PLUGINS_VERSION" "$plugins/plugins/main/loopback@$CNI_PLUGINS_VERSION" \
+      "$plugins/plugins/main/macvlan@$CNI_PLUGINS_VERSION" "$plugins/plugins/meta/portmap@$CNI_PLUGINS_VERSION"
+    build_tools multus "$cache/cni/bin" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus@$MULTUS_VERSION"
+    stamp_set cni "$key"
+  fi
+  key="distribution $DISTRIBUTION_VERSION"
+  if ! stamp_ok registry "$key" || [[ ! -x "$bin/registry" ]]; then
+    log "building the image registry (distribution $DISTRIBUTION_VERSION)"
+    build_tools registry "$bin" "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+    stamp_set registry "$key"
+  fi
+  key="knative serving $KNATIVE_SERVING_VERSION queue"
+  if ! stamp_ok queue "$key" || [[ ! -x "$bin/queue-proxy" ]]; then
+    log "building Knative's queue-proxy ($KNATIVE_SERVING_VERSION)"
+    build_tools queue "$cache/queue" "knative.dev/serving/cmd/queue@$KNATIVE_SERVING_VERSION"
+    mv "$cache/queue/queue" "$bin/queue-proxy"
+    stamp_set queue "$key"
+  fi
+}
+
 start=$SECONDS
 steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=(kubernetes kwok crds helpers knative promtool)
 for step in "${steps[@]}"; do
   case "$step" in
     kubernetes) build_kubernetes ;; kwok) build_kwok ;; crds) copy_crds ;; helpers) build_helpers ;; knative) build_knative ;; promtool) build_promtool ;;
-    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers, knative, promtool)" >&2; exit 2 ;;
+    node) build_node ;;
+    *) echo "e2e build: unknown step $step (kubernetes, kwok, crds, helpers, knative, promtool, node)" >&2; exit 2 ;;
   esac
 done
 log "control plane ready in $cache ($((SECONDS - start)) s)"
