@@ -13,3 +13,5 @@ bash test/e2e/control-plane/build.sh
 # The Node that npm ci installed (package.json's node), as npm scripts would use.
 PATH="$PWD/node_modules/.bin:$PATH"
 node --test --test-concurrency=1 --test-timeout=900000 build/test/e2e/*.test.js
+# The real node: nri's image under a real kubelet (test/e2e/real-node).
+bash test/e2e/real-node/run.sh

@@ -3,7 +3,7 @@
 // kube-controller-manager, kube-scheduler and a kwok node. A throwaway CA made
 // with openssl signs everything; the admin talks to it with kubectl.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,13 +48,50 @@ export interface KubectlResult {
   stderr: string;
 }
 
+export interface ControlPlaneOptions {
+  /** A fixed directory for its state (the real node's), instead of a fresh temporary one. */
+  dir?: string;
+  /** Components outlive this process, each in a process group of its own with its pid in <dir>/pids (real-node/up.sh). */
+  detached?: boolean;
+  /**
+   * A real node's address: kube-apiserver listens on every address of its network namespace,
+   * advertises this one (pods reach it through the `kubernetes` Service) and reaches kubelets
+   * with a client certificate. Without it, everything stays on 127.0.0.1.
+   */
+  nodeIp?: string;
+  apiPort?: number;
+  /** Start a kwok node controller (the default); a real node brings its own kubelet. */
+  kwok?: boolean;
+}
+
 export class ControlPlane {
-  readonly dir = mkdtempSync(join(tmpdir(), 'nri-e2e-'));
-  readonly pki = createCa(this.dir, 'e2e-ca');
+  readonly dir: string;
+  readonly pki: Pki;
   apiPort = 0;
   adminKubeconfig = '';
   private etcdPort = 0;
   private readonly processes = new Map<string, Managed>();
+
+  constructor(readonly options: ControlPlaneOptions = {}) {
+    if (options.dir) mkdirSync(options.dir, { recursive: true });
+    this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nri-e2e-'));
+    this.pki = createCa(this.dir, 'e2e-ca');
+  }
+
+  /** The control plane a detached start left running in dir (real-node/up.sh), to talk to it. */
+  static attach(dir: string): ControlPlane {
+    const cp: ControlPlane = Object.create(ControlPlane.prototype);
+    const cert = join(dir, 'e2e-ca.crt');
+    Object.assign(cp, {
+      options: { dir, detached: true },
+      dir,
+      pki: { dir, ca: { cert, key: join(dir, 'e2e-ca.key') }, caPem: readFileSync(cert, 'utf8') },
+      processes: new Map(),
+      adminKubeconfig: join(dir, 'admin.kubeconfig'),
+    });
+    cp.apiPort = Number(/server: https:\/\/[^:]+:(\d+)/.exec(readFileSync(cp.adminKubeconfig, 'utf8'))![1]);
+    return cp;
+  }
 
   /** kube-apiserver's audit log: one JSON event a line (pod creations, at Metadata level) */
   get auditLog(): string {
@@ -71,7 +108,8 @@ export class ControlPlane {
     // to the files a pod would have mounted (its token's kubeconfig, its Secret volume).
     chmodSync(dir, 0o711);
     const ca = this.pki.ca;
-    issue(dir, 'apiserver', '/CN=kube-apiserver', { ca, san: 'IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' });
+    const nodeSans = this.options.nodeIp ? `,IP:${this.options.nodeIp},IP:10.96.0.1` : '';
+    issue(dir, 'apiserver', '/CN=kube-apiserver', { ca, san: `IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc${nodeSans}` });
     issue(dir, 'admin', '/O=system:masters/CN=e2e-admin', { ca, client: true });
     // The client certificate kube-apiserver presents to webhooks that ask for one (upstream's
     // default, -insecure=false), as an AdmissionConfiguration gives it in a real cluster.
@@ -105,7 +143,7 @@ plugins:
 `);
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], dir);
     openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
-    [this.apiPort, this.etcdPort] = [await freePort(), await freePort()];
+    [this.apiPort, this.etcdPort] = [this.options.apiPort ?? (await freePort()), await freePort()];
     this.adminKubeconfig = this.writeKubeconfig('admin.kubeconfig', { cert: join(dir, 'admin.crt'), key: join(dir, 'admin.key') });
 
     const peerPort = await freePort();
@@ -124,8 +162,9 @@ plugins:
     this.spawn('kube-controller-manager', bin('kube-controller-manager'), [
       '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
       '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(),
-      // No cloud, no kubelets: the node, route and service controllers have nothing to do here.
-      '--controllers=*,-node-ipam-controller,-node-lifecycle-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller',
+      // No cloud: the route, load-balancer and IPAM controllers have nothing to do here; the node
+      // lifecycle controller only for a real kubelet (it lifts the not-ready taint the kubelet registers with).
+      `--controllers=*,-node-ipam-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller${this.options.nodeIp ? '' : ',-node-lifecycle-controller'}`,
       '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', ca.cert,
       '--use-service-account-credentials=false', '--concurrent-deployment-syncs=2', '--v=0',
       // Knative's HPA-class revisions wait for their HPA: check it every 3 s, not 15.
@@ -135,24 +174,30 @@ plugins:
       '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
       '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(), '--v=0',
     ]);
-    this.spawn('kwok', bin('kwok'), [
-      '--kubeconfig', kubeconfig, '--config', join(cacheDir(), 'kwok-stages', 'fast.yaml'),
-      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--server-address', `127.0.0.1:${await freePort()}`,
-    ]);
+    if (this.options.kwok !== false) {
+      this.spawn('kwok', bin('kwok'), [
+        '--kubeconfig', kubeconfig, '--config', join(cacheDir(), 'kwok-stages', 'fast.yaml'),
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--server-address', `127.0.0.1:${await freePort()}`,
+      ]);
+    }
     await this.waitFor('the default ServiceAccount', async () => (await this.kubectl(['get', 'serviceaccount', 'default', '-n', 'default'])).code === 0, 60000);
   }
 
   /** Starts (or restarts) kube-apiserver and waits until it is ready. */
   async startApiServer(): Promise<void> {
     const { dir } = this;
+    const { nodeIp } = this.options;
+    const addresses = nodeIp
+      ? ['--bind-address=0.0.0.0', `--advertise-address=${nodeIp}`, '--kubelet-preferred-address-types=InternalIP', '--kubelet-client-certificate', join(dir, 'admin.crt'), '--kubelet-client-key', join(dir, 'admin.key')]
+      : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none'];
     this.spawn('kube-apiserver', bin('kube-apiserver'), [
       '--etcd-servers', `http://127.0.0.1:${this.etcdPort}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--secure-port', String(this.apiPort),
+      ...addresses, '--secure-port', String(this.apiPort),
       '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'),
       '--client-ca-file', this.pki.ca.cert,
       '--service-account-key-file', join(dir, 'sa.pub'), '--service-account-signing-key-file', join(dir, 'sa.key'),
       '--service-account-issuer', 'https://kubernetes.default.svc',
-      '--authorization-mode=Node,RBAC', '--endpoint-reconciler-type=none', '--anonymous-auth=false',
+      '--authorization-mode=Node,RBAC', '--anonymous-auth=false',
       '--service-cluster-ip-range=10.96.0.0/16', '--profiling=false', '--v=0',
       '--admission-control-config-file', join(dir, 'admission.yaml'),
       '--audit-policy-file', join(dir, 'audit-policy.yaml'), '--audit-log-path', this.auditLog,
@@ -256,8 +301,14 @@ current-context: e2e
   spawn(name: string, command: string, args: string[], env: Record<string, string> = {}): void {
     const log = join(this.dir, `${name}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir, env: { ...process.env, ...env } });
+    const detached = this.options.detached === true;
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir, env: { ...process.env, ...env }, detached });
     closeSync(fd);
+    if (detached) {
+      mkdirSync(join(this.dir, 'pids'), { recursive: true });
+      writeFileSync(join(this.dir, 'pids', name), String(child.pid));
+      child.unref();
+    }
     this.processes.set(name, { name, child, log });
   }
 }

@@ -38,13 +38,13 @@ export async function installKnativeCrds(cp: ControlPlane): Promise<void> {
  * two of them set as any real install must: a concrete queue-proxy image (the shipped value is a
  * ko:// placeholder) and no tag-to-digest resolution for `registries` (there is no registry to ask).
  */
-export async function startKnative(cp: ControlPlane, registries: string[]): Promise<void> {
+export async function startKnative(cp: ControlPlane, registries: string[], queueImage = 'gcr.io/knative-releases/knative.dev/serving/cmd/queue:v1.15.2'): Promise<void> {
   await cp.must(['create', 'namespace', KNATIVE_NAMESPACE]);
   for (const file of readdirSync(config('.')).filter((name) => name.endsWith('.yaml') && !name.endsWith('-crds.yaml'))) {
     await cp.must(['apply', '--server-side', '-f', config(file)]);
   }
   await cp.must(['patch', 'configmap', 'config-deployment', '-n', KNATIVE_NAMESPACE, '--type=merge', '-p', JSON.stringify({
-    data: { 'queue-sidecar-image': 'gcr.io/knative-releases/knative.dev/serving/cmd/queue:v1.15.2', 'registries-skipping-tag-resolving': ['kind.local', 'ko.local', 'dev.local', 'index.docker.io', ...registries].join(',') },
+    data: { 'queue-sidecar-image': queueImage, 'registries-skipping-tag-resolving': ['kind.local', 'ko.local', 'dev.local', 'index.docker.io', ...registries].join(',') },
   })]);
   // The activator's Service must exist for the ServerlessService reconciler; with no activator
   // running its Endpoints stay empty and every revision is served directly ("Serve" mode).
@@ -105,7 +105,7 @@ export async function exposeOnLoopback(cp: ControlPlane, namespace: string, name
  * reconciled and Ready with a cluster-local load balancer, as net-kourier marks it. Stops when
  * the returned function is called.
  */
-export function simulateIngressLayer(cp: ControlPlane): () => void {
+export function simulateIngressLayer(cp: Pick<ControlPlane, 'getJson' | 'kubectl'>): () => void {
   let stopped = false;
   const loop = async () => {
     while (!stopped) {

@@ -1,0 +1,117 @@
+// nri on a real node: its image, built from knative/Dockerfile and pulled from the local registry,
+// run by the kubelet, containerd and runc beside Knative's real queue-proxy, reached by
+// kube-apiserver through kube-proxy; and the seed walkthrough's pod, which gets its devices from a
+// device plugin and its interfaces from Multus. Runs against the environment up.sh made, inside
+// its network namespace (run.sh).
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../support/fixtures.js';
+import { ControlPlane } from '../support/control-plane.js';
+import { NODE_NAME, REGISTRY, TEST_IMAGE } from './node.js';
+
+const dir = process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node';
+const cp = ControlPlane.attach(dir);
+const NAMESPACE = 'nri';
+const condition = (object: any, type: string) => object?.status?.conditions?.find((c: any) => c.type === type)?.status;
+
+const nriPods = async () => (await cp.getJson(['pods', '-n', NAMESPACE, '-l', 'serving.knative.dev/service=nri'])).items.filter((pod: any) => !pod.metadata.deletionTimestamp);
+const exec = (pod: string, command: string, namespace = 'default', container?: string) =>
+  cp.must(['exec', '-n', namespace, pod, ...(container ? ['-c', container] : []), '--', 'sh', '-c', command]);
+
+/** The certificate nri-webhook serves, as kube-apiserver sees it: through the Service's ClusterIP and kube-proxy. */
+async function servedCertificate(clusterIp: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: clusterIp, port: 443, servername: 'nri-webhook.nri.svc', rejectUnauthorized: false }, () => {
+      resolve(new X509Certificate(socket.getPeerCertificate(true).raw));
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('nri on a real node', () => {
+  before(async () => {
+    await cp.must(['apply', '-f', fileURLToPath(new URL('examples/nads/foo-network.yaml', repoRoot))]);
+  });
+
+  after(async () => {
+    await cp.kubectl(['delete', 'pod', 'walkthrough', '-n', 'default', '--ignore-not-found', '--wait=false']);
+  });
+
+  it("runs nri's image from the local registry, resolved to a digest by Knative, beside Knative's queue-proxy", async () => {
+    const revision = (await cp.getJson(['revisions', '-n', NAMESPACE])).items[0];
+    const digest = revision.status.containerStatuses.find((s: any) => s.name === 'nri').imageDigest as string;
+    const manifest = await fetch(`http://${REGISTRY}/v2/nri/manifests/0.1.0`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+    assert.equal(digest, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
+    const pods = await nriPods();
+    assert.ok(pods.length >= 2, `${pods.length} nri pods`);
+    for (const pod of pods) {
+      assert.equal(pod.spec.nodeName, NODE_NAME);
+      const images = Object.fromEntries(pod.status.containerStatuses.map((s: any) => [s.name, s]));
+      assert.equal(images['nri'].imageID, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
+      assert.match(images['queue-proxy'].image, /nri-e2e\/queue-proxy:v0\.42\.2$/);
+      assert.ok(images['nri'].ready && images['queue-proxy'].ready, 'both containers ready: the kubelet probes queue-proxy, which probes nri');
+    }
+  });
+
+  it('runs as uid 65532 with a read-only root filesystem and no capabilities, as runc enforces them', async () => {
+    const [pod] = await nriPods();
+    const report = await exec(pod.metadata.name, 'id -u; id -g; grep -E "^Cap(Eff|Prm|Bnd):" /proc/1/status; touch /app/x 2>&1 || true; touch /tmp/x 2>&1 || true', NAMESPACE, 'nri');
+    const lines = report.trim().split('\n');
+    assert.equal(lines[0], '65532');
+    assert.equal(lines[1], '65532');
+    for (const cap of lines.filter((line) => line.startsWith('Cap'))) assert.match(cap, /:\s+0{16}$/, cap);
+    assert.match(report, /touch: \/app\/x: Read-only file system/);
+    assert.match(report, /touch: \/tmp\/x: Read-only file system/);
+  });
+
+  it('kube-apiserver reaches nri through the ClusterIP Service nri-webhook and kube-proxy, with the certificate from the Secret volume', async () => {
+    const service = await cp.getJson(['service', 'nri-webhook', '-n', NAMESPACE]);
+    assert.equal(service.spec.type, 'ClusterIP');
+    const served = await servedCertificate(service.spec.clusterIP);
+    const secret = await cp.getJson(['secret', 'nri-webhook-tls', '-n', NAMESPACE]);
+    const issued = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    assert.equal(served.serialNumber, issued.serialNumber);
+    assert.ok(served.checkHost('nri-webhook.nri.svc'));
+  });
+
+  it('the seed walkthrough: foo-network twice gets example.com/foo: 2, two devices, net1 and net2, and /etc/podnetinfo', async () => {
+    await cp.must(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'walkthrough', namespace: 'default', labels: { app: 'walkthrough' }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network, foo-network' } },
+      spec: { containers: [{ name: 'app', image: TEST_IMAGE, command: ['sleep', '3600'] }], terminationGracePeriodSeconds: 1 },
+    }));
+    const pod = await cp.getJson(['pod', 'walkthrough', '-n', 'default']);
+    assert.deepEqual(pod.spec.containers[0].resources, { limits: { 'example.com/foo': '2' }, requests: { 'example.com/foo': '2' } });
+    await cp.waitFor('the walkthrough pod to run', async () => condition(await cp.getJson(['pod', 'walkthrough', '-n', 'default']), 'Ready') === 'True', 90000);
+    const devices = (await exec('walkthrough', 'echo $NRI_DEVICES_EXAMPLE_COM_FOO')).trim().split(',');
+    assert.equal(devices.length, 2, `devices allocated by the kubelet: ${devices}`);
+    const links = await exec('walkthrough', 'ip -o link show');
+    assert.match(links, /: net1@/);
+    assert.match(links, /: net2@/);
+    const status = JSON.parse((await cp.getJson(['pod', 'walkthrough', '-n', 'default'])).metadata.annotations['k8s.v1.cni.cncf.io/network-status']);
+    assert.deepEqual(status.map((network: any) => network.interface), ['eth0', 'net1', 'net2']);
+    const labels = await exec('walkthrough', 'cat /etc/podnetinfo/labels');
+    assert.match(labels, /app="walkthrough"/);
+    const annotations = await exec('walkthrough', 'cat /etc/podnetinfo/annotations');
+    assert.match(annotations, /k8s\.v1\.cni\.cncf\.io\/networks="foo-network, foo-network"/);
+  });
+
+  it('picks up a renewed certificate from the Secret volume the kubelet updates', async () => {
+    const service = await cp.getJson(['service', 'nri-webhook', '-n', NAMESPACE]);
+    const before = await servedCertificate(service.spec.clusterIP);
+    // cert-manager issues a new certificate when its Secret goes; the kubelet swaps the volume's files.
+    await cp.must(['delete', 'secret', 'nri-webhook-tls', '-n', NAMESPACE]);
+    let after = before;
+    await cp.waitFor('every replica to serve the new certificate', async () => {
+      const serials = new Set<string>();
+      for (let i = 0; i < 6; i++) serials.add((await servedCertificate(service.spec.clusterIP)).serialNumber);
+      after = await servedCertificate(service.spec.clusterIP);
+      return serials.size === 1 && !serials.has(before.serialNumber);
+    }, 150000);
+    assert.notEqual(after.serialNumber, before.serialNumber);
+  });
+});
