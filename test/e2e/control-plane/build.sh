@@ -183,7 +183,7 @@ build_tools() {
   local src="$cache/src/$name"
   rm -rf "$src" && mkdir -p "$src" "$dest" && cd "$src"
   go mod init "nri-e2e/$name" >/dev/null 2>&1
-  go get -tool "$@"
+  go get -tool "$@" >"$src/go-get.log" 2>&1 || { cat "$src/go-get.log" >&2; exit 1; }
   local pkg
   for pkg in "$@"; do go build -ldflags "-s -w" -o "$dest/" "${pkg%@*}"; done
 }

@@ -21,6 +21,7 @@ for hierarchy in /sys/fs/cgroup/*/; do
   done
 done
 ip netns del "$netns" 2>/dev/null
+[[ -f "$state/nr_hugepages.before" ]] && cat "$state/nr_hugepages.before" >/proc/sys/vm/nr_hugepages
 rm -rf "$state"
 leftover="$(find /sys/fs/cgroup/*/kubepods -maxdepth 0 2>/dev/null)"
 [[ -z "$leftover" ]] || { echo "real-node down: cgroups left: $leftover" >&2; exit 1; }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../support/fixtures.js';
 import { ControlPlane } from '../support/control-plane.js';
@@ -98,6 +99,35 @@ describe('nri on a real node', () => {
     assert.match(labels, /app="walkthrough"/);
     const annotations = await exec('walkthrough', 'cat /etc/podnetinfo/annotations');
     assert.match(annotations, /k8s\.v1\.cni\.cncf\.io\/networks="foo-network, foo-network"/);
+  });
+
+  it('with hugepages on, a container with 2 MiB hugepages reads its hugepage files and CONTAINER_NAME', async () => {
+    const switches = readFileSync(fileURLToPath(new URL('examples/control-switches.yaml', repoRoot)), 'utf8').replace('"enableHugePageDownApi": false', '"enableHugePageDownApi": true');
+    await cp.must(['apply', '-n', NAMESPACE, '-f', '-'], switches);
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'hugepages', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'app', image: TEST_IMAGE, command: ['sleep', '3600'], resources: { requests: { memory: '32Mi', 'hugepages-2Mi': '4Mi' }, limits: { memory: '32Mi', 'hugepages-2Mi': '4Mi' } } }],
+      },
+    };
+    // Both replicas follow the ConfigMap through their watch: dry runs until the files are added.
+    await cp.waitFor('the switch to be in force', async () => {
+      const patched = JSON.parse(await cp.must(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(pod)));
+      return patched.spec.volumes.some((v: any) => v.downwardAPI?.items.some((item: any) => item.path === 'hugepages_2M_request_app'));
+    }, 30000);
+    try {
+      await cp.must(['apply', '-f', '-'], JSON.stringify(pod));
+      await cp.waitFor('the hugepages pod to run', async () => condition(await cp.getJson(['pod', 'hugepages', '-n', 'default']), 'Ready') === 'True', 90000);
+      const files = await exec('hugepages', 'cd /etc/podnetinfo && for f in hugepages_*; do echo "$f=$(cat $f)"; done; echo "CONTAINER_NAME=$CONTAINER_NAME"');
+      assert.match(files, /^hugepages_2M_request_app=4$/m);
+      assert.match(files, /^hugepages_2M_limit_app=4$/m);
+      assert.match(files, /^CONTAINER_NAME=app$/m);
+    } finally {
+      await cp.kubectl(['delete', 'pod', 'hugepages', '-n', 'default', '--wait=false']);
+      await cp.kubectl(['delete', 'configmap', 'nri-control-switches', '-n', NAMESPACE]);
+    }
   });
 
   it('picks up a renewed certificate from the Secret volume the kubelet updates', async () => {

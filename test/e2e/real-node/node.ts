@@ -48,12 +48,12 @@ export class RealNode {
   }
 
   async start(): Promise<void> {
+    this.cni();
     this.containerd();
     await this.cp.waitFor('containerd', async () => {
       execFileSync(bin('ctr'), ['--address', this.path('containerd', 'containerd.sock'), 'version'], { stdio: 'ignore' });
       return true;
     }, 30000);
-    this.cni();
     this.kubelet();
     await this.cp.waitFor('the node to be Ready', async () => {
       const node = await this.cp.getJson(['node', NODE_NAME]);

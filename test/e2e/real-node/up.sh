@@ -42,6 +42,10 @@ touch "$state/ns/mnt"
 unshare --mount="$state/ns/mnt" --propagation slave \
   sh -c "mount --bind '$state/var/lib' /var/lib && mount --bind '$state/var/log' /var/log"
 
+# Hugepages for the walkthrough's hugepage files: 16 of 2 MiB (the kubelet reads them at start);
+# down.sh puts the machine's own count back.
+cat /proc/sys/vm/nr_hugepages >"$state/nr_hugepages.before"
+echo 16 >/proc/sys/vm/nr_hugepages
 # The machine's own network namespace, for the image build's npm (test/e2e/real-node/docker).
 touch "$state/ns/machine-net" && mount --bind /proc/self/ns/net "$state/ns/machine-net"
 PATH="$repo/node_modules/.bin:$PATH" NRI_REAL_NODE_DIR="$state" NRI_NETNS="$netns" NRI_MACHINE_NETNS="$state/ns/machine-net" \
