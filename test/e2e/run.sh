@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run test:e2e: builds the control plane into its cache when missing (needs Go; the first build
-# takes about 16 minutes on 2 cores with empty Go caches, later runs reuse it), then runs the e2e suite against it.
+# takes about 16 minutes on 2 cores with empty Go caches, later runs reuse it), then runs the e2e suite against it,
+# then the real-node suite (test/e2e/real-node/run.sh: root only; it builds the node's parts it needs).
 # Without Go the suite is skipped with a plain message, except under CI=true, where that fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
