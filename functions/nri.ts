@@ -18,7 +18,9 @@ if (command === 'explain') {
       process.exitCode = 2;
     },
   );
+} else if (command === '--help' || command === '-h') {
+  out(`Usage: nri explain …\n\n${EXPLAIN_USAGE}`);
 } else {
-  err(`${command === undefined || command === '--help' || command === '-h' ? '' : `nri: unknown command ${command}\n\n`}Usage: nri explain …\n\n${EXPLAIN_USAGE}`);
-  process.exitCode = command === '--help' || command === '-h' ? 0 : 2;
+  err(`${command === undefined ? 'nri: a command is required' : `nri: unknown command ${command}`}\nRun "nri --help" for usage.\n`);
+  process.exitCode = 2;
 }

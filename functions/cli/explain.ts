@@ -1,7 +1,8 @@
 // `nri explain -f FILE|- [--nads FILE|DIR] [-o summary|yaml|json|patch]`: what
 // nri would do to a Pod, a workload's pod template or an AdmissionReview's pod,
 // through the same core as a review, with NADs from files or from the cluster
-// KUBECONFIG names. Exit 0 when allowed or patched, 1 when denied, 2 on bad input.
+// KUBECONFIG names. Exit 0 when allowed or patched, 1 when denied, 2 on bad input,
+// 3 when it could not check (a NAD or the cluster could not be read).
 import { readFileSync } from 'node:fs';
 import jsonPatch from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -31,11 +32,16 @@ DaemonSet, ReplicaSet, Job or CronJob, or to the pod of an AdmissionReview
   -o, --output FORMAT     summary (default): what nri would add, and why;
                           yaml, json: the object as it would be stored;
                           patch: the JSONPatch nri would answer
+  -h, --help              this help
 Settings come from the same environment variables as nri's (NRI_RESOURCE_NAME_KEYS, ...).
-Exit status: 0 allowed or patched, 1 denied, 2 bad input.
+Exit status: 0 allowed or patched, 1 denied, 2 bad input, 3 could not check (a NAD
+could not be read from the cluster: nri itself would refuse the pod until it can).
 `;
 
 class Usage extends Error {}
+/** Not a verdict on the pod: what it names could not be read. */
+class CouldNotCheck extends Error {}
+class HelpAsked extends Error {}
 
 interface ExplainArgs {
   file: string;
@@ -52,6 +58,7 @@ function parseArgs(argv: readonly string[]): ExplainArgs {
       if (next === undefined) throw new Usage(`${flag} needs a value`);
       return next;
     };
+    if (flag === '-h' || flag === '--help') throw new HelpAsked();
     if (flag === '-f' || flag === '--filename') args.file = value();
     else if (flag === '--nads') args.nads = value();
     else if (flag === '-o' || flag === '--output') {
@@ -73,7 +80,7 @@ function readDocument(file: string): unknown {
   }
   const documents = parseAllDocuments(text).filter((document) => document.contents !== null);
   const broken = documents.find((document) => document.errors.length > 0);
-  if (broken) throw new Usage(`${file} is neither YAML nor JSON: ${broken.errors[0]!.message}`);
+  if (broken) throw new Usage(`${file} is neither YAML nor JSON: ${broken.errors[0]!.message.split('\n')[0]}`);
   if (documents.length !== 1) throw new Usage(`${file} holds ${documents.length} objects; explain one at a time`);
   return documents[0]!.toJS();
 }
@@ -146,7 +153,14 @@ export async function explain(argv: readonly string[], out: (text: string) => vo
     const from = await sources(args.nads, settings, err);
     const context = { settings: settings.core, switches: from.switches };
     const selected = select(decoded, context);
-    const verdict = 'verdict' in selected ? selected.verdict : decide(selected.pending, await from.resolve(selected.pending.refs), context);
+    let verdict;
+    if ('verdict' in selected) verdict = selected.verdict;
+    else {
+      const outcomes = await from.resolve(selected.pending.refs);
+      const unread = [...outcomes].find(([, outcome]) => outcome.status === 'error');
+      if (unread) throw new CouldNotCheck(`NetworkAttachmentDefinition ${unread[0]} could not be read: ${(unread[1] as { reason: string }).reason}`);
+      verdict = decide(selected.pending, outcomes, context);
+    }
     const { decision } = verdict;
     const before = decoded.pod as Pod;
     const ops = decision.type === 'patched' ? decision.ops : [];
@@ -158,8 +172,16 @@ export async function explain(argv: readonly string[], out: (text: string) => vo
     else out(stringify(withPod(after)));
     return decision.type === 'denied' ? 1 : 0;
   } catch (error) {
+    if (error instanceof HelpAsked) {
+      out(EXPLAIN_USAGE);
+      return 0;
+    }
+    if (error instanceof CouldNotCheck) {
+      err(`nri explain: could not check: ${error.message}\n`);
+      return 3;
+    }
     if (!(error instanceof Usage)) throw error;
-    err(`nri explain: ${error.message}\n\n${EXPLAIN_USAGE}`);
+    err(`nri explain: ${error.message}\nRun "nri explain --help" for usage.\n`);
     return 2;
   }
 }

@@ -76,7 +76,22 @@ describe('nri explain', () => {
     assert.deepEqual(stored.spec.jobTemplate.spec.template.spec.containers[0].resources.limits, { 'intel.com/sriov_netdevice_a': '1' });
   });
 
-  it('bad input exits 2 with the reason and the usage', () => {
+  it('help goes to standard output with exit 0; a missing or unknown command says where help is', () => {
+    for (const args of [['explain', '--help'], ['explain', '-h'], ['--help'], ['-h']]) {
+      const result = nri(args, {});
+      assert.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stdout, /Usage: nri explain -f FILE\|-/);
+      assert.match(result.stdout, /3 could not check/);
+      assert.equal(result.stderr, '');
+    }
+    for (const [args, message] of [[[], 'nri: a command is required'], [['explian'], 'nri: unknown command explian']] as const) {
+      const result = nri([...args], {});
+      assert.equal(result.status, 2);
+      assert.equal(result.stderr, `${message}\nRun "nri --help" for usage.\n`);
+    }
+  });
+
+  it('bad input exits 2 with one line: the reason, then where help is', () => {
     for (const [args, input, message] of [
       [['explain'], '', /-f FILE\|- is required/],
       [['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'xml'], DEPLOYMENT, /-o xml: expected summary, yaml, json or patch/],
@@ -89,7 +104,7 @@ describe('nri explain', () => {
       const result = nri([...args], { input });
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message);
-      assert.match(result.stderr, /Usage: nri explain -f FILE\|-/);
+      assert.match(result.stderr, /^nri explain: [^\n]+\nRun "nri explain --help" for usage\.\n$/);
     }
   });
 
@@ -149,6 +164,15 @@ spec:
       const without = await explainAgainstCluster([], pod, { NRI_NAMESPACE: 'nri' });
       assert.match(without.stdout, /^Switches: +ConfigMap nri\/nri-control-switches absent: environment values$/m);
       assert.match(without.stdout, /^Result: +allowed unchanged/m);
+    });
+
+    it('exits 3, not 1, when a NAD cannot be read: it could not check, the pod was not denied', async () => {
+      api.fault('nadGet', { status: 403, times: 5 });
+      const result = await explainAgainstCluster(['-o', 'patch'], DEPLOYMENT);
+      api.fault('nadGet', undefined);
+      assert.equal(result.status, 3, result.stderr);
+      assert.match(result.stderr, /^nri explain: could not check: NetworkAttachmentDefinition default\/foo-network could not be read: /);
+      assert.equal(result.stdout, '');
     });
 
     it('says so, and goes on with the environment\'s switches, when the ConfigMap cannot be read', async () => {
