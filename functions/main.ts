@@ -61,18 +61,21 @@ async function main(): Promise<void> {
     app.addReadinessCheck(secure.readiness);
   }
 
-  const listen = (server: typeof plain, port: number, name: string) =>
+  /** Listens on port; a port in use is refused naming the setting that chose it. */
+  const listen = (server: typeof plain, port: number, name: string, setting: string) =>
     new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} (${setting}) is already in use: set ${setting} to a free port`) : error);
+      server.once('error', refused);
       server.listen(port, settings.bindAddress, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         logger.info({ port: (server.address() as { port: number }).port, startupMs: Math.round(performance.now()) }, `${name} listening`);
         resolve();
       });
     });
   try {
-    await listen(plain, settings.port, 'HTTP (reviews, probes, metrics)');
-    if (secure && settings.tls) await listen(secure.server, settings.tls.port, 'HTTPS webhook');
+    await listen(plain, settings.port, 'HTTP (reviews, probes, metrics)', 'PORT');
+    if (secure && settings.tls) await listen(secure.server, settings.tls.port, 'HTTPS webhook', 'NRI_TLS_PORT');
   } catch (error) {
     process.stderr.write(`nri: cannot listen: ${(error as Error).message}\n`);
     process.exit(2);

@@ -110,6 +110,10 @@ describe('README', () => {
     const ksvc = objects.find((object) => object.kind === 'Service' && object.apiVersion === 'serving.knative.dev/v1');
     assert.equal(ksvc.spec.template.spec.containers[0].image, 'registry.example.com/nri:0.1.0');
     assert.match(readmeCommand('install'), /^kubectl apply -k overlays\/prod$/m, 'the e2e suite applies what this renders');
+    // Run in a checkout, the block leaves nothing git would list as untracked.
+    if (existsSync(new URL('.git', repoRoot))) {
+      execFileSync('git', ['check-ignore', '--quiet', '--no-index', 'overlays/prod/kustomization.yaml'], { cwd: fileURLToPath(repoRoot) });
+    }
   });
 
   it('explain: the summary of the two-networks example', () => {
@@ -139,6 +143,21 @@ describe('README', () => {
         assert.equal(answer.json.response.allowed, true);
       } finally {
         await start.stop();
+      }
+    });
+
+    it('SIGTERM to `npm start` (a terminal, a process manager) stops nri too, not npm alone', async () => {
+      const port = await freePort();
+      const npm = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+      try {
+        await serving(port);
+        const exited = new Promise((resolve) => npm.once('exit', resolve));
+        npm.kill('SIGTERM');
+        await exited;
+        const refused = await eventually(() => send(`http://localhost:${port}/healthz`, { timeoutMs: 500 }).then(() => false, () => true), (gone) => gone, 15000, 200);
+        assert.ok(refused, 'nri stopped listening');
+      } finally {
+        if (npm.exitCode === null) npm.kill('SIGKILL');
       }
     });
 

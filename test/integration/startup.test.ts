@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +178,19 @@ describe('startup', () => {
       assert.match(fn.stderr.join(''), message);
     });
   }
+
+  it('refuses a port in use naming the setting that chose it (PORT) and what to do', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const fn = await startFunction({ PORT: String(port) }, { expectExit: true });
+      assert.equal(await fn.exited, 2);
+      assert.match(fn.stderr.join(''), new RegExp(`^nri: cannot listen: port ${port} \\(PORT\\) is already in use: set PORT to a free port`));
+    } finally {
+      taken.close();
+    }
+  });
 
   // The machine's own Node, when it is older than nri's (this machine and CI have Node 20 on PATH behind npm's).
   const olderNode = (process.env.PATH ?? '')
