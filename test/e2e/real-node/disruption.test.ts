@@ -8,13 +8,9 @@ import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../support/fixtures.js';
-import { ControlPlane } from '../support/control-plane.js';
-import { NODE_NAME, RealNode, TEST_IMAGE } from './node.js';
+import { attachRealNode, NODE_NAME, NRI_PODS, readyNriPods, RealNode, TEST_IMAGE } from './node.js';
 
-const dir = process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node';
-const cp = ControlPlane.attach(dir);
-const NAMESPACE = 'nri';
-const SELECTOR = 'serving.knative.dev/service=nri';
+const cp = attachRealNode();
 
 interface Outcome {
   at: number;
@@ -66,10 +62,7 @@ function steadyCreations(): { stop: () => Promise<Outcome[]> } {
   };
 }
 
-const readyReplicas = async () => {
-  const pods = (await cp.getJson(['pods', '-n', NAMESPACE, '-l', SELECTOR])).items;
-  return pods.filter((pod: any) => !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
-};
+const readyReplicas = () => readyNriPods(cp);
 
 const assertAllAdmitted = (outcomes: Outcome[], what: string) => {
   const failed = outcomes.filter((outcome) => !outcome.ok);
@@ -94,7 +87,7 @@ describe('disruptions of the node under a steady stream of pod creations', () =>
     await new Promise((resolve) => setTimeout(resolve, 3000));
     // One node: the evicted replica's replacement cannot be scheduled while it is cordoned, so the
     // budget refuses the second eviction until the drain gives up.
-    const drain = await cp.kubectl(['drain', NODE_NAME, '--pod-selector', SELECTOR, '--timeout=40s', '--delete-emptydir-data']);
+    const drain = await cp.kubectl(['drain', NODE_NAME, '--pod-selector', NRI_PODS, '--timeout=40s', '--delete-emptydir-data']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const outcomes = await stream.stop();
     assert.notEqual(drain.code, 0, 'the drain cannot finish on a single node');

@@ -5,13 +5,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ControlPlane } from '../support/control-plane.js';
 import { createMany, tenantNad } from '../support/bulk.js';
+import { attachRealNode, NRI_NAMESPACE, NRI_PODS, readyNriPods } from './node.js';
 
-const dir = process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node';
-const cp = ControlPlane.attach(dir);
-const NAMESPACE = 'nri';
-const SELECTOR = 'serving.knative.dev/service=nri';
+const cp = attachRealNode();
 const NADS = 100_000;
 const TENANTS = 100;
 
@@ -22,10 +19,7 @@ function memoryCgroup(pod: any, container: string): string {
   return `/sys/fs/cgroup/memory/kubepods/${qos}pod${pod.metadata.uid}/${id}`;
 }
 
-const readyPods = async () =>
-  (await cp.getJson(['pods', '-n', NAMESPACE, '-l', SELECTOR])).items.filter(
-    (pod: any) => !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
-  );
+const readyPods = () => readyNriPods(cp);
 
 describe('memory at 100,000 NADs, under the limit the kernel enforces', () => {
   it('fresh replicas list 100,000 NADs and stay under the ksvc memory limit, never OOM-killed', async () => {
@@ -41,7 +35,7 @@ describe('memory at 100,000 NADs, under the limit the kernel enforces', () => {
 
     // New replicas: each lists every NAD before it is ready.
     const old = (await readyPods()).map((pod: any) => pod.metadata.name as string);
-    await cp.must(['delete', 'pods', '-n', NAMESPACE, '-l', SELECTOR, '--wait=false']);
+    await cp.must(['delete', 'pods', '-n', NRI_NAMESPACE, '-l', NRI_PODS, '--wait=false']);
     await cp.waitFor('two fresh ready replicas', async () => (await readyPods()).filter((pod: any) => !old.includes(pod.metadata.name)).length >= 2, 300000);
     await new Promise((resolve) => setTimeout(resolve, 5000));
 
@@ -55,7 +49,7 @@ describe('memory at 100,000 NADs, under the limit the kernel enforces', () => {
       assert.equal(limitBytes, 256 * 1024 * 1024, `the kernel enforces the ksvc's limit (${limit})`);
       assert.equal(status.restartCount, 0, `${pod.metadata.name} restarted: ${JSON.stringify(status.lastState)}`);
       assert.ok(peak < limitBytes, `peak ${peak} under the limit ${limitBytes}`);
-      const log = await cp.must(['logs', '-n', NAMESPACE, pod.metadata.name, '-c', 'nri']);
+      const log = await cp.must(['logs', '-n', NRI_NAMESPACE, pod.metadata.name, '-c', 'nri']);
       const synced = log.split('\n').filter((line) => line.includes('NAD watch cache synced')).map((line) => JSON.parse(line));
       assert.ok(synced.some((line) => line.objects >= NADS), `${pod.metadata.name} listed ${NADS} NADs: ${JSON.stringify(synced)}`);
       process.stderr.write(`# ${pod.metadata.name}: cgroup memory peak ${(peak / 2 ** 20).toFixed(1)} MiB of the ${limit} limit with ${NADS} NADs\n`);

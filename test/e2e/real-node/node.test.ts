@@ -10,15 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../support/fixtures.js';
-import { ControlPlane } from '../support/control-plane.js';
-import { NODE_NAME, REGISTRY, TEST_IMAGE } from './node.js';
+import { attachRealNode, NODE_NAME, NRI_NAMESPACE, NRI_PODS, REGISTRY, TEST_IMAGE } from './node.js';
 
-const dir = process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node';
-const cp = ControlPlane.attach(dir);
-const NAMESPACE = 'nri';
+const cp = attachRealNode();
+const NAMESPACE = NRI_NAMESPACE;
 const condition = (object: any, type: string) => object?.status?.conditions?.find((c: any) => c.type === type)?.status;
 
-const nriPods = async () => (await cp.getJson(['pods', '-n', NAMESPACE, '-l', 'serving.knative.dev/service=nri'])).items.filter((pod: any) => !pod.metadata.deletionTimestamp);
+const nriPods = async () => (await cp.getJson(['pods', '-n', NAMESPACE, '-l', NRI_PODS])).items.filter((pod: any) => !pod.metadata.deletionTimestamp);
 const exec = (pod: string, command: string, namespace = 'default', container?: string) =>
   cp.must(['exec', '-n', namespace, pod, ...(container ? ['-c', container] : []), '--', 'sh', '-c', command]);
 

@@ -7,10 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { issue } from '../../support/certs.js';
-import { cacheDir, type ControlPlane } from '../support/control-plane.js';
+import { cacheDir, ControlPlane } from '../support/control-plane.js';
 
 export const NODE_NAME = 'nri-node';
-/** The node's address on its dummy link (up.sh); the pods' own network is POD_SUBNET on the bridge cni0. */
+/** The node's address on its veth link (up.sh); the pods' own network is POD_SUBNET on the bridge cni0. */
 export const NODE_IP = '10.77.0.1';
 export const POD_SUBNET = '10.244.0.0/24';
 export const REGISTRY = 'localhost:5000';
@@ -21,6 +21,19 @@ export const QUEUE_IMAGE = `${REGISTRY}/nri-e2e/queue-proxy:v0.42.2`;
 export const toLocalRegistry = (text: string) => text.replaceAll('registry.example.com', REGISTRY);
 /** The extended resources the device plugin offers: the shipped examples' and upstream's e2e suite's. */
 export const DEVICE_RESOURCES = ['example.com/foo=8', 'intel.com/sriov=8', 'intel.com/sriov_netdevice_a=8', 'intel.com/sriov_netdevice_b=8', 'example.com/boo=8'];
+
+/** nri's namespace and the label Knative puts on its revision's pods, as the README installs it. */
+export const NRI_NAMESPACE = 'nri';
+export const NRI_PODS = 'serving.knative.dev/service=nri';
+
+/** The environment up.sh left running (NRI_REAL_NODE_DIR, as up.sh defaults it), for the tests to talk to. */
+export const attachRealNode = (): ControlPlane => ControlPlane.attach(process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node');
+
+/** nri's pods that are not terminating and are Ready. */
+export async function readyNriPods(cp: ControlPlane): Promise<any[]> {
+  const pods = (await cp.getJson(['pods', '-n', NRI_NAMESPACE, '-l', NRI_PODS])).items;
+  return pods.filter((pod: any) => !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+}
 
 const bin = (name: string) => join(cacheDir(), 'bin', name);
 const cniBin = join(cacheDir(), 'cni', 'bin');
