@@ -28,7 +28,12 @@ declare module 'autocannon' {
     duration?: number;
     pipelining?: number;
     /** requests sent in turn; setupRequest may rebuild each one before it is sent */
-    requests?: Array<{ method?: string; headers?: Record<string, string>; body?: string; setupRequest?: (request: RequestSpec) => RequestSpec }>;
+    requests?: Array<{
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      setupRequest?: (request: RequestSpec) => RequestSpec;
+    }>;
   }
   function autocannon(options: Options): Promise<Result>;
   export default autocannon;

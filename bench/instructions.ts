@@ -32,14 +32,18 @@ async function send(url: string, template: string, agent: Agent, count: number):
     new Promise<void>((resolve, reject) => {
       const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${res.statusCode}`))));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${res.statusCode}`)),
+        );
       });
       req.on('error', reject);
       req.end(fill(template, sequence++));
     });
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    while (sent++ < count) await one();
-  }));
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (sent++ < count) await one();
+    }),
+  );
 }
 
 /** The instructions callgrind counted per review, in total and inside TLS reads (the answering of requests). */
@@ -48,19 +52,38 @@ function countsOf(directory: string): { total: number; requestPath: number } {
   if (!file) throw new Error(`callgrind wrote no dump into ${directory}`);
   const path = join(directory, file);
   const total = Number(/^totals: (\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? NaN);
-  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', path], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', path], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const line = annotated.split('\n').find((row) => row.includes('node::crypto::TLSWrap::ClearOut()'));
   const requestPath = Number(line?.trim().split(' ')[0]?.replaceAll(',', '') ?? NaN);
   return { total: total / REVIEWS, requestPath: requestPath / REVIEWS };
 }
 
-async function count(args: string[], env: Record<string, string>, url: string, template: string, ca: string): Promise<{ total: number; requestPath: number }> {
+async function count(
+  args: string[],
+  env: Record<string, string>,
+  url: string,
+  template: string,
+  ca: string,
+): Promise<{ total: number; requestPath: number }> {
   const directory = mkdtempSync(join(tmpdir(), 'nri-callgrind-'));
-  const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(directory, 'run.out')}`, process.execPath, ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: root, ...env },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(directory, 'run.out')}`,
+      process.execPath,
+      ...args,
+    ],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: root, ...env },
+      stdio: 'ignore',
+    },
+  );
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS, ca });
   try {
     for (let attempt = 0; ; attempt++) {
@@ -98,17 +121,38 @@ async function main() {
   addBenchNads(api);
   const rows: string[] = [];
   try {
-    for (const [label, template] of [['DPDK pod of a Deployment', dpdkReview('bench', STATEFULSET_FIXTURE)], ['KubeVirt virt-launcher pod', virtLauncherReview('bench')]] as const) {
-      const bare = await count(['bench/bare-https.mjs'], { PORT: '19301', CERT: pki.serverCert, KEY: pki.serverKey }, 'https://127.0.0.1:19301/', template, pki.caPem);
-      const nri = await count(NRI_ARGS, nriEnv(api, pki, 19302, { NRI_LOG_LEVEL: 'info' }), 'https://127.0.0.1:19303/mutate', template, pki.caPem);
+    for (const [label, template] of [
+      ['DPDK pod of a Deployment', dpdkReview('bench', STATEFULSET_FIXTURE)],
+      ['KubeVirt virt-launcher pod', virtLauncherReview('bench')],
+    ] as const) {
+      const bare = await count(
+        ['bench/bare-https.mjs'],
+        { PORT: '19301', CERT: pki.serverCert, KEY: pki.serverKey },
+        'https://127.0.0.1:19301/',
+        template,
+        pki.caPem,
+      );
+      const nri = await count(
+        NRI_ARGS,
+        nriEnv(api, pki, 19302, { NRI_LOG_LEVEL: 'info' }),
+        'https://127.0.0.1:19303/mutate',
+        template,
+        pki.caPem,
+      );
       const k = (value: number) => `${(value / 1000).toFixed(0)}k`;
-      rows.push(`| ${label}: instructions per review, process | ${k(nri.total)} | ${k(bare.total)} | ${(nri.total / bare.total).toFixed(2)} |`);
-      rows.push(`| ${label}: instructions per review, answering requests | ${k(nri.requestPath)} | ${k(bare.requestPath)} | ${(nri.requestPath / bare.requestPath).toFixed(2)} |`);
+      rows.push(
+        `| ${label}: instructions per review, process | ${k(nri.total)} | ${k(bare.total)} | ${(nri.total / bare.total).toFixed(2)} |`,
+      );
+      rows.push(
+        `| ${label}: instructions per review, answering requests | ${k(nri.requestPath)} | ${k(bare.requestPath)} | ${(nri.requestPath / bare.requestPath).toFixed(2)} |`,
+      );
     }
   } finally {
     await api.stop();
   }
-  console.log(`\ncallgrind, ${REVIEWS} unique reviews after ${WARM_UP} uncounted, ${CLIENTS} keep-alive clients; baseline: bench/bare-https.mjs\n`);
+  console.log(
+    `\ncallgrind, ${REVIEWS} unique reviews after ${WARM_UP} uncounted, ${CLIENTS} keep-alive clients; baseline: bench/bare-https.mjs\n`,
+  );
   console.log(['| Measure | nri | Bare | Ratio |', '| --- | --- | --- | --- |', ...rows].join('\n'));
 }
 

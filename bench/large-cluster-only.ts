@@ -6,6 +6,8 @@ import { onAllCpus } from './targets.js';
 
 const rows = await onAllCpus(largeClusterRows);
 const header = ['Measure', 'nri', 'Baseline', 'Ratio', 'Goal', ''];
-console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; one run.\n`);
+console.log(
+  `\nMachine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; one run.\n`,
+);
 console.log([header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n'));
 if (rows.some((row) => row[5] === 'MISSED')) process.exitCode = 1;

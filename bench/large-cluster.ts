@@ -34,7 +34,15 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** A virt-launcher pod as KubeVirt's virt-controller creates it, naming one SR-IOV network of its tenant. */
 function virtLauncherPod(namespace: string) {
-  const emptyDirs = ['private', 'public', 'sockets', 'hotplug-disks', 'libvirt-runtime', 'ephemeral-disks', 'container-disks'].map((name) => ({ name, emptyDir: {} }));
+  const emptyDirs = [
+    'private',
+    'public',
+    'sockets',
+    'hotplug-disks',
+    'libvirt-runtime',
+    'ephemeral-disks',
+    'container-disks',
+  ].map((name) => ({ name, emptyDir: {} }));
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -44,7 +52,9 @@ function virtLauncherPod(namespace: string) {
       annotations: {
         'kubevirt.io/domain': 'vmi',
         'kubectl.kubernetes.io/default-container': 'compute',
-        'k8s.v1.cni.cncf.io/networks': JSON.stringify([{ interface: 'pod16367aacb67', mac: '02:00:00:0a:0b:0c', name: 'vlan-150', namespace }]),
+        'k8s.v1.cni.cncf.io/networks': JSON.stringify([
+          { interface: 'pod16367aacb67', mac: '02:00:00:0a:0b:0c', name: 'vlan-150', namespace },
+        ]),
       },
     },
     spec: {
@@ -57,9 +67,16 @@ function virtLauncherPod(namespace: string) {
             limits: { 'devices.kubevirt.io/kvm': '1', 'devices.kubevirt.io/tun': '1', memory: '2302Mi', cpu: '2' },
             requests: { 'devices.kubevirt.io/kvm': '1', 'devices.kubevirt.io/tun': '1', memory: '2302Mi', cpu: '200m' },
           },
-          volumeMounts: emptyDirs.map((volume) => ({ name: volume.name, mountPath: `/var/run/kubevirt-${volume.name}` })),
+          volumeMounts: emptyDirs.map((volume) => ({
+            name: volume.name,
+            mountPath: `/var/run/kubevirt-${volume.name}`,
+          })),
         },
-        { name: 'guest-console-log', image: 'quay.io/kubevirt/virt-launcher:v1.9.0', resources: { requests: { cpu: '5m', memory: '35M' } } },
+        {
+          name: 'guest-console-log',
+          image: 'quay.io/kubevirt/virt-launcher:v1.9.0',
+          resources: { requests: { cpu: '5m', memory: '35M' } },
+        },
       ],
       restartPolicy: 'Never',
       // No scheduler picks these up: thousands of unschedulable pods (there is no node)
@@ -81,13 +98,24 @@ interface SizeFigures {
 }
 
 /** nri started on a cluster of the current size, through its first list, idle, and a re-list after kube-apiserver restarts. */
-async function measureSize(cp: ControlPlane, deployment: Deployment, nads: number, createdMs: number, restart: number): Promise<{ figures: SizeFigures; nri: RunningFunction }> {
+async function measureSize(
+  cp: ControlPlane,
+  deployment: Deployment,
+  nads: number,
+  createdMs: number,
+  restart: number,
+): Promise<{ figures: SizeFigures; nri: RunningFunction }> {
   const started = Date.now();
   const nri = await startNri(cp, deployment, { NRI_LOG_LEVEL: 'info' });
-  await cp.waitFor('nri ready', async () => {
-    if (nri.child.exitCode !== null) throw new Error(`nri exited with ${nri.child.exitCode}: ${nri.stderr.join('').slice(-400)}`);
-    return (await fetch(`${nri.url}/readyz`)).status === 200;
-  }, 120000);
+  await cp.waitFor(
+    'nri ready',
+    async () => {
+      if (nri.child.exitCode !== null)
+        throw new Error(`nri exited with ${nri.child.exitCode}: ${nri.stderr.join('').slice(-400)}`);
+      return (await fetch(`${nri.url}/readyz`)).status === 200;
+    },
+    120000,
+  );
   const readyMs = Date.now() - started;
   const synced = JSON.parse(await nri.waitForLog(/NAD watch cache synced/));
   if (synced.objects < nads) throw new Error(`nri synced ${synced.objects} NADs of ${nads}`);
@@ -100,8 +128,22 @@ async function measureSize(cp: ControlPlane, deployment: Deployment, nads: numbe
   await cp.startApiServer();
   const relisted = JSON.parse(await nri.waitForLog(/NAD cache re-listed/, 180000));
   const peakMiB = memoryOf(nri.child.pid!).peakMiB;
-  console.error(`large cluster, ${nads} NADs: ready ${readyMs} ms, peak ${peakListMiB.toFixed(1)} / ${peakMiB.toFixed(1)} MiB, idle ${idleMiB.toFixed(1)} MiB`);
-  return { figures: { nads, createdMs, readyMs, listMs: synced.durationMs, peakListMiB, idleMiB, relistMs: relisted.durationMs, peakMiB }, nri };
+  console.error(
+    `large cluster, ${nads} NADs: ready ${readyMs} ms, peak ${peakListMiB.toFixed(1)} / ${peakMiB.toFixed(1)} MiB, idle ${idleMiB.toFixed(1)} MiB`,
+  );
+  return {
+    figures: {
+      nads,
+      createdMs,
+      readyMs,
+      listMs: synced.durationMs,
+      peakListMiB,
+      idleMiB,
+      relistMs: relisted.durationMs,
+      peakMiB,
+    },
+    nri,
+  };
 }
 
 interface UpstreamFigures {
@@ -114,7 +156,12 @@ interface UpstreamFigures {
 }
 
 /** The upstream injector on the same cluster, measured as nri is: its list, idle, a re-list after kube-apiserver restarts. */
-async function measureUpstream(cp: ControlPlane, deployment: Deployment, nads: number, restart: number): Promise<{ figures: UpstreamFigures; upstream: RunningUpstream }> {
+async function measureUpstream(
+  cp: ControlPlane,
+  deployment: Deployment,
+  nads: number,
+  restart: number,
+): Promise<{ figures: UpstreamFigures; upstream: RunningUpstream }> {
   const started = Date.now();
   const tls = { cert: join(deployment.volume.dir, 'tls.crt'), key: join(deployment.volume.dir, 'tls.key') };
   const upstream = await startUpstream(cp, tls);
@@ -130,7 +177,9 @@ async function measureUpstream(cp: ControlPlane, deployment: Deployment, nads: n
   await cp.startApiServer();
   await settled(pid, 6000);
   const peakMiB = residentMiB(pid).peak;
-  console.error(`large cluster, ${nads} NADs, upstream: serving ${servingMs} ms, list in ${listedMs} ms, peak ${peakListMiB.toFixed(1)} / ${peakMiB.toFixed(1)} MiB, idle ${idleMiB.toFixed(1)} MiB`);
+  console.error(
+    `large cluster, ${nads} NADs, upstream: serving ${servingMs} ms, list in ${listedMs} ms, peak ${peakListMiB.toFixed(1)} / ${peakMiB.toFixed(1)} MiB, idle ${idleMiB.toFixed(1)} MiB`,
+  );
   return { figures: { servingMs, listedMs, peakListMiB, idleMiB, peakMiB }, upstream };
 }
 
@@ -149,7 +198,12 @@ interface StartFigures {
 async function startReplicas(cp: ControlPlane, deployment: Deployment, streaming: boolean): Promise<StartFigures> {
   const apiserver = cp.process('kube-apiserver')!;
   const etcd = cp.process('etcd')!;
-  const before = { apiserver: cpuMs(apiserver), etcd: cpuMs(etcd), apiserverRss: residentMiB(apiserver.pid!).rss, etcdRss: residentMiB(etcd.pid!).rss };
+  const before = {
+    apiserver: cpuMs(apiserver),
+    etcd: cpuMs(etcd),
+    apiserverRss: residentMiB(apiserver.pid!).rss,
+    etcdRss: residentMiB(etcd.pid!).rss,
+  };
   let apiserverMax = before.apiserverRss;
   let etcdMax = before.etcdRss;
   const sampler = setInterval(() => {
@@ -157,13 +211,31 @@ async function startReplicas(cp: ControlPlane, deployment: Deployment, streaming
     etcdMax = Math.max(etcdMax, residentMiB(etcd.pid!).rss);
   }, 100);
   const started = Date.now();
-  const env = { NRI_LOG_LEVEL: 'warn', NRI_STREAMING_LIST: String(streaming), NRI_TLS_CERT_FILE: '', NRI_TLS_KEY_FILE: '' };
+  const env = {
+    NRI_LOG_LEVEL: 'warn',
+    NRI_STREAMING_LIST: String(streaming),
+    NRI_TLS_CERT_FILE: '',
+    NRI_TLS_KEY_FILE: '',
+  };
   const replicas = await Promise.all(Array.from({ length: REPLICAS }, () => startNri(cp, deployment, env)));
   try {
-    await cp.waitFor(`${REPLICAS} replicas ready`, async () => {
-      const states = await Promise.all(replicas.map((replica) => (replica.child.exitCode !== null ? Promise.reject(new Error(`a replica exited: ${replica.stderr.join('').slice(-300)}`)) : fetch(`${replica.url}/readyz`).then((r) => r.status === 200, () => false))));
-      return states.every(Boolean);
-    }, 300000);
+    await cp.waitFor(
+      `${REPLICAS} replicas ready`,
+      async () => {
+        const states = await Promise.all(
+          replicas.map((replica) =>
+            replica.child.exitCode !== null
+              ? Promise.reject(new Error(`a replica exited: ${replica.stderr.join('').slice(-300)}`))
+              : fetch(`${replica.url}/readyz`).then(
+                  (r) => r.status === 200,
+                  () => false,
+                ),
+          ),
+        );
+        return states.every(Boolean);
+      },
+      300000,
+    );
     const readyMs = Date.now() - started;
     clearInterval(sampler);
     const figures = {
@@ -174,7 +246,9 @@ async function startReplicas(cp: ControlPlane, deployment: Deployment, streaming
       apiserverRiseMiB: apiserverMax - before.apiserverRss,
       etcdRiseMiB: etcdMax - before.etcdRss,
     };
-    console.error(`${REPLICAS} replicas, ${streaming ? 'streamed' : 'paginated'}: ready ${readyMs} ms, replica peak ${figures.replicaPeakMiB.toFixed(1)} MiB, kube-apiserver ${figures.apiserverCpuMs.toFixed(0)} ms CPU (+${figures.apiserverRiseMiB.toFixed(0)} MiB), etcd ${figures.etcdCpuMs.toFixed(0)} ms CPU (+${figures.etcdRiseMiB.toFixed(0)} MiB)`);
+    console.error(
+      `${REPLICAS} replicas, ${streaming ? 'streamed' : 'paginated'}: ready ${readyMs} ms, replica peak ${figures.replicaPeakMiB.toFixed(1)} MiB, kube-apiserver ${figures.apiserverCpuMs.toFixed(0)} ms CPU (+${figures.apiserverRiseMiB.toFixed(0)} MiB), etcd ${figures.etcdCpuMs.toFixed(0)} ms CPU (+${figures.etcdRiseMiB.toFixed(0)} MiB)`,
+    );
     return figures;
   } finally {
     clearInterval(sampler);
@@ -185,7 +259,11 @@ async function startReplicas(cp: ControlPlane, deployment: Deployment, streaming
 /** How many pods in `namespace` carry the pool nri injects into compute, of how many. */
 async function injectedPods(cp: ControlPlane, namespace: string): Promise<{ injected: number; total: number }> {
   const pods = (await cp.getJson(['pods', '-n', namespace])).items as any[];
-  const injected = pods.filter((pod) => pod.spec.containers[0].resources.limits['intel.com/sriov_pool0'] === '1' && pod.spec.volumes.some((v: { name: string }) => v.name === 'podnetinfo'));
+  const injected = pods.filter(
+    (pod) =>
+      pod.spec.containers[0].resources.limits['intel.com/sriov_pool0'] === '1' &&
+      pod.spec.volumes.some((v: { name: string }) => v.name === 'podnetinfo'),
+  );
   return { injected: injected.length, total: pods.length };
 }
 
@@ -233,11 +311,13 @@ export async function largeClusterRows(): Promise<string[][]> {
       rows.push([
         `Large cluster, ${size.toLocaleString('en')} NADs: peak resident memory (VmHWM) through the list and the re-list, against upstream's, measured alike`,
         mib(f.peakMiB),
-        u ? `${mib(u.peakMiB)} (upstream)` : upstreamMissing ?? '',
+        u ? `${mib(u.peakMiB)} (upstream)` : (upstreamMissing ?? ''),
         u ? (f.peakMiB / u.peakMiB).toFixed(2) : '',
         // Node.js itself takes ~85 MiB before any NAD, so against upstream the goal is at the largest size only.
         `≤ ${last ? Math.min(160, requestMiB) : requestMiB} MiB${u && last ? ', < upstream' : ''}`,
-        f.peakMiB <= requestMiB && (!last || f.peakMiB <= 160) && (!u || !last || f.peakMiB < u.peakMiB) ? 'met' : 'MISSED',
+        f.peakMiB <= requestMiB && (!last || f.peakMiB <= 160) && (!u || !last || f.peakMiB < u.peakMiB)
+          ? 'met'
+          : 'MISSED',
       ]);
       rows.push([
         `Large cluster, ${size.toLocaleString('en')} NADs: resident memory once idle (${IDLE_SECONDS} s after the list), against upstream's`,
@@ -252,8 +332,10 @@ export async function largeClusterRows(): Promise<string[][]> {
     // --- ten replicas at once, the list streamed against paginated (ABBA) ----
     await nri?.stop();
     const starts: Record<'stream' | 'pages', StartFigures[]> = { stream: [], pages: [] };
-    for (const mode of ['stream', 'pages', 'pages', 'stream'] as const) starts[mode].push(await startReplicas(cp, deployment, mode === 'stream'));
-    const meanOf = (mode: 'stream' | 'pages', key: keyof StartFigures) => starts[mode].reduce((sum, figures) => sum + figures[key], 0) / starts[mode].length;
+    for (const mode of ['stream', 'pages', 'pages', 'stream'] as const)
+      starts[mode].push(await startReplicas(cp, deployment, mode === 'stream'));
+    const meanOf = (mode: 'stream' | 'pages', key: keyof StartFigures) =>
+      starts[mode].reduce((sum, figures) => sum + figures[key], 0) / starts[mode].length;
     const startRow = (what: string, key: keyof StartFigures, format: (value: number) => string) => [
       `${REPLICAS} replicas started at once at ${SIZES.at(-1)!.toLocaleString('en')} NADs: ${what}, list streamed against paginated (mean of 2, ABBA)`,
       format(meanOf('stream', key)),
@@ -278,28 +360,47 @@ export async function largeClusterRows(): Promise<string[][]> {
     patching = spawn(process.execPath, ['bench/bare-https.mjs'], {
       cwd: root,
       stdio: 'ignore',
-      env: { CERT: join(deployment.volume.dir, 'tls.crt'), KEY: join(deployment.volume.dir, 'tls.key'), PORT: String(patchingPort), PATCH: fixedPatch },
+      env: {
+        CERT: join(deployment.volume.dir, 'tls.crt'),
+        KEY: join(deployment.volume.dir, 'tls.key'),
+        PORT: String(patchingPort),
+        PATCH: fixedPatch,
+      },
     });
-    const urls = { nri: deployment.webhookUrl, patching: `https://127.0.0.1:${patchingPort}/mutate`, upstream: upstream?.url ?? '' };
+    const urls = {
+      nri: deployment.webhookUrl,
+      patching: `https://127.0.0.1:${patchingPort}/mutate`,
+      upstream: upstream?.url ?? '',
+    };
     const SIDES = upstream ? (['nri', 'patching', 'upstream'] as const) : (['nri', 'patching'] as const);
     // Pods of one round go to one tenant namespace (its vlan-150 names pool 0), a fresh one each round.
     let tenant = 1;
     const burst = async (side: (typeof SIDES)[number], pods: number) => {
       const namespace = `tenant-${tenant++}`;
-      await cp.waitFor(`the default ServiceAccount in ${namespace}`, async () => (await cp.kubectl(['get', 'serviceaccount', 'default', '-n', namespace])).code === 0, 60000);
+      await cp.waitFor(
+        `the default ServiceAccount in ${namespace}`,
+        async () => (await cp.kubectl(['get', 'serviceaccount', 'default', '-n', namespace])).code === 0,
+        60000,
+      );
       await pointWebhookAt(cp, webhookName, urls[side]);
       const before = await webhookHistogram(cp);
-      const { seconds: took } = await createPods(cp, namespace, pods, { pod: virtLauncherPod(namespace), clients: BURST_CLIENTS });
+      const { seconds: took } = await createPods(cp, namespace, pods, {
+        pod: virtLauncherPod(namespace),
+        clients: BURST_CLIENTS,
+      });
       const after = await webhookHistogram(cp);
       const webhookMs = ((after.sum - before.sum) / Math.max(after.count - before.count, 1)) * 1000;
       const { injected, total } = await injectedPods(cp, namespace);
-      console.error(`burst, ${side}: ${pods} pods in ${took.toFixed(1)} s, webhook ${webhookMs.toFixed(2)} ms, ${injected}/${total} injected`);
+      console.error(
+        `burst, ${side}: ${pods} pods in ${took.toFixed(1)} s, webhook ${webhookMs.toFixed(2)} ms, ${injected}/${total} injected`,
+      );
       return { webhookMs, podsPerSecond: pods / took, injected, total };
     };
     for (const side of SIDES) await burst(side, 200); // warm-up: JIT, the apiserver's connections
     const podsPerRound = Math.ceil(BURST_PODS / BURST_ROUNDS);
     const results: Record<string, Array<Awaited<ReturnType<typeof burst>>>> = { nri: [], patching: [], upstream: [] };
-    for (let round = 0; round < BURST_ROUNDS; round++) for (const side of inTurn(SIDES, round)) results[side]!.push(await burst(side, podsPerRound));
+    for (let round = 0; round < BURST_ROUNDS; round++)
+      for (const side of inTurn(SIDES, round)) results[side]!.push(await burst(side, podsPerRound));
     const ours = results.nri!;
     const floor = results.patching!;
     const created = ours.reduce((sum, r) => sum + r.total, 0);

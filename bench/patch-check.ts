@@ -12,7 +12,10 @@ import { STATEFULSET_FIXTURE } from './targets.js';
 
 const REVIEWS = 20000;
 const context = { settings: defaultSettings, switches: defaultSwitches };
-const nads = lookupFrom([sriovNad('bench', 'sriov-a', 'intel.com/sriov_a'), sriovNad('infra', 'sriov-b', 'intel.com/sriov_b', { 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' })]);
+const nads = lookupFrom([
+  sriovNad('bench', 'sriov-a', 'intel.com/sriov_a'),
+  sriovNad('infra', 'sriov-b', 'intel.com/sriov_b', { 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' }),
+]);
 const templates = [dpdkReview('bench', STATEFULSET_FIXTURE), virtLauncherReview('bench')];
 
 const cases: Array<[Pod, Operation[]]> = [];
@@ -24,21 +27,29 @@ for (let i = 0; i < REVIEWS; i++) {
 }
 
 /** Microseconds per review, the median of five rounds, the three measured in turn within each round. */
-const rounds: Record<string, number[]> = { 'core/patch.ts patchProblem': [], 'fast-json-patch validate': [], 'the whole review (reviewPod, its proof included)': [] };
+const rounds: Record<string, number[]> = {
+  'core/patch.ts patchProblem': [],
+  'fast-json-patch validate': [],
+  'the whole review (reviewPod, its proof included)': [],
+};
 const checks: Record<string, (pod: Pod, ops: Operation[]) => unknown> = {
   'core/patch.ts patchProblem': (pod, ops) => patchProblem(pod, ops),
   'fast-json-patch validate': (pod, ops) => jsonPatch.validate(ops, pod),
-  'the whole review (reviewPod, its proof included)': (pod) => (reviewPod({ pod, namespace: 'bench' }, context, nads).decision.type === 'patched' ? undefined : 'not patched'),
+  'the whole review (reviewPod, its proof included)': (pod) =>
+    reviewPod({ pod, namespace: 'bench' }, context, nads).decision.type === 'patched' ? undefined : 'not patched',
 };
 for (let round = 0; round < 5; round++) {
   for (const [name, check] of Object.entries(checks)) {
     const started = process.hrtime.bigint();
-    for (const [pod, ops] of cases) if (check(pod, ops) !== undefined) throw new Error(`${name} refused a patch nri built`);
+    for (const [pod, ops] of cases)
+      if (check(pod, ops) !== undefined) throw new Error(`${name} refused a patch nri built`);
     rounds[name]!.push(Number(process.hrtime.bigint() - started) / 1000 / REVIEWS);
   }
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ours = median(rounds['core/patch.ts patchProblem']!);
 for (const [name, values] of Object.entries(rounds)) {
-  process.stdout.write(`${name.padEnd(50)} ${median(values).toFixed(1).padStart(6)} µs per review  (${(median(values) / ours).toFixed(1)}x patchProblem)\n`);
+  process.stdout.write(
+    `${name.padEnd(50)} ${median(values).toFixed(1).padStart(6)} µs per review  (${(median(values) / ours).toFixed(1)}x patchProblem)\n`,
+  );
 }

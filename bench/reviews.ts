@@ -30,8 +30,25 @@ const managedFields = (manager: string) => [
     time: '2026-12-01T10:00:00Z',
     fieldsType: 'FieldsV1',
     fieldsV1: {
-      'f:metadata': { 'f:annotations': { '.': {}, 'f:k8s.v1.cni.cncf.io/networks': {} }, 'f:generateName': {}, 'f:labels': { '.': {}, 'f:app': {} }, 'f:ownerReferences': { '.': {}, 'k:{"uid":"[<owner>]"}': {} } },
-      'f:spec': { 'f:containers': { 'k:{"name":"testpmd"}': { '.': {}, 'f:image': {}, 'f:name': {}, 'f:resources': { '.': {}, 'f:limits': {}, 'f:requests': {} } } }, 'f:dnsPolicy': {}, 'f:restartPolicy': {}, 'f:schedulerName': {} },
+      'f:metadata': {
+        'f:annotations': { '.': {}, 'f:k8s.v1.cni.cncf.io/networks': {} },
+        'f:generateName': {},
+        'f:labels': { '.': {}, 'f:app': {} },
+        'f:ownerReferences': { '.': {}, 'k:{"uid":"[<owner>]"}': {} },
+      },
+      'f:spec': {
+        'f:containers': {
+          'k:{"name":"testpmd"}': {
+            '.': {},
+            'f:image': {},
+            'f:name': {},
+            'f:resources': { '.': {}, 'f:limits': {}, 'f:requests': {} },
+          },
+        },
+        'f:dnsPolicy': {},
+        'f:restartPolicy': {},
+        'f:schedulerName': {},
+      },
     },
   },
 ];
@@ -43,11 +60,19 @@ const serviceAccountVolume = {
     sources: [
       { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
       { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-      { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      {
+        downwardAPI: {
+          items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+        },
+      },
     ],
   },
 };
-const serviceAccountMount = { name: 'kube-api-access-[<sa>]', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+const serviceAccountMount = {
+  name: 'kube-api-access-[<sa>]',
+  readOnly: true,
+  mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+};
 
 function envelope(namespace: string, object: Record<string, any>, name?: string): string {
   return JSON.stringify({
@@ -62,7 +87,11 @@ function envelope(namespace: string, object: Record<string, any>, name?: string)
       ...(name ? { name } : {}),
       namespace,
       operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'b3c1', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      userInfo: {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        uid: 'b3c1',
+        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+      },
       object,
       oldObject: null,
       dryRun: false,
@@ -83,19 +112,40 @@ export function dpdkReview(namespace: string, fixture: URL): string {
     namespace,
     labels: { app: 'dpdk', 'pod-template-hash': '7c9f8d6b5' },
     annotations: pod.metadata.annotations,
-    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'dpdk-7c9f8d6b5', uid: '[<owner>]', controller: true, blockOwnerDeletion: true }],
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'dpdk-7c9f8d6b5',
+        uid: '[<owner>]',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
     managedFields: managedFields('kube-controller-manager'),
   };
-  pod.spec.volumes = pod.spec.volumes.map((volume: { name: string }) => (volume.name.startsWith('kube-api-access-') ? serviceAccountVolume : volume));
+  pod.spec.volumes = pod.spec.volumes.map((volume: { name: string }) =>
+    volume.name.startsWith('kube-api-access-') ? serviceAccountVolume : volume,
+  );
   for (const container of pod.spec.containers) {
-    container.volumeMounts = container.volumeMounts.map((mount: { name: string }) => (mount.name.startsWith('kube-api-access-') ? serviceAccountMount : mount));
+    container.volumeMounts = container.volumeMounts.map((mount: { name: string }) =>
+      mount.name.startsWith('kube-api-access-') ? serviceAccountMount : mount,
+    );
   }
   return envelope(namespace, pod);
 }
 
 /** A KubeVirt virt-launcher pod (KubeVirt 1.9+ relies on the injector): `compute` first, many volumes, a named pod. */
 export function virtLauncherReview(namespace: string): string {
-  const emptyDirs = ['private', 'public', 'sockets', 'hotplug-disks', 'libvirt-runtime', 'ephemeral-disks', 'container-disks'].map((name) => ({ name, emptyDir: {} }));
+  const emptyDirs = [
+    'private',
+    'public',
+    'sockets',
+    'hotplug-disks',
+    'libvirt-runtime',
+    'ephemeral-disks',
+    'container-disks',
+  ].map((name) => ({ name, emptyDir: {} }));
   const name = 'virt-launcher-vmi-fedora-[<pod>]';
   const pod = {
     apiVersion: 'v1',
@@ -104,16 +154,32 @@ export function virtLauncherReview(namespace: string): string {
       name,
       generateName: 'virt-launcher-vmi-fedora-',
       namespace,
-      labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': '[<owner>]', 'vm.kubevirt.io/name': 'vmi-fedora', 'kubevirt.io/nodeName': '' },
+      labels: {
+        'kubevirt.io': 'virt-launcher',
+        'kubevirt.io/created-by': '[<owner>]',
+        'vm.kubevirt.io/name': 'vmi-fedora',
+        'kubevirt.io/nodeName': '',
+      },
       annotations: {
         'kubevirt.io/domain': 'vmi-fedora',
         'kubectl.kubernetes.io/default-container': 'compute',
         'kubevirt.io/migrationTransportUnix': 'true',
-        'post.hook.backup.velero.io/command': '["/usr/bin/virt-freezer", "--unfreeze", "--name", "vmi-fedora", "--namespace", "vms"]',
-        'pre.hook.backup.velero.io/command': '["/usr/bin/virt-freezer", "--freeze", "--name", "vmi-fedora", "--namespace", "vms"]',
+        'post.hook.backup.velero.io/command':
+          '["/usr/bin/virt-freezer", "--unfreeze", "--name", "vmi-fedora", "--namespace", "vms"]',
+        'pre.hook.backup.velero.io/command':
+          '["/usr/bin/virt-freezer", "--freeze", "--name", "vmi-fedora", "--namespace", "vms"]',
         'k8s.v1.cni.cncf.io/networks': `[{"interface":"pod16367aacb67","mac":"02:00:00:0a:0b:0c","name":"sriov-a","namespace":"${namespace}"}]`,
       },
-      ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vmi-fedora', uid: '[<owner>]', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'kubevirt.io/v1',
+          kind: 'VirtualMachineInstance',
+          name: 'vmi-fedora',
+          uid: '[<owner>]',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
       managedFields: managedFields('virt-controller'),
     },
     spec: {
@@ -122,19 +188,67 @@ export function virtLauncherReview(namespace: string): string {
         {
           name: 'compute',
           image: 'quay.io/kubevirt/virt-launcher:v1.9.0',
-          command: ['/usr/bin/virt-launcher-monitor', '--qemu-timeout', '288s', '--name', 'vmi-fedora', '--uid', '[<owner>]', '--namespace', namespace],
+          command: [
+            '/usr/bin/virt-launcher-monitor',
+            '--qemu-timeout',
+            '288s',
+            '--name',
+            'vmi-fedora',
+            '--uid',
+            '[<owner>]',
+            '--namespace',
+            namespace,
+          ],
           resources: {
-            limits: { 'devices.kubevirt.io/kvm': '1', 'devices.kubevirt.io/tun': '1', 'devices.kubevirt.io/vhost-net': '1', memory: '2302Mi', cpu: '2' },
-            requests: { 'devices.kubevirt.io/kvm': '1', 'devices.kubevirt.io/tun': '1', 'devices.kubevirt.io/vhost-net': '1', memory: '2302Mi', cpu: '200m', 'ephemeral-storage': '50M' },
+            limits: {
+              'devices.kubevirt.io/kvm': '1',
+              'devices.kubevirt.io/tun': '1',
+              'devices.kubevirt.io/vhost-net': '1',
+              memory: '2302Mi',
+              cpu: '2',
+            },
+            requests: {
+              'devices.kubevirt.io/kvm': '1',
+              'devices.kubevirt.io/tun': '1',
+              'devices.kubevirt.io/vhost-net': '1',
+              memory: '2302Mi',
+              cpu: '200m',
+              'ephemeral-storage': '50M',
+            },
           },
-          securityContext: { capabilities: { add: ['NET_BIND_SERVICE', 'SYS_NICE'], drop: ['NET_RAW'] }, privileged: false, runAsUser: 107, runAsGroup: 107, runAsNonRoot: true },
-          volumeMounts: [...emptyDirs.map((volume) => ({ name: volume.name, mountPath: `/var/run/kubevirt-${volume.name}` })), serviceAccountMount],
+          securityContext: {
+            capabilities: { add: ['NET_BIND_SERVICE', 'SYS_NICE'], drop: ['NET_RAW'] },
+            privileged: false,
+            runAsUser: 107,
+            runAsGroup: 107,
+            runAsNonRoot: true,
+          },
+          volumeMounts: [
+            ...emptyDirs.map((volume) => ({ name: volume.name, mountPath: `/var/run/kubevirt-${volume.name}` })),
+            serviceAccountMount,
+          ],
           terminationMessagePath: '/dev/termination-log',
           terminationMessagePolicy: 'File',
           imagePullPolicy: 'IfNotPresent',
         },
-        { name: 'volumerootdisk', image: 'quay.io/containerdisks/fedora:41', resources: { limits: { cpu: '10m', memory: '40M' }, requests: { cpu: '1m', memory: '1M' } }, volumeMounts: [{ name: 'container-disks', mountPath: '/var/run/kubevirt-ephemeral-disks/container-disk-data' }, serviceAccountMount] },
-        { name: 'guest-console-log', image: 'quay.io/kubevirt/virt-launcher:v1.9.0', resources: { limits: { cpu: '15m', memory: '60M' }, requests: { cpu: '5m', memory: '35M' } }, volumeMounts: [{ name: 'private', mountPath: '/var/run/kubevirt-private', readOnly: true }, serviceAccountMount] },
+        {
+          name: 'volumerootdisk',
+          image: 'quay.io/containerdisks/fedora:41',
+          resources: { limits: { cpu: '10m', memory: '40M' }, requests: { cpu: '1m', memory: '1M' } },
+          volumeMounts: [
+            { name: 'container-disks', mountPath: '/var/run/kubevirt-ephemeral-disks/container-disk-data' },
+            serviceAccountMount,
+          ],
+        },
+        {
+          name: 'guest-console-log',
+          image: 'quay.io/kubevirt/virt-launcher:v1.9.0',
+          resources: { limits: { cpu: '15m', memory: '60M' }, requests: { cpu: '5m', memory: '35M' } },
+          volumeMounts: [
+            { name: 'private', mountPath: '/var/run/kubevirt-private', readOnly: true },
+            serviceAccountMount,
+          ],
+        },
       ],
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 30,

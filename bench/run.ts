@@ -10,7 +10,23 @@ import type { ChildProcess } from 'node:child_process';
 import { controlPlaneRows } from './control-plane.js';
 import { largeClusterRows } from './large-cluster.js';
 import { dpdkReview, fill, virtLauncherReview } from './reviews.js';
-import { addBenchNads, cpuMs, inTurn, ksvcMemoryRequestMiB, median, metric, NRI_ARGS, nriEnv as nriEnvOf, onAllCpus, pinned, post, spawnProcess, STATEFULSET_FIXTURE, stopper, timeToFirstReview } from './targets.js';
+import {
+  addBenchNads,
+  cpuMs,
+  inTurn,
+  ksvcMemoryRequestMiB,
+  median,
+  metric,
+  NRI_ARGS,
+  nriEnv as nriEnvOf,
+  onAllCpus,
+  pinned,
+  post,
+  spawnProcess,
+  STATEFULSET_FIXTURE,
+  stopper,
+  timeToFirstReview,
+} from './targets.js';
 
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
@@ -36,9 +52,26 @@ const fresh = (template: string) => fill(template, sequence++);
 
 async function load(url: string, body: string, server: ChildProcess, duration = DURATION): Promise<LoadResult> {
   const before = cpuMs(server);
-  const result = await autocannon({ url, connections: CONNECTIONS, duration, requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (request) => ({ ...request, body: fresh(body) }) }] });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUs: ((cpuMs(server) - before) * 1000) / Math.max(result.requests.total, 1) };
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: fresh(body) }),
+      },
+    ],
+  });
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuUs: ((cpuMs(server) - before) * 1000) / Math.max(result.requests.total, 1),
+  };
 }
 
 interface Side {
@@ -57,10 +90,16 @@ async function compare(sides: [baseline: Side, contender: Side]): Promise<{ resu
   for (const side of sides) await load(side.url, side.body, side.server, WARMUP);
   const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const index of inTurn([0, 1] as const, round)) runs[index].push(await load(sides[index].url, sides[index].body, sides[index].server));
+    for (const index of inTurn([0, 1] as const, round))
+      runs[index].push(await load(sides[index].url, sides[index].body, sides[index].server));
   }
   const mid = (results: LoadResult[], key: keyof LoadResult) => median(results.map((result) => result[key]));
-  const results = runs.map((rounds) => ({ rps: mid(rounds, 'rps'), p50: mid(rounds, 'p50'), p99: mid(rounds, 'p99'), cpuUs: mid(rounds, 'cpuUs') }));
+  const results = runs.map((rounds) => ({
+    rps: mid(rounds, 'rps'),
+    p50: mid(rounds, 'p50'),
+    p99: mid(rounds, 'p99'),
+    cpuUs: mid(rounds, 'cpuUs'),
+  }));
   const [baseline, contender] = runs;
   const cpuRatio = median(contender.map((result, round) => result.cpuUs / baseline[round]!.cpuUs));
   return { results, cpuRatio };
@@ -88,7 +127,15 @@ async function main() {
   const dpdk = dpdkReview('bench', STATEFULSET_FIXTURE);
   const launcher = virtLauncherReview('bench');
   const nriEnv = (port: number, extra: Record<string, string> = {}) => nriEnvOf(api, pki, port, extra);
-  const emptyFunction = (port: number) => spawnProcess(['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=bench/empty-function.cjs'], { PORT: String(port), NODE_ENV: 'production' });
+  const emptyFunction = (port: number) =>
+    spawnProcess(
+      [
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+        '--target=mutate',
+        '--source=bench/empty-function.cjs',
+      ],
+      { PORT: String(port), NODE_ENV: 'production' },
+    );
   const rows: string[][] = [];
 
   // --- cold start: the container's command to its first review over HTTPS ----
@@ -96,10 +143,24 @@ async function main() {
   const coldNri: number[] = [];
   for (let run = 0; run < COLD_RUNS; run++) {
     coldEmpty.push(await timeToFirstReview(() => emptyFunction(19080), 'http://127.0.0.1:19080/', fresh(dpdk)));
-    coldNri.push(await timeToFirstReview(() => spawnProcess(NRI_ARGS, nriEnv(19082, { NRI_LOG_LEVEL: 'warn' })), 'https://127.0.0.1:19083/mutate', fresh(dpdk), pki.caPem));
+    coldNri.push(
+      await timeToFirstReview(
+        () => spawnProcess(NRI_ARGS, nriEnv(19082, { NRI_LOG_LEVEL: 'warn' })),
+        'https://127.0.0.1:19083/mutate',
+        fresh(dpdk),
+        pki.caPem,
+      ),
+    );
   }
   const coldRatio = median(coldNri) / median(coldEmpty);
-  rows.push([`Cold start, container command to first HTTPS review (median of ${COLD_RUNS})`, `${median(coldNri).toFixed(0)} ms`, `${median(coldEmpty).toFixed(0)} ms (empty functions-framework function)`, ratio(median(coldNri), median(coldEmpty)), '≤ 1.5', coldRatio <= 1.5 ? 'met' : 'MISSED']);
+  rows.push([
+    `Cold start, container command to first HTTPS review (median of ${COLD_RUNS})`,
+    `${median(coldNri).toFixed(0)} ms`,
+    `${median(coldEmpty).toFixed(0)} ms (empty functions-framework function)`,
+    ratio(median(coldNri), median(coldEmpty)),
+    '≤ 1.5',
+    coldRatio <= 1.5 ? 'met' : 'MISSED',
+  ]);
 
   // --- steady load over HTTPS, every review unique ---------------------------
   const bare = spawnProcess(['bench/bare-https.mjs'], { PORT: '19092', CERT: pki.serverCert, KEY: pki.serverKey });
@@ -113,7 +174,10 @@ async function main() {
     }
   }
   const getsBefore = api.counts.nadGet;
-  for (const [label, template] of [['DPDK pod of a Deployment (2 SR-IOV networks, hugepages)', dpdk], ['KubeVirt virt-launcher pod (compute first, 8 volumes)', launcher]] as const) {
+  for (const [label, template] of [
+    ['DPDK pod of a Deployment (2 SR-IOV networks, hugepages)', dpdk],
+    ['KubeVirt virt-launcher pod (compute first, 8 volumes)', launcher],
+  ] as const) {
     const {
       results: [ofBare, ofNri],
       cpuRatio,
@@ -121,25 +185,77 @@ async function main() {
       { url: 'https://127.0.0.1:19092/', server: bare, body: template },
       { url: 'https://127.0.0.1:19095/mutate', server: nri, body: template },
     ]);
-    rows.push([`HTTPS, ${label}: server CPU per review`, `${ofNri.cpuUs.toFixed(0)} µs`, `${ofBare.cpuUs.toFixed(0)} µs (bare node:https)`, cpuRatio.toFixed(2), '≤ 2.0', cpuRatio <= 2 ? 'met' : 'MISSED']);
-    rows.push([`HTTPS, ${label}: req/s; p50 / p99`, `${ofNri.rps.toFixed(0)}; ${ofNri.p50} / ${ofNri.p99} ms`, `${ofBare.rps.toFixed(0)}; ${ofBare.p50} / ${ofBare.p99} ms`, ratio(ofNri.rps, ofBare.rps), '', '']);
+    rows.push([
+      `HTTPS, ${label}: server CPU per review`,
+      `${ofNri.cpuUs.toFixed(0)} µs`,
+      `${ofBare.cpuUs.toFixed(0)} µs (bare node:https)`,
+      cpuRatio.toFixed(2),
+      '≤ 2.0',
+      cpuRatio <= 2 ? 'met' : 'MISSED',
+    ]);
+    rows.push([
+      `HTTPS, ${label}: req/s; p50 / p99`,
+      `${ofNri.rps.toFixed(0)}; ${ofNri.p50} / ${ofNri.p99} ms`,
+      `${ofBare.rps.toFixed(0)}; ${ofBare.p50} / ${ofBare.p99} ms`,
+      ratio(ofNri.rps, ofBare.rps),
+      '',
+      '',
+    ]);
   }
   const gets = api.counts.nadGet - getsBefore;
   const rss = await metric('http://127.0.0.1:19094', 'process_resident_memory_bytes');
-  rows.push(['NAD reads reaching the API server during load', String(gets), '', '', '0', gets === 0 ? 'met' : 'MISSED']);
+  rows.push([
+    'NAD reads reaching the API server during load',
+    String(gets),
+    '',
+    '',
+    '0',
+    gets === 0 ? 'met' : 'MISSED',
+  ]);
   const requestMiB = ksvcMemoryRequestMiB();
-  rows.push(['Resident memory after the load', `${mib(rss)} MiB`, '', '', `≤ ${requestMiB} MiB (the ksvc's request)`, rss <= requestMiB * 1048576 ? 'met' : 'MISSED']);
+  rows.push([
+    'Resident memory after the load',
+    `${mib(rss)} MiB`,
+    '',
+    '',
+    `≤ ${requestMiB} MiB (the ksvc's request)`,
+    rss <= requestMiB * 1048576 ? 'met' : 'MISSED',
+  ]);
   await Promise.all([stopper(bare)(), stopper(nri)()]);
 
   // --- scale: 100,000 NADs in 1,000 namespaces (the real apiserver's rows are in large-cluster.ts) ---
   const big = new FakeApiServer(pki);
   await big.start();
-  big.seedNads(Array.from({ length: 100000 }, (_, i) => ({ namespace: `ns-${i % 1000}`, name: `net-${Math.floor(i / 1000)}`, annotations: { [RESOURCE]: `example.com/pool${i % 10}`, 'kubectl.kubernetes.io/last-applied-configuration': '{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","spec":{"config":"{\\"cniVersion\\":\\"0.3.1\\",\\"type\\":\\"sriov\\"}"}}' } })));
+  big.seedNads(
+    Array.from({ length: 100000 }, (_, i) => ({
+      namespace: `ns-${i % 1000}`,
+      name: `net-${Math.floor(i / 1000)}`,
+      annotations: {
+        [RESOURCE]: `example.com/pool${i % 10}`,
+        'kubectl.kubernetes.io/last-applied-configuration':
+          '{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","spec":{"config":"{\\"cniVersion\\":\\"0.3.1\\",\\"type\\":\\"sriov\\"}"}}',
+      },
+    })),
+  );
   addBenchNads(big);
-  const tls = (port: number) => ({ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: String(port) });
-  const smallNri = spawnProcess(NRI_ARGS, { PORT: '19100', KUBECONFIG: api.kubeconfigPath, NRI_LOG_LEVEL: 'info', ...tls(19101) });
+  const tls = (port: number) => ({
+    NRI_TLS_CERT_FILE: pki.serverCert,
+    NRI_TLS_KEY_FILE: pki.serverKey,
+    NRI_TLS_PORT: String(port),
+  });
+  const smallNri = spawnProcess(NRI_ARGS, {
+    PORT: '19100',
+    KUBECONFIG: api.kubeconfigPath,
+    NRI_LOG_LEVEL: 'info',
+    ...tls(19101),
+  });
   const scaleStart = performance.now();
-  const bigNri = spawnProcess(NRI_ARGS, { PORT: '19102', KUBECONFIG: big.kubeconfigPath, NRI_LOG_LEVEL: 'info', ...tls(19103) });
+  const bigNri = spawnProcess(NRI_ARGS, {
+    PORT: '19102',
+    KUBECONFIG: big.kubeconfigPath,
+    NRI_LOG_LEVEL: 'info',
+    ...tls(19103),
+  });
   await waitForSync('http://127.0.0.1:19102');
   const syncMs = performance.now() - scaleStart;
   await waitForSync('http://127.0.0.1:19100');
@@ -154,9 +270,30 @@ async function main() {
   // the difference is what the cache keeps.
   const heapSmall = await metric('http://127.0.0.1:19100', 'nodejs_heap_size_used_bytes');
   const heapBig = await metric('http://127.0.0.1:19102', 'nodejs_heap_size_used_bytes');
-  rows.push(['Scale (fake API server): time to sync 100,000 NADs (1,000 namespaces)', `${syncMs.toFixed(0)} ms`, '', '', '', '']);
-  rows.push(['Scale (fake API server): heap in use after load, 100,002 NADs vs 2', `${mib(heapBig)} MiB`, `${mib(heapSmall)} MiB`, '', '', '']);
-  rows.push(['Scale (fake API server): CPU per review with 100,002 NADs vs 2 (lookup cost flat)', `${lookupBig.cpuUs.toFixed(0)} µs`, `${lookupSmall.cpuUs.toFixed(0)} µs`, lookupRatio.toFixed(2), '≈ 1', lookupRatio < 1.15 ? 'met' : 'MISSED']);
+  rows.push([
+    'Scale (fake API server): time to sync 100,000 NADs (1,000 namespaces)',
+    `${syncMs.toFixed(0)} ms`,
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    'Scale (fake API server): heap in use after load, 100,002 NADs vs 2',
+    `${mib(heapBig)} MiB`,
+    `${mib(heapSmall)} MiB`,
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    'Scale (fake API server): CPU per review with 100,002 NADs vs 2 (lookup cost flat)',
+    `${lookupBig.cpuUs.toFixed(0)} µs`,
+    `${lookupSmall.cpuUs.toFixed(0)} µs`,
+    lookupRatio.toFixed(2),
+    '≈ 1',
+    lookupRatio < 1.15 ? 'met' : 'MISSED',
+  ]);
   await Promise.all([stopper(smallNri)(), stopper(bigNri)()]);
   await Promise.all([api.stop(), big.stop()]);
 
@@ -166,7 +303,9 @@ async function main() {
 
   const header = ['Measure', 'nri', 'Baseline', 'Ratio', 'Goal', ''];
   const table = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
-  console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${DURATION} s per side after ${WARMUP} s of warm-up, medians (a ratio: the median of the ratios within a round); every review unique; autocannon in the same machine${pinned ? ', pinned to CPU 0, each loopback server to CPU 1 (the control-plane rows unpinned)' : ', unpinned'}.\n`);
+  console.log(
+    `\nMachine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${DURATION} s per side after ${WARMUP} s of warm-up, medians (a ratio: the median of the ratios within a round); every review unique; autocannon in the same machine${pinned ? ', pinned to CPU 0, each loopback server to CPU 1 (the control-plane rows unpinned)' : ', unpinned'}.\n`,
+  );
   console.log(table);
   if (rows.some((row) => row[5] === 'MISSED')) process.exitCode = 1;
 }

@@ -21,11 +21,19 @@ const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
 /** The NADs the bench's reviews select: sriov-a in their namespace, sriov-b with a node selector in infra. */
 export function addBenchNads(api: FakeApiServer): void {
   api.upsertNad('bench', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
-  api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+  api.upsertNad('infra', 'sriov-b', {
+    [RESOURCE]: 'intel.com/sriov_b',
+    'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true',
+  });
 }
 
 /** nri's environment against a fake API server: hugepage files on, plain HTTP on `port`, HTTPS on `port + 1`. */
-export function nriEnv(api: FakeApiServer, pki: TestPki, port: number, extra: Record<string, string> = {}): Record<string, string> {
+export function nriEnv(
+  api: FakeApiServer,
+  pki: TestPki,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PORT: String(port),
     KUBECONFIG: api.kubeconfigPath,
@@ -91,19 +99,27 @@ export async function onAllCpus<T>(fn: () => Promise<T>): Promise<T> {
  * read by the benchmark process would steal CPU from the load generator.
  */
 export function spawnProcess(args: string[], env: Record<string, string>): ChildProcess {
-  const options: SpawnOptions = { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: root, ...env }, stdio: ['ignore', 'ignore', 'inherit'] };
-  return pinning ? spawn('taskset', [...pinning, process.execPath, ...args], options) : spawn(process.execPath, args, options);
+  const options: SpawnOptions = {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: root, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  };
+  return pinning
+    ? spawn('taskset', [...pinning, process.execPath, ...args], options)
+    : spawn(process.execPath, args, options);
 }
 
 /** The middle value of a non-empty list (the upper of the two middles of an even count). */
-export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export const median = (values: readonly number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /**
  * The order of the sides in round `round`: forwards, then backwards. Taken
  * with the ratios within a round, the machine's drift over minutes then falls
  * on every side alike instead of on whichever runs last.
  */
-export const inTurn = <T>(sides: readonly T[], round: number): T[] => (round % 2 === 0 ? [...sides] : [...sides].reverse());
+export const inTurn = <T>(sides: readonly T[], round: number): T[] =>
+  round % 2 === 0 ? [...sides] : [...sides].reverse();
 
 /** Linux's USER_HZ, 100 on every mainstream architecture. */
 const CLOCK_TICKS = 100;
@@ -113,7 +129,6 @@ export function cpuMs(child: ChildProcess): number {
   const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
 }
-
 
 export function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
@@ -129,17 +144,26 @@ export function stopper(child: ChildProcess): () => Promise<void> {
 export function post(url: string, body: string, ca?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const requester = url.startsWith('https:') ? httpsRequest : httpRequest;
-    const req = requester(url, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false, ...(ca ? { ca } : {}) }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = requester(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false, ...(ca ? { ca } : {}) },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 /** Milliseconds from spawning the process to its first answered review. */
-export async function timeToFirstReview(start: () => ChildProcess, url: string, body: string, ca?: string): Promise<number> {
+export async function timeToFirstReview(
+  start: () => ChildProcess,
+  url: string,
+  body: string,
+  ca?: string,
+): Promise<number> {
   const started = performance.now();
   const child = start();
   try {

@@ -55,7 +55,13 @@ export interface RunningUpstream {
 export async function startUpstream(cp: ControlPlane, tls: { cert: string; key: string }): Promise<RunningUpstream> {
   const binary = buildUpstream();
   await cp.kubectl(['create', 'serviceaccount', 'upstream-bench', '-n', 'default']);
-  await cp.kubectl(['create', 'clusterrolebinding', 'upstream-bench', '--clusterrole=cluster-admin', '--serviceaccount=default:upstream-bench']);
+  await cp.kubectl([
+    'create',
+    'clusterrolebinding',
+    'upstream-bench',
+    '--clusterrole=cluster-admin',
+    '--serviceaccount=default:upstream-bench',
+  ]);
   const token = (await cp.must(['create', 'token', 'upstream-bench', '-n', 'default', '--duration=2h'])).trim();
   const files = mkdtempSync(join(tmpdir(), 'nri-bench-upstream-'));
   writeFileSync(join(files, 'token'), token);
@@ -66,17 +72,48 @@ export async function startUpstream(cp: ControlPlane, tls: { cert: string; key: 
   const script = `mount -t tmpfs tmpfs /run && mkdir -p ${dir} && cp "$1"/token "$1"/ca.crt "$1"/namespace ${dir}/ && shift && exec "$@"`;
   const child = spawn(
     'unshare',
-    ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', files, binary, `-port=${port}`, `-health-check-port=${healthPort}`, `-tls-cert-file=${tls.cert}`, `-tls-private-key-file=${tls.key}`, '-insecure', '-bind-address=127.0.0.1', '-logtostderr'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(cp.apiPort) } },
+    [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      files,
+      binary,
+      `-port=${port}`,
+      `-health-check-port=${healthPort}`,
+      `-tls-cert-file=${tls.cert}`,
+      `-tls-private-key-file=${tls.key}`,
+      '-insecure',
+      '-bind-address=127.0.0.1',
+      '-logtostderr',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_PORT: String(cp.apiPort),
+      },
+    },
   );
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4000)));
   child.once('exit', () => rmSync(files, { recursive: true, force: true }));
   const url = `https://127.0.0.1:${port}/mutate`;
-  await cp.waitFor('upstream injector serving', async () => {
-    if (child.exitCode !== null) throw new Error(`upstream exited with ${child.exitCode}: ${stderr.slice(-600)}`);
-    return fetch(`http://127.0.0.1:${healthPort}/healthz`).then((r) => r.ok, () => false);
-  }, 60000);
+  await cp.waitFor(
+    'upstream injector serving',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`upstream exited with ${child.exitCode}: ${stderr.slice(-600)}`);
+      return fetch(`http://127.0.0.1:${healthPort}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    60000,
+  );
   return {
     child,
     url,

@@ -54,10 +54,13 @@ export async function loadClusterConfig(env: Env) {
   const config = new lib.KubeConfig();
   try {
     // A list of files (a:b) is merged the way kubectl merges it.
-    if (env.KUBECONFIG) env.KUBECONFIG.includes(delimiter) ? config.loadFromDefault() : config.loadFromFile(env.KUBECONFIG);
+    if (env.KUBECONFIG)
+      env.KUBECONFIG.includes(delimiter) ? config.loadFromDefault() : config.loadFromFile(env.KUBECONFIG);
     else config.loadFromCluster(env.NRI_MOUNT_ROOT ?? '');
   } catch (error) {
-    throw new StartupError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'in-cluster configuration'}: cannot load the cluster configuration: ${(error as Error).message}`);
+    throw new StartupError(
+      `${env.KUBECONFIG ? 'KUBECONFIG' : 'in-cluster configuration'}: cannot load the cluster configuration: ${(error as Error).message}`,
+    );
   }
   if (!config.getCurrentCluster()) throw new StartupError('KUBECONFIG: the configuration names no current cluster');
   return { config, origin: env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : 'in-cluster service account' };
@@ -88,7 +91,14 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const namespace = ownNamespace(settings, env);
   if (cluster) {
     const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
-    nads = new NadCache({ kube, metrics, logger, annotationsRead: nadAnnotationsRead(settings.core), watchTimeoutSeconds: settings.watchTimeoutSeconds, streamingList: settings.streamingList });
+    nads = new NadCache({
+      kube,
+      metrics,
+      logger,
+      annotationsRead: nadAnnotationsRead(settings.core),
+      watchTimeoutSeconds: settings.watchTimeoutSeconds,
+      streamingList: settings.streamingList,
+    });
     switches = new ControlSwitchesWatch({
       kube,
       namespace,
@@ -99,7 +109,15 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
       logger,
       metrics,
     });
-    if (settings.knative) traffic = new KnativeTrafficWatch({ kube, namespace, ...settings.knative, watchTimeoutSeconds: settings.watchTimeoutSeconds, logger, metrics });
+    if (settings.knative)
+      traffic = new KnativeTrafficWatch({
+        kube,
+        namespace,
+        ...settings.knative,
+        watchTimeoutSeconds: settings.watchTimeoutSeconds,
+        logger,
+        metrics,
+      });
   } else {
     const path = settings.nadsPath ?? DEFAULT_OFFLINE_NADS;
     try {
@@ -138,7 +156,13 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     {
       config: {
         port: settings.port,
-        https: settings.tls ? { port: settings.tls.port, minVersion: settings.tls.minVersion, clientAuth: settings.tls.clientCaFiles.length > 0 } : false,
+        https: settings.tls
+          ? {
+              port: settings.tls.port,
+              minVersion: settings.tls.minVersion,
+              clientAuth: settings.tls.clientCaFiles.length > 0,
+            }
+          : false,
         resourceNameKeys: settings.core.resourceNameKeys,
         excludedNamespaces: [...settings.core.excludedNamespaces],
         multusNamespace: settings.core.multusNamespace,
@@ -158,7 +182,9 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
       },
       nads: nads.describe(),
     },
-    cluster ? 'nri starting with NADs from the cluster' : 'nri starting without a cluster: NADs come from files (read once; restart to reload them)',
+    cluster
+      ? 'nri starting with NADs from the cluster'
+      : 'nri starting without a cluster: NADs come from files (read once; restart to reload them)',
   );
 
   return {

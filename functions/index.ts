@@ -26,7 +26,8 @@ export const mutate: functions.HttpFunction = async (request, response) => {
   // functions-framework has read the whole body before calling us (its parsers take up to
   // 1 GB), so the cap is applied to what it read; the container's listeners refuse it unread.
   const size = (request as { rawBody?: Buffer }).rawBody?.length ?? 0;
-  if (size > app.settings.maxBodyBytes) return sendJson(response, refuse(app.runtime, bodyTooLarge(app.settings.maxBodyBytes, size), 'http'));
+  if (size > app.settings.maxBodyBytes)
+    return sendJson(response, refuse(app.runtime, bodyTooLarge(app.settings.maxBodyBytes, size), 'http'));
   limit ??= new InFlightLimit(app.settings.maxInFlight);
   if (!limit.admit(response, app.runtime)) return;
   // functions-framework's body parser hands over an object (JSON) or the raw text.
@@ -36,6 +37,7 @@ export const mutate: functions.HttpFunction = async (request, response) => {
 /** The same bound on reviews in flight as the container's listeners (NRI_MAX_IN_FLIGHT). */
 let limit: InFlightLimit | undefined;
 
-const notFound = (response: functions.Response) => sendJson(response, { status: 404, body: { error: 'not_found', message: 'send AdmissionReviews to POST /mutate' } });
+const notFound = (response: functions.Response) =>
+  sendJson(response, { status: 404, body: { error: 'not_found', message: 'send AdmissionReviews to POST /mutate' } });
 
 functions.http(FUNCTION_NAME, mutate);

@@ -15,7 +15,8 @@ exitUnlessSupportedNode('nri');
 
 // Registered before anything else can fail: a rejection nobody handles is a
 // bug to log, not a reason to stop admitting pods.
-let logUnhandled: (reason: unknown) => void = (reason) => void process.stderr.write(`nri: unhandled promise rejection (serving continues): ${String(reason)}\n`);
+let logUnhandled: (reason: unknown) => void = (reason) =>
+  void process.stderr.write(`nri: unhandled promise rejection (serving continues): ${String(reason)}\n`);
 process.on('unhandledRejection', (reason) => logUnhandled(reason));
 
 /** On SIGTERM, how long kept-alive HTTPS connections get to be ended by an answer. */
@@ -42,7 +43,16 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100).unref();
   });
 
-  const plain = createPlainServer(createListener({ runtime, transport: 'http', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, probes, reviews: settings.httpReviews }));
+  const plain = createPlainServer(
+    createListener({
+      runtime,
+      transport: 'http',
+      maxBodyBytes: settings.maxBodyBytes,
+      maxInFlight: settings.maxInFlight,
+      probes,
+      reviews: settings.httpReviews,
+    }),
+  );
   let secure: SecureServer | undefined;
   if (settings.tls) {
     try {
@@ -53,7 +63,18 @@ async function main(): Promise<void> {
       // recently used connection first, which after the switch leads to the current revision.
       // So does every replica once it is shutting down (below).
       const closeAfterAnswer = () => app.isShuttingDown() || (app.traffic !== undefined && !app.traffic.serves());
-      secure = createSecureServer(settings.tls, createListener({ runtime, transport: 'https', maxBodyBytes: settings.maxBodyBytes, maxInFlight: settings.maxInFlight, closeAfterAnswer }), logger, app.metrics);
+      secure = createSecureServer(
+        settings.tls,
+        createListener({
+          runtime,
+          transport: 'https',
+          maxBodyBytes: settings.maxBodyBytes,
+          maxInFlight: settings.maxInFlight,
+          closeAfterAnswer,
+        }),
+        logger,
+        app.metrics,
+      );
     } catch (error) {
       process.stderr.write(`nri: ${(error as Error).message}\n`);
       process.exit(2);
@@ -65,11 +86,18 @@ async function main(): Promise<void> {
   const listen = (server: typeof plain, port: number, name: string, setting: string) =>
     new Promise<void>((resolve, reject) => {
       const refused = (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} (${setting}) is already in use: set ${setting} to a free port`) : error);
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new Error(`port ${port} (${setting}) is already in use: set ${setting} to a free port`)
+            : error,
+        );
       server.once('error', refused);
       server.listen(port, settings.bindAddress, () => {
         server.off('error', refused);
-        logger.info({ port: (server.address() as { port: number }).port, startupMs: Math.round(performance.now()) }, `${name} listening`);
+        logger.info(
+          { port: (server.address() as { port: number }).port, startupMs: Math.round(performance.now()) },
+          `${name} listening`,
+        );
         resolve();
       });
     });
@@ -93,7 +121,10 @@ async function main(): Promise<void> {
     // ended by an answer that says so (Connection: close, above); only what is still open after
     // DRAIN_MS is closed by the server.
     await secure?.drained(Math.min(DRAIN_MS, settings.shutdownTimeoutMs));
-    await Promise.all([closeGracefully(plain, settings.shutdownTimeoutMs), secure ? closeGracefully(secure.server, settings.shutdownTimeoutMs) : undefined]);
+    await Promise.all([
+      closeGracefully(plain, settings.shutdownTimeoutMs),
+      secure ? closeGracefully(secure.server, settings.shutdownTimeoutMs) : undefined,
+    ]);
     await app.stop();
     logger.info('stopped');
     logger.flush();

@@ -21,6 +21,8 @@ if (command === 'explain') {
 } else if (command === '--help' || command === '-h') {
   out(`Usage: nri explain …\n\n${EXPLAIN_USAGE}`);
 } else {
-  err(`${command === undefined ? 'nri: a command is required' : `nri: unknown command ${command}`}\nRun "nri --help" for usage.\n`);
+  err(
+    `${command === undefined ? 'nri: a command is required' : `nri: unknown command ${command}`}\nRun "nri --help" for usage.\n`,
+  );
   process.exitCode = 2;
 }

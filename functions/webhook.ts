@@ -17,7 +17,11 @@ exitUnlessSupportedNode('webhook');
 declare const NRI_START_FLAGS: string[];
 
 const serviceAccountCa = join(serviceAccountDir(process.env), 'ca.crt');
-const outcome = parseUpstreamFlags(process.argv.slice(2), process.env, existsSync(serviceAccountCa) ? serviceAccountCa : undefined);
+const outcome = parseUpstreamFlags(
+  process.argv.slice(2),
+  process.env,
+  existsSync(serviceAccountCa) ? serviceAccountCa : undefined,
+);
 if (!outcome.ok) {
   process.stderr.write(`webhook: ${outcome.error}\n${usage()}`);
   process.exit(2);

@@ -23,21 +23,35 @@ const common = {
 };
 
 // The start command's V8 flags, for `webhook` (functions/webhook.ts) to start nri with.
-const startFlags = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
+const startFlags = JSON.parse(readFileSync('package.json', 'utf8'))
+  .scripts.start.split(' ')
+  .filter((word) => word.startsWith('--'));
 
 await build({
   ...common,
-  entryPoints: { main: 'functions/main.ts', index: 'functions/index.ts', webhook: 'functions/webhook.ts', nri: 'functions/nri.ts' },
+  entryPoints: {
+    main: 'functions/main.ts',
+    index: 'functions/index.ts',
+    webhook: 'functions/webhook.ts',
+    nri: 'functions/nri.ts',
+  },
   define: { NRI_START_FLAGS: JSON.stringify(startFlags) },
   outdir: out,
   format: 'esm',
   splitting: true, // functions-framework and client-node load only when needed
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __nriCreateRequire } from 'node:module'; const require = __nriCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __nriCreateRequire } from 'node:module'; const require = __nriCreateRequire(import.meta.url);",
+  },
 });
 
-await build({ ...common, entryPoints: ['functions/adapters/kube/client-node.ts'], outfile: `${out}/client-node.cjs`, format: 'cjs' });
+await build({
+  ...common,
+  entryPoints: ['functions/adapters/kube/client-node.ts'],
+  outfile: `${out}/client-node.cjs`,
+  format: 'cjs',
+});
 
 // Store V8's code cache for it, made in a process started with the same V8
 // flags as `npm start` and the container: V8 rejects a cache made under other flags.

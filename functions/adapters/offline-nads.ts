@@ -25,11 +25,16 @@ async function documentsIn(file: string): Promise<unknown[]> {
   }
   // Loaded only when there is YAML to read; CommonJS, so its exports may sit on `default`.
   const yaml = await import('yaml');
-  const parseAllDocuments = yaml.parseAllDocuments ?? (yaml as unknown as { default: typeof yaml }).default.parseAllDocuments;
+  const parseAllDocuments =
+    yaml.parseAllDocuments ?? (yaml as unknown as { default: typeof yaml }).default.parseAllDocuments;
   const documents = parseAllDocuments(text);
   const broken = documents.find((document) => document.errors.length > 0);
   if (broken) throw new Error(broken.errors[0]!.message);
-  return documents.map((document) => document.toJS() as unknown).flatMap((doc) => (Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc]));
+  return documents
+    .map((document) => document.toJS() as unknown)
+    .flatMap((doc) =>
+      Array.isArray((doc as { items?: unknown[] })?.items) ? (doc as { items: unknown[] }).items : [doc],
+    );
 }
 
 /** The NADs of a file or folder, normalised as cluster NADs are (core/nad.ts). */
@@ -51,7 +56,8 @@ export async function loadOfflineNads(path: string, annotationsRead: ReadonlySet
     for (const [index, document] of documents.entries()) {
       if (document === null || (document as { kind?: unknown }).kind !== 'NetworkAttachmentDefinition') continue;
       const nad = toNad(document, 'default', annotationsRead);
-      if (!nad) throw new Error(`NRI_NADS: document ${index + 1} of ${file} is not a valid NetworkAttachmentDefinition`);
+      if (!nad)
+        throw new Error(`NRI_NADS: document ${index + 1} of ${file} is not a valid NetworkAttachmentDefinition`);
       nads.push(nad);
     }
   }

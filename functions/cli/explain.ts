@@ -63,7 +63,8 @@ function parseArgs(argv: readonly string[]): ExplainArgs {
     else if (flag === '--nads') args.nads = value();
     else if (flag === '-o' || flag === '--output') {
       const output = value();
-      if (!['summary', 'yaml', 'json', 'patch'].includes(output)) throw new Usage(`-o ${output}: expected summary, yaml, json or patch`);
+      if (!['summary', 'yaml', 'json', 'patch'].includes(output))
+        throw new Usage(`-o ${output}: expected summary, yaml, json or patch`);
       args.output = output as ExplainArgs['output'];
     } else throw new Usage(`unknown argument ${flag}`);
   }
@@ -97,7 +98,11 @@ interface Sources {
  * NADs from files with the environment's switches, or NADs and the control-switch ConfigMap
  * from the cluster, read once through the same reading the server's watch applies.
  */
-async function sources(nadsPath: string | undefined, settings: Settings, err: (text: string) => void): Promise<Sources> {
+async function sources(
+  nadsPath: string | undefined,
+  settings: Settings,
+  err: (text: string) => void,
+): Promise<Sources> {
   const annotationsRead = nadAnnotationsRead(settings.core);
   if (nadsPath) {
     let source: OfflineNadSource;
@@ -117,15 +122,23 @@ async function sources(nadsPath: string | undefined, settings: Settings, err: (t
   const where = `ConfigMap ${namespace}/${settings.controlSwitchesConfigMap}`;
   let reading;
   try {
-    reading = readControlSwitches(settings.envSwitches, (await kube.getConfigMap(namespace, settings.controlSwitchesConfigMap)) as ControlSwitchesConfigMap | undefined, where);
+    reading = readControlSwitches(
+      settings.envSwitches,
+      (await kube.getConfigMap(namespace, settings.controlSwitchesConfigMap)) as ControlSwitchesConfigMap | undefined,
+      where,
+    );
   } catch (error) {
-    reading = { switches: settings.envSwitches, state: `${where} could not be read (${(error as Error).message}): environment values` };
+    reading = {
+      switches: settings.envSwitches,
+      state: `${where} could not be read (${(error as Error).message}): environment values`,
+    };
     err(`nri explain: warning: ${reading.state}\n`);
   }
   return {
     async resolve(refs) {
       const out = new Map<string, NadLookupOutcome>();
-      for (const { namespace: ns, name } of refs) out.set(nadKey(ns, name), await fetchNad(kube, ns, name, annotationsRead));
+      for (const { namespace: ns, name } of refs)
+        out.set(nadKey(ns, name), await fetchNad(kube, ns, name, annotationsRead));
       return out;
     },
     switches: reading.switches,
@@ -134,7 +147,11 @@ async function sources(nadsPath: string | undefined, settings: Settings, err: (t
 }
 
 /** Runs `nri explain`; returns the exit status. */
-export async function explain(argv: readonly string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
+export async function explain(
+  argv: readonly string[],
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
   try {
     const args = parseArgs(argv);
     const parsed = parseSettings(process.env);
@@ -145,7 +162,17 @@ export async function explain(argv: readonly string[], out: (text: string) => vo
     const { source, namespace, pod, withPod } = found.value;
     let decoded;
     try {
-      decoded = decodeReview({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'nri-explain', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace, operation: 'CREATE', object: pod } });
+      decoded = decodeReview({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'nri-explain',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          namespace,
+          operation: 'CREATE',
+          object: pod,
+        },
+      });
     } catch (error) {
       if (!(error instanceof BadRequest)) throw error;
       throw new Usage(`${source}: ${error.message.replace('AdmissionReview field "request.object.', 'field "')}`);
@@ -158,14 +185,26 @@ export async function explain(argv: readonly string[], out: (text: string) => vo
     else {
       const outcomes = await from.resolve(selected.pending.refs);
       const unread = [...outcomes].find(([, outcome]) => outcome.status === 'error');
-      if (unread) throw new CouldNotCheck(`NetworkAttachmentDefinition ${unread[0]} could not be read: ${(unread[1] as { reason: string }).reason}`);
+      if (unread)
+        throw new CouldNotCheck(
+          `NetworkAttachmentDefinition ${unread[0]} could not be read: ${(unread[1] as { reason: string }).reason}`,
+        );
       verdict = decide(selected.pending, outcomes, context);
     }
     const { decision } = verdict;
     const before = decoded.pod as Pod;
     const ops = decision.type === 'patched' ? decision.ops : [];
     const after = jsonPatch.applyPatch(structuredClone(before), structuredClone(ops), true, false).newDocument as Pod;
-    if (args.output === 'summary') out(explainSummary(`${source}${source.startsWith('Pod ') ? '' : ' (its pod)'}`, verdict, before, after, from.switchesState));
+    if (args.output === 'summary')
+      out(
+        explainSummary(
+          `${source}${source.startsWith('Pod ') ? '' : ' (its pod)'}`,
+          verdict,
+          before,
+          after,
+          from.switchesState,
+        ),
+      );
     else if (decision.type === 'denied') err(`denied: ${decision.message}\n`);
     else if (args.output === 'patch') out(`${JSON.stringify(ops, null, 2)}\n`);
     else if (args.output === 'json') out(`${JSON.stringify(withPod(after), null, 2)}\n`);

@@ -7,7 +7,13 @@ import { PODNETINFO_VOLUME, type Pod } from '../core/types.js';
 const list = (items: string[]) => (items.length > 0 ? items.join(', ') : '—');
 
 /** `switchesState`: where the switches came from, when not from the environment (the cluster's ConfigMap). */
-export function explainSummary(source: string, verdict: Verdict, before: Pod, after: Pod, switchesState?: string): string {
+export function explainSummary(
+  source: string,
+  verdict: Verdict,
+  before: Pod,
+  after: Pod,
+  switchesState?: string,
+): string {
   const { decision, facts } = verdict;
   const lines: Array<[string, string]> = [];
   const counted = new Map<string, number>();
@@ -18,15 +24,26 @@ export function explainSummary(source: string, verdict: Verdict, before: Pod, af
   lines.push(['Networks', list(facts.networks.map(refLabel))]);
   lines.push(['NADs', list([...counted].map(([key, count]) => (count > 1 ? `${key} (${count} references)` : key)))]);
   const resources = [...facts.injected].map(([resource, count]) => {
-    const container = after.spec.containers.find((c) => c.resources?.limits && Object.hasOwn(c.resources.limits, resource));
+    const container = after.spec.containers.find(
+      (c) => c.resources?.limits && Object.hasOwn(c.resources.limits, resource),
+    );
     return `${resource}=${count}${container ? ` in container "${container.name}"` : ''}`;
   });
   lines.push(['Resources', list(resources)]);
-  const selector = Object.entries(after.spec.nodeSelector ?? {}).filter(([key]) => !Object.hasOwn(before.spec.nodeSelector ?? {}, key));
+  const selector = Object.entries(after.spec.nodeSelector ?? {}).filter(
+    ([key]) => !Object.hasOwn(before.spec.nodeSelector ?? {}, key),
+  );
   lines.push(['Node selector', list(selector.map(([key, value]) => (value === '' ? key : `${key}=${value}`)))]);
-  const addedVolume = !(before.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME) && (after.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME);
-  const mounting = after.spec.containers.filter((c) => (c.volumeMounts ?? []).some((m) => m.name === PODNETINFO_VOLUME)).map((c) => `"${c.name}"`);
-  lines.push(['Volumes', addedVolume ? `${PODNETINFO_VOLUME} (Downward API) mounted at /etc/podnetinfo in ${mounting.join(', ')}` : '—']);
+  const addedVolume =
+    !(before.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME) &&
+    (after.spec.volumes ?? []).some((v) => v.name === PODNETINFO_VOLUME);
+  const mounting = after.spec.containers
+    .filter((c) => (c.volumeMounts ?? []).some((m) => m.name === PODNETINFO_VOLUME))
+    .map((c) => `"${c.name}"`);
+  lines.push([
+    'Volumes',
+    addedVolume ? `${PODNETINFO_VOLUME} (Downward API) mounted at /etc/podnetinfo in ${mounting.join(', ')}` : '—',
+  ]);
   if (switchesState) lines.push(['Switches', switchesState]);
   if (facts.warnings.length > 0) lines.push(['Warnings', facts.warnings.join('\n  ')]);
   const result =

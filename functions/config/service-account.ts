@@ -5,4 +5,5 @@ import { join } from 'node:path';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export const serviceAccountDir = (env: Record<string, string | undefined>): string => join(env.NRI_MOUNT_ROOT ?? '/', SERVICE_ACCOUNT_DIR);
+export const serviceAccountDir = (env: Record<string, string | undefined>): string =>
+  join(env.NRI_MOUNT_ROOT ?? '/', SERVICE_ACCOUNT_DIR);

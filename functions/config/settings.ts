@@ -80,10 +80,19 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
  * default (no resource keys, no excluded namespace), a variable set to nothing is
  * refused rather than silently read as unset.
  */
-function list(env: Env, name: string, fallback: string[], check: (item: string) => boolean, what: string, options: { refuseEmpty?: boolean } = {}): string[] {
+function list(
+  env: Env,
+  name: string,
+  fallback: string[],
+  check: (item: string) => boolean,
+  what: string,
+  options: { refuseEmpty?: boolean } = {},
+): string[] {
   const value = text(env, name);
   if (value === undefined && options.refuseEmpty && env[name] !== undefined) {
-    throw new SettingsError(`${name} is set but empty: unset it for the default (${fallback.join(',')}), or name at least one ${what.replace(/^an? /, '')}`);
+    throw new SettingsError(
+      `${name} is set but empty: unset it for the default (${fallback.join(',')}), or name at least one ${what.replace(/^an? /, '')}`,
+    );
   }
   if (value === undefined) return fallback;
   const items = value.split(',').map((item) => item.trim());
@@ -94,7 +103,8 @@ function list(env: Env, name: string, fallback: string[], check: (item: string) 
 
 function dnsLabel(env: Env, name: string): string | undefined {
   const value = text(env, name);
-  if (value !== undefined && !isDnsLabel(value)) throw new SettingsError(`${name}=${quote(value)} must be a DNS-1123 label`);
+  if (value !== undefined && !isDnsLabel(value))
+    throw new SettingsError(`${name}=${quote(value)} must be a DNS-1123 label`);
   return value;
 }
 
@@ -116,20 +126,35 @@ function tlsSettings(env: Env): TlsSettings | undefined {
   const keyFile = text(env, 'NRI_TLS_KEY_FILE');
   const port = integer(env, 'NRI_TLS_PORT', 8443, 0, 65535);
   const minVersion = text(env, 'NRI_TLS_MIN_VERSION') ?? '1.2';
-  if (minVersion !== '1.2' && minVersion !== '1.3') throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
+  if (minVersion !== '1.2' && minVersion !== '1.3')
+    throw new SettingsError(`NRI_TLS_MIN_VERSION=${quote(minVersion)} must be 1.2 or 1.3`);
   const ciphers = text(env, 'NRI_TLS_CIPHERS');
   const cipherError = ciphers === undefined ? undefined : tlsOptionProblem({ ciphers });
-  if (cipherError !== undefined) throw new SettingsError(`NRI_TLS_CIPHERS=${quote(ciphers)} is not a cipher list OpenSSL accepts: ${cipherError}`);
+  if (cipherError !== undefined)
+    throw new SettingsError(`NRI_TLS_CIPHERS=${quote(ciphers)} is not a cipher list OpenSSL accepts: ${cipherError}`);
   const curves = text(env, 'NRI_TLS_CURVES');
   const curveError = curves === undefined ? undefined : tlsOptionProblem({ ecdhCurve: curves });
-  if (curveError !== undefined) throw new SettingsError(`NRI_TLS_CURVES=${quote(curves)} is not a curve list OpenSSL accepts (names such as X25519:P-256): ${curveError}`);
+  if (curveError !== undefined)
+    throw new SettingsError(
+      `NRI_TLS_CURVES=${quote(curves)} is not a curve list OpenSSL accepts (names such as X25519:P-256): ${curveError}`,
+    );
   const clientCaFiles = list(env, 'NRI_TLS_CLIENT_CA_FILE', [], (item) => item !== '', 'a file path');
   if (!certFile && !keyFile) {
-    if (clientCaFiles.length > 0) throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
+    if (clientCaFiles.length > 0)
+      throw new SettingsError('NRI_TLS_CLIENT_CA_FILE needs NRI_TLS_CERT_FILE and NRI_TLS_KEY_FILE');
     return undefined;
   }
-  if (!certFile || !keyFile) throw new SettingsError(`${certFile ? 'NRI_TLS_KEY_FILE' : 'NRI_TLS_CERT_FILE'} must be set together with ${certFile ? 'NRI_TLS_CERT_FILE' : 'NRI_TLS_KEY_FILE'}`);
-  const tls: TlsSettings = { certFile, keyFile, port, minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', clientCaFiles };
+  if (!certFile || !keyFile)
+    throw new SettingsError(
+      `${certFile ? 'NRI_TLS_KEY_FILE' : 'NRI_TLS_CERT_FILE'} must be set together with ${certFile ? 'NRI_TLS_CERT_FILE' : 'NRI_TLS_KEY_FILE'}`,
+    );
+  const tls: TlsSettings = {
+    certFile,
+    keyFile,
+    port,
+    minVersion: minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    clientCaFiles,
+  };
   if (ciphers) tls.ciphers = ciphers;
   if (curves) tls.curves = curves;
   return tls;
@@ -149,13 +174,23 @@ function knativeRevision(env: Env): Settings['knative'] {
 export function parseSettings(env: Env): Result<Settings> {
   try {
     const logLevel = (text(env, 'NRI_LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
-    if (!LOG_LEVELS.includes(logLevel)) throw new SettingsError(`NRI_LOG_LEVEL=${quote(env.NRI_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
+    if (!LOG_LEVELS.includes(logLevel))
+      throw new SettingsError(`NRI_LOG_LEVEL=${quote(env.NRI_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
     const settings: Settings = {
       port: integer(env, 'PORT', 8080, 0, 65535),
       httpReviews: bool(env, 'NRI_HTTP_REVIEWS', true),
       core: {
-        resourceNameKeys: list(env, 'NRI_RESOURCE_NAME_KEYS', ['k8s.v1.cni.cncf.io/resourceName'], isQualifiedName, 'an annotation key', { refuseEmpty: true }),
-        excludedNamespaces: new Set(list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name', { refuseEmpty: true })),
+        resourceNameKeys: list(
+          env,
+          'NRI_RESOURCE_NAME_KEYS',
+          ['k8s.v1.cni.cncf.io/resourceName'],
+          isQualifiedName,
+          'an annotation key',
+          { refuseEmpty: true },
+        ),
+        excludedNamespaces: new Set(
+          list(env, 'NRI_EXCLUDE_NAMESPACES', ['kube-system'], isDnsLabel, 'a namespace name', { refuseEmpty: true }),
+        ),
         multusNamespace: dnsLabel(env, 'NRI_MULTUS_NAMESPACE') ?? 'kube-system',
       },
       envSwitches: {
@@ -174,12 +209,15 @@ export function parseSettings(env: Env): Result<Settings> {
       logLevel,
     };
     const bindAddress = text(env, 'NRI_BIND_ADDRESS');
-    if (bindAddress !== undefined && isIP(bindAddress) === 0) throw new SettingsError(`NRI_BIND_ADDRESS=${quote(bindAddress)} must be an IPv4 or IPv6 address`);
+    if (bindAddress !== undefined && isIP(bindAddress) === 0)
+      throw new SettingsError(`NRI_BIND_ADDRESS=${quote(bindAddress)} must be an IPv4 or IPv6 address`);
     if (bindAddress) settings.bindAddress = bindAddress;
     const namespace = dnsLabel(env, 'NRI_NAMESPACE');
     if (namespace) settings.namespace = namespace;
     if (!isDnsSubdomain(settings.controlSwitchesConfigMap)) {
-      throw new SettingsError(`NRI_CONTROL_SWITCHES_CONFIGMAP=${quote(settings.controlSwitchesConfigMap)} must be a ConfigMap name`);
+      throw new SettingsError(
+        `NRI_CONTROL_SWITCHES_CONFIGMAP=${quote(settings.controlSwitchesConfigMap)} must be a ConfigMap name`,
+      );
     }
     const nadsPath = text(env, 'NRI_NADS');
     if (nadsPath) settings.nadsPath = nadsPath;

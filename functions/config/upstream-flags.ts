@@ -32,19 +32,59 @@ const GLOG: Record<string, FlagSpec> = {
 
 export const UPSTREAM_FLAGS: Record<string, FlagSpec> = {
   port: { kind: 'int', usage: 'HTTPS port for reviews (NRI_TLS_PORT)', default: '8443' },
-  'bind-address': { kind: 'string', usage: 'address the HTTPS and health listeners bind (NRI_BIND_ADDRESS)', default: '0.0.0.0' },
+  'bind-address': {
+    kind: 'string',
+    usage: 'address the HTTPS and health listeners bind (NRI_BIND_ADDRESS)',
+    default: '0.0.0.0',
+  },
   'tls-cert-file': { kind: 'string', usage: 'serving certificate, PEM (NRI_TLS_CERT_FILE)', default: 'cert.pem' },
   'tls-private-key-file': { kind: 'string', usage: 'its private key, PEM (NRI_TLS_KEY_FILE)', default: 'key.pem' },
-  insecure: { kind: 'bool', usage: 'ask no client certificate; without it clients must present one signed by -client-ca', default: 'false' },
-  'client-ca': { kind: 'string', repeat: true, usage: 'CA bundle that signs client certificates, repeatable (NRI_TLS_CLIENT_CA_FILE); default: the service account\'s ca.crt' },
-  'health-check-port': { kind: 'int', usage: 'plain HTTP port of /healthz, /readyz and /metrics (PORT); it answers no review', default: '8444' },
-  'enable-http2': { kind: 'bool', usage: 'refused when true: nri serves HTTP/1.1 only, as kube-apiserver\'s webhook client speaks', default: 'false' },
-  'tls-cipher-suites': { kind: 'string', usage: 'comma-separated IANA cipher suite names for TLS 1.2 (NRI_TLS_CIPHERS); insecure suites are refused' },
-  'tls-min-version': { kind: 'string', usage: 'VersionTLS12 or VersionTLS13 (NRI_TLS_MIN_VERSION); older versions are refused', default: 'VersionTLS12' },
+  insecure: {
+    kind: 'bool',
+    usage: 'ask no client certificate; without it clients must present one signed by -client-ca',
+    default: 'false',
+  },
+  'client-ca': {
+    kind: 'string',
+    repeat: true,
+    usage:
+      "CA bundle that signs client certificates, repeatable (NRI_TLS_CLIENT_CA_FILE); default: the service account's ca.crt",
+  },
+  'health-check-port': {
+    kind: 'int',
+    usage: 'plain HTTP port of /healthz, /readyz and /metrics (PORT); it answers no review',
+    default: '8444',
+  },
+  'enable-http2': {
+    kind: 'bool',
+    usage: "refused when true: nri serves HTTP/1.1 only, as kube-apiserver's webhook client speaks",
+    default: 'false',
+  },
+  'tls-cipher-suites': {
+    kind: 'string',
+    usage: 'comma-separated IANA cipher suite names for TLS 1.2 (NRI_TLS_CIPHERS); insecure suites are refused',
+  },
+  'tls-min-version': {
+    kind: 'string',
+    usage: 'VersionTLS12 or VersionTLS13 (NRI_TLS_MIN_VERSION); older versions are refused',
+    default: 'VersionTLS12',
+  },
   'tls-curve-preferences': { kind: 'string', usage: 'comma-separated TLS curve IDs, e.g. 29,23,24 (NRI_TLS_CURVES)' },
-  injectHugepageDownApi: { kind: 'bool', usage: 'add hugepage Downward-API files and CONTAINER_NAME (NRI_INJECT_HUGEPAGE_DOWN_API)', default: 'false' },
-  'network-resource-name-keys': { kind: 'string', usage: 'comma-separated NAD annotation keys that name resources (NRI_RESOURCE_NAME_KEYS)', default: 'k8s.v1.cni.cncf.io/resourceName' },
-  'honor-resources': { kind: 'bool', usage: 'add to a container\'s own resource amounts (NRI_HONOR_RESOURCES)', default: 'false' },
+  injectHugepageDownApi: {
+    kind: 'bool',
+    usage: 'add hugepage Downward-API files and CONTAINER_NAME (NRI_INJECT_HUGEPAGE_DOWN_API)',
+    default: 'false',
+  },
+  'network-resource-name-keys': {
+    kind: 'string',
+    usage: 'comma-separated NAD annotation keys that name resources (NRI_RESOURCE_NAME_KEYS)',
+    default: 'k8s.v1.cni.cncf.io/resourceName',
+  },
+  'honor-resources': {
+    kind: 'bool',
+    usage: "add to a container's own resource amounts (NRI_HONOR_RESOURCES)",
+    default: 'false',
+  },
   ...GLOG,
 };
 
@@ -74,7 +114,13 @@ function insecureSuite(name: string): string | undefined {
 }
 
 /** Go's tls.CurveID numbers, as OpenSSL names the groups. */
-const CURVES: Record<string, string> = { '23': 'P-256', '24': 'P-384', '25': 'P-521', '29': 'X25519', '4588': 'X25519MLKEM768' };
+const CURVES: Record<string, string> = {
+  '23': 'P-256',
+  '24': 'P-384',
+  '25': 'P-521',
+  '29': 'X25519',
+  '4588': 'X25519MLKEM768',
+};
 
 const BOOLEAN = /^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/;
 const isTrue = (value: string) => /^(1|t|T|TRUE|true|True)$/.test(value);
@@ -97,10 +143,12 @@ function scan(argv: readonly string[]): Result<Map<string, string[]>> | { help: 
   for (let index = 0; index < argv.length; index++) {
     const argument = argv[index]!;
     if (argument === '--') {
-      if (index + 1 < argv.length) return fail(`unexpected argument ${JSON.stringify(argv[index + 1])}: webhook takes flags only`);
+      if (index + 1 < argv.length)
+        return fail(`unexpected argument ${JSON.stringify(argv[index + 1])}: webhook takes flags only`);
       break;
     }
-    if (!argument.startsWith('-') || argument === '-') return fail(`unexpected argument ${JSON.stringify(argument)}: webhook takes flags only`);
+    if (!argument.startsWith('-') || argument === '-')
+      return fail(`unexpected argument ${JSON.stringify(argument)}: webhook takes flags only`);
     const body = argument.replace(/^--?/, '');
     if (body === '' || body.startsWith('-') || body.startsWith('=')) return fail(`bad flag syntax: ${argument}`);
     const equals = body.indexOf('=');
@@ -113,8 +161,10 @@ function scan(argv: readonly string[]): Result<Map<string, string[]>> | { help: 
     else if (spec.kind === 'bool') value = 'true';
     else if (index + 1 < argv.length) value = argv[++index]!;
     else return fail(`flag needs an argument: -${name}`);
-    if (spec.kind === 'bool' && !BOOLEAN.test(value)) return fail(`invalid boolean value ${JSON.stringify(value)} for -${name}`);
-    if (spec.kind === 'int' && !/^[+-]?\d+$/.test(value)) return fail(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
+    if (spec.kind === 'bool' && !BOOLEAN.test(value))
+      return fail(`invalid boolean value ${JSON.stringify(value)} for -${name}`);
+    if (spec.kind === 'int' && !/^[+-]?\d+$/.test(value))
+      return fail(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
     const previous = values.get(name) ?? [];
     values.set(name, spec.repeat ? [...previous, value] : [value]);
   }
@@ -126,7 +176,11 @@ function scan(argv: readonly string[]): Result<Map<string, string[]>> | { help: 
  * maps to, over what the environment already says (upstream's `NAMESPACE` as
  * NRI_NAMESPACE). `serviceAccountCa`: the mounted ca.crt, when there is one.
  */
-export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAccountCa: string | undefined): Result<FlagsOutcome> {
+export function parseUpstreamFlags(
+  argv: readonly string[],
+  env: Env,
+  serviceAccountCa: string | undefined,
+): Result<FlagsOutcome> {
   const scanned = scan(argv);
   if ('help' in scanned) return ok({ kind: 'help', text: usage() });
   if (!scanned.ok) return scanned;
@@ -135,7 +189,9 @@ export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAcc
   const port = (name: string): Result<string> => {
     const value = Number(one(name));
     // upstream's own bounds: unprivileged ports only
-    return Number.isInteger(value) && value >= 1024 && value <= 65535 ? ok(String(value)) : fail(`-${name}=${one(name)}: invalid port number, choose between 1024 and 65535`);
+    return Number.isInteger(value) && value >= 1024 && value <= 65535
+      ? ok(String(value))
+      : fail(`-${name}=${one(name)}: invalid port number, choose between 1024 and 65535`);
   };
 
   const out: Record<string, string> = {};
@@ -143,7 +199,10 @@ export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAcc
   // Upstream reads its ConfigMap from $NAMESPACE, else kube-system.
   if (!env.NRI_NAMESPACE) out.NRI_NAMESPACE = env.NAMESPACE || 'kube-system';
 
-  if (isTrue(one('enable-http2'))) return fail('-enable-http2: nri serves HTTP/1.1 only (kube-apiserver calls webhooks over HTTP/1.1); remove the flag');
+  if (isTrue(one('enable-http2')))
+    return fail(
+      '-enable-http2: nri serves HTTP/1.1 only (kube-apiserver calls webhooks over HTTP/1.1); remove the flag',
+    );
   const tlsPort = port('port');
   if (!tlsPort.ok) return tlsPort;
   const healthPort = port('health-check-port');
@@ -155,7 +214,8 @@ export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAcc
 
   const certFile = one('tls-cert-file');
   const keyFile = one('tls-private-key-file');
-  if (!certFile || !keyFile) return fail('-tls-cert-file and -tls-private-key-file must name files: the webhook serves HTTPS only');
+  if (!certFile || !keyFile)
+    return fail('-tls-cert-file and -tls-private-key-file must name files: the webhook serves HTTPS only');
   out.NRI_TLS_CERT_FILE = certFile;
   out.NRI_TLS_KEY_FILE = keyFile;
 
@@ -163,19 +223,29 @@ export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAcc
     delete out.NRI_TLS_CLIENT_CA_FILE;
   } else {
     const authorities = given.get('client-ca') ?? (serviceAccountCa ? [serviceAccountCa] : []);
-    if (authorities.length === 0) return fail('-insecure is false, so client certificates are required, but no -client-ca was given and no service account ca.crt is mounted; give -client-ca, or -insecure=true');
+    if (authorities.length === 0)
+      return fail(
+        '-insecure is false, so client certificates are required, but no -client-ca was given and no service account ca.crt is mounted; give -client-ca, or -insecure=true',
+      );
     out.NRI_TLS_CLIENT_CA_FILE = authorities.join(',');
   }
 
   const version = one('tls-min-version');
-  if (version === 'VersionTLS12' || version === 'VersionTLS13') out.NRI_TLS_MIN_VERSION = version === 'VersionTLS13' ? '1.3' : '1.2';
-  else if (version === 'VersionTLS10' || version === 'VersionTLS11') return fail(`-tls-min-version=${version}: TLS 1.0 and 1.1 are deprecated (RFC 8996) and refused; use VersionTLS12 or VersionTLS13`);
+  if (version === 'VersionTLS12' || version === 'VersionTLS13')
+    out.NRI_TLS_MIN_VERSION = version === 'VersionTLS13' ? '1.3' : '1.2';
+  else if (version === 'VersionTLS10' || version === 'VersionTLS11')
+    return fail(
+      `-tls-min-version=${version}: TLS 1.0 and 1.1 are deprecated (RFC 8996) and refused; use VersionTLS12 or VersionTLS13`,
+    );
   else return fail(`-tls-min-version=${version}: expected VersionTLS12 or VersionTLS13`);
 
   const suites = one('tls-cipher-suites');
   if (suites) {
     const names: string[] = [];
-    for (const suite of suites.split(',').map((item) => item.trim()).filter(Boolean)) {
+    for (const suite of suites
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)) {
       const why = insecureSuite(suite);
       if (why) return fail(`-tls-cipher-suites: ${suite} is refused: ${why}`);
       const openssl = SECURE_SUITES[suite];
@@ -188,15 +258,24 @@ export function parseUpstreamFlags(argv: readonly string[], env: Env, serviceAcc
   const curves = one('tls-curve-preferences');
   if (curves) {
     const names: string[] = [];
-    for (const id of curves.split(',').map((item) => item.trim()).filter(Boolean)) {
+    for (const id of curves
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)) {
       const curve = CURVES[id];
-      if (!curve) return fail(`-tls-curve-preferences: unknown curve ID ${id} (known: ${Object.entries(CURVES).map(([key, name]) => `${key} ${name}`).join(', ')})`);
+      if (!curve)
+        return fail(
+          `-tls-curve-preferences: unknown curve ID ${id} (known: ${Object.entries(CURVES)
+            .map(([key, name]) => `${key} ${name}`)
+            .join(', ')})`,
+        );
       names.push(curve);
     }
     out.NRI_TLS_CURVES = names.join(':');
   }
 
-  if (given.has('injectHugepageDownApi')) out.NRI_INJECT_HUGEPAGE_DOWN_API = String(isTrue(one('injectHugepageDownApi')));
+  if (given.has('injectHugepageDownApi'))
+    out.NRI_INJECT_HUGEPAGE_DOWN_API = String(isTrue(one('injectHugepageDownApi')));
   if (given.has('honor-resources')) out.NRI_HONOR_RESOURCES = String(isTrue(one('honor-resources')));
   if (given.has('network-resource-name-keys')) out.NRI_RESOURCE_NAME_KEYS = one('network-resource-name-keys');
   if (given.has('v')) {

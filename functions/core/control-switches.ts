@@ -39,18 +39,25 @@ export function parseControlSwitches(text: string): Result<SwitchOverrides> {
   const { features = {}, 'user-defined-injections': injections = {} } = document as SwitchesDocument;
   const userDefinedInjections = new Map<string, StringMap>();
   for (const [label, injection] of Object.entries(injections)) {
-    if (!isQualifiedName(label)) return fail(`${CONTROL_SWITCHES_KEY} user-defined injection label ${quote(label)} is not a valid label key`);
+    if (!isQualifiedName(label))
+      return fail(`${CONTROL_SWITCHES_KEY} user-defined injection label ${quote(label)} is not a valid label key`);
     const bad = Object.keys(injection.value).find((key) => !isQualifiedName(key));
-    if (bad !== undefined) return fail(`${CONTROL_SWITCHES_KEY} user-defined injection ${quote(label)} adds annotation ${quote(bad)}, which is not a valid annotation key`);
+    if (bad !== undefined)
+      return fail(
+        `${CONTROL_SWITCHES_KEY} user-defined injection ${quote(label)} adds annotation ${quote(bad)}, which is not a valid annotation key`,
+      );
     userDefinedInjections.set(label, injection.value);
   }
   const ignoredKeys = [
     ...Object.keys(document as object).filter((key) => !KNOWN_KEYS.has(key)),
-    ...Object.keys(features).filter((key) => !KNOWN_FEATURES.has(key)).map((key) => `features.${key}`),
+    ...Object.keys(features)
+      .filter((key) => !KNOWN_FEATURES.has(key))
+      .map((key) => `features.${key}`),
   ];
   const overrides: SwitchOverrides = { userDefinedInjections, ignoredKeys };
   if (features.enableHugePageDownApi !== undefined) overrides.hugePageDownApi = features.enableHugePageDownApi;
-  if (features.enableHonorExistingResources !== undefined) overrides.honorExistingResources = features.enableHonorExistingResources;
+  if (features.enableHonorExistingResources !== undefined)
+    overrides.honorExistingResources = features.enableHonorExistingResources;
   return ok(overrides);
 }
 
@@ -84,12 +91,37 @@ export interface SwitchesReading {
  * What the control-switch ConfigMap (undefined: there is none) makes of the environment's
  * switches. One reading for the running server's watch and for `nri explain`.
  */
-export function readControlSwitches(defaults: Switches, configMap: ControlSwitchesConfigMap | undefined, where: string): SwitchesReading {
+export function readControlSwitches(
+  defaults: Switches,
+  configMap: ControlSwitchesConfigMap | undefined,
+  where: string,
+): SwitchesReading {
   const text = configMap?.data?.[CONTROL_SWITCHES_KEY];
-  if (!configMap) return { switches: defaults, state: `${where} absent: environment values`, applied: false, refused: false };
-  if (typeof text !== 'string') return { switches: defaults, state: `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`, applied: false, refused: false };
+  if (!configMap)
+    return { switches: defaults, state: `${where} absent: environment values`, applied: false, refused: false };
+  if (typeof text !== 'string')
+    return {
+      switches: defaults,
+      state: `${where} has no ${CONTROL_SWITCHES_KEY}: environment values`,
+      applied: false,
+      refused: false,
+    };
   const parsed = parseControlSwitches(text);
-  if (!parsed.ok) return { switches: defaults, state: `${where} ignored, environment values in force: ${parsed.error}`, applied: false, refused: true };
-  const ignored = parsed.value.ignoredKeys.length > 0 ? `; ignored keys nri does not know: ${parsed.value.ignoredKeys.join(', ')}` : '';
-  return { switches: effectiveSwitches(defaults, parsed.value), state: `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})${ignored}`, applied: true, refused: false };
+  if (!parsed.ok)
+    return {
+      switches: defaults,
+      state: `${where} ignored, environment values in force: ${parsed.error}`,
+      applied: false,
+      refused: true,
+    };
+  const ignored =
+    parsed.value.ignoredKeys.length > 0
+      ? `; ignored keys nri does not know: ${parsed.value.ignoredKeys.join(', ')}`
+      : '';
+  return {
+    switches: effectiveSwitches(defaults, parsed.value),
+    state: `${where} applied (resourceVersion ${configMap.metadata?.resourceVersion ?? '?'})${ignored}`,
+    applied: true,
+    refused: false,
+  };
 }

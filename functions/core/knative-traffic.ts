@@ -30,14 +30,27 @@ const percentOf = (target: { percent?: unknown }) => (typeof target.percent === 
 
 /** The parts of a serving.knative.dev/v1 Service this rule reads; undefined for anything else. */
 export function readKnativeTraffic(object: unknown): KnativeTraffic | undefined {
-  const service = object as { kind?: unknown; spec?: { traffic?: unknown }; status?: { latestCreatedRevisionName?: unknown; latestReadyRevisionName?: unknown; traffic?: unknown } } | null;
-  if (!service || typeof service !== 'object' || service.kind !== undefined && service.kind !== 'Service') return undefined;
+  const service = object as {
+    kind?: unknown;
+    spec?: { traffic?: unknown };
+    status?: { latestCreatedRevisionName?: unknown; latestReadyRevisionName?: unknown; traffic?: unknown };
+  } | null;
+  if (!service || typeof service !== 'object' || (service.kind !== undefined && service.kind !== 'Service'))
+    return undefined;
   const status = service.status ?? {};
-  const statusTraffic = Array.isArray(status.traffic) ? (status.traffic as Array<{ revisionName?: unknown; percent?: unknown }>) : [];
-  const specTraffic = Array.isArray(service.spec?.traffic) ? (service.spec.traffic as Array<{ latestRevision?: unknown; percent?: unknown }>) : [];
+  const statusTraffic = Array.isArray(status.traffic)
+    ? (status.traffic as Array<{ revisionName?: unknown; percent?: unknown }>)
+    : [];
+  const specTraffic = Array.isArray(service.spec?.traffic)
+    ? (service.spec.traffic as Array<{ latestRevision?: unknown; percent?: unknown }>)
+    : [];
   const traffic: KnativeTraffic = {
-    routed: statusTraffic.filter((target) => strings(target?.revisionName) && percentOf(target) > 0).map((target) => target.revisionName as string),
-    followsLatest: specTraffic.length === 0 || specTraffic.some((target) => target?.latestRevision === true && percentOf(target) > 0),
+    routed: statusTraffic
+      .filter((target) => strings(target?.revisionName) && percentOf(target) > 0)
+      .map((target) => target.revisionName as string),
+    followsLatest:
+      specTraffic.length === 0 ||
+      specTraffic.some((target) => target?.latestRevision === true && percentOf(target) > 0),
   };
   if (strings(status.latestCreatedRevisionName)) traffic.latestCreated = status.latestCreatedRevisionName;
   if (strings(status.latestReadyRevisionName)) traffic.latestReady = status.latestReadyRevisionName;
@@ -45,11 +58,22 @@ export function readKnativeTraffic(object: unknown): KnativeTraffic | undefined 
 }
 
 export function revisionStanding(traffic: KnativeTraffic, revision: string, service: string): RevisionStanding {
-  const routes = traffic.routed.length > 0 ? `routes traffic to ${[...new Set(traffic.routed)].join(', ')}` : 'routes no traffic yet';
+  const routes =
+    traffic.routed.length > 0
+      ? `routes traffic to ${[...new Set(traffic.routed)].join(', ')}`
+      : 'routes no traffic yet';
   if (traffic.routed.includes(revision)) return { serves: true, reason: `Knative Service ${service} ${routes}` };
   if (revision === traffic.latestCreated) {
-    if (revision !== traffic.latestReady) return { serves: true, reason: `revision ${revision} is the newest of Knative Service ${service} and not yet Ready` };
-    if (traffic.followsLatest) return { serves: true, reason: `revision ${revision} is the latest Ready revision and Knative Service ${service} follows the latest` };
+    if (revision !== traffic.latestReady)
+      return {
+        serves: true,
+        reason: `revision ${revision} is the newest of Knative Service ${service} and not yet Ready`,
+      };
+    if (traffic.followsLatest)
+      return {
+        serves: true,
+        reason: `revision ${revision} is the latest Ready revision and Knative Service ${service} follows the latest`,
+      };
   }
   return { serves: false, reason: `revision ${revision} is superseded: Knative Service ${service} ${routes}` };
 }

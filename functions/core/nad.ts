@@ -4,7 +4,14 @@
 import { validateNad } from '../validation/validators.js';
 import { isLabelValue, isQualifiedName, isResourceName } from './names.js';
 import { fail, ok, quote, type Result } from './result.js';
-import { INJECT_ANNOTATION, NODE_SELECTOR_ANNOTATION, type CoreSettings, type Nad, type NetworkRef, type StringMap } from './types.js';
+import {
+  INJECT_ANNOTATION,
+  NODE_SELECTOR_ANNOTATION,
+  type CoreSettings,
+  type Nad,
+  type NetworkRef,
+  type StringMap,
+} from './types.js';
 
 export const nadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
@@ -28,7 +35,8 @@ export function toNad(object: unknown, fallbackNamespace: string, read: Readonly
   const annotations: StringMap = {};
   for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
     // defined, not assigned: a "__proto__" key stays a key
-    if (read.has(key)) Object.defineProperty(annotations, key, { value, enumerable: true, writable: true, configurable: true });
+    if (read.has(key))
+      Object.defineProperty(annotations, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return { namespace: metadata.namespace || fallbackNamespace, name: metadata.name, annotations };
 }
@@ -52,7 +60,8 @@ export function injectionWanted(annotations: Readonly<StringMap>): Result<boolea
 }
 
 /** "namespace/name", and "@interface" when the selection names one. */
-export const refLabel = (ref: NetworkRef): string => `${nadKey(ref.namespace, ref.name)}${ref.interface ? `@${ref.interface}` : ''}`;
+export const refLabel = (ref: NetworkRef): string =>
+  `${nadKey(ref.namespace, ref.name)}${ref.interface ? `@${ref.interface}` : ''}`;
 
 export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Result<NadDemands> {
   const wanted = injectionWanted(nad.annotations);
@@ -63,24 +72,33 @@ export function nadDemands(nad: Nad, resourceNameKeys: readonly string[]): Resul
     const resource = nad.annotations[key]!.trim();
     if (resource === '') continue;
     if (!isResourceName(resource)) {
-      return fail(`NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${key}" value ${quote(resource)} is not a valid resource name`);
+      return fail(
+        `NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${key}" value ${quote(resource)} is not a valid resource name`,
+      );
     }
     resources.add(resource);
   }
   const selector = nodeSelectorOf(nad);
   if (!selector.ok) return selector;
-  const demands: NadDemands = selector.value ? { resources: [...resources], nodeSelector: selector.value } : { resources: [...resources] };
+  const demands: NadDemands = selector.value
+    ? { resources: [...resources], nodeSelector: selector.value }
+    : { resources: [...resources] };
   if (!wanted.value) demands.optedOut = true;
   return ok(demands);
 }
 
 function nodeSelectorOf(nad: Nad): Result<[string, string] | undefined> {
-  const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION) ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim() : '';
+  const raw = Object.hasOwn(nad.annotations, NODE_SELECTOR_ANNOTATION)
+    ? nad.annotations[NODE_SELECTOR_ANNOTATION]!.trim()
+    : '';
   if (raw === '') return ok(undefined);
   const where = `NetworkAttachmentDefinition ${nadKey(nad.namespace, nad.name)} annotation "${NODE_SELECTOR_ANNOTATION}" value ${quote(raw)}`;
   const parts = raw.split('=');
   // The second sentence is upstream's, for runbooks built on it.
-  if (parts.length > 2) return fail(`${where} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`);
+  if (parts.length > 2)
+    return fail(
+      `${where} has more than one '=' (expected key=value or key); node selector in net-attach-def ${nad.name} has more than one label`,
+    );
   const label = parts[0]!.trim();
   const value = (parts[1] ?? '').trim();
   if (!isQualifiedName(label)) return fail(`${where} has an invalid label key ${quote(label)}`);

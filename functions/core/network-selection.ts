@@ -10,9 +10,15 @@ import type { NetworkRef, SelectionSource } from './types.js';
 export const MAX_NETWORKS_PER_ANNOTATION = 1024;
 
 /** The parts of a "[namespace/]name[@interface]" item, as the one who wrote it knows them. */
-const LIST_ITEM_WORDS = { name: 'the network name', namespace: "the namespace (before '/')", interface: "the interface name (after '@')" };
+const LIST_ITEM_WORDS = {
+  name: 'the network name',
+  namespace: "the namespace (before '/')",
+  interface: "the interface name (after '@')",
+};
 /** The keys of a JSON selection element, as written. */
-const JSON_ELEMENT_WORDS = Object.fromEntries(Object.keys(selectionSchema.properties).map((key) => [key, `its "${key}"`]));
+const JSON_ELEMENT_WORDS = Object.fromEntries(
+  Object.keys(selectionSchema.properties).map((key) => [key, `its "${key}"`]),
+);
 
 /** Multus treats the value as JSON as soon as it contains any of these. */
 const JSON_MARKERS = /[[{"]/;

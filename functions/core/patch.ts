@@ -14,7 +14,12 @@ const escape = jsonPatch.escapePathComponent;
 const toObject = (map: ReadonlyMap<string, string>): Record<string, string> => Object.fromEntries(map);
 
 /** Add each entry to the map at `path`, creating the map when the pod has none. */
-function addToMap(ops: Operation[], path: string, existing: object | undefined, entries: ReadonlyMap<string, string>): void {
+function addToMap(
+  ops: Operation[],
+  path: string,
+  existing: object | undefined,
+  entries: ReadonlyMap<string, string>,
+): void {
   if (entries.size === 0) return;
   if (existing === undefined || existing === null) {
     ops.push({ op: 'add', path, value: toObject(entries) });
@@ -46,7 +51,10 @@ export function buildPatch(pod: Pod, plan: InjectionPlan): Operation[] {
   }
 
   if (plan.volumeItems) {
-    appendToList(ops, '/spec/volumes', pod.spec.volumes, { name: PODNETINFO_VOLUME, downwardAPI: { items: plan.volumeItems } });
+    appendToList(ops, '/spec/volumes', pod.spec.volumes, {
+      name: PODNETINFO_VOLUME,
+      downwardAPI: { items: plan.volumeItems },
+    });
   }
   for (const index of plan.mountContainers) {
     const mount = { name: PODNETINFO_VOLUME, mountPath: PODNETINFO_MOUNT_PATH, readOnly: true };
@@ -54,13 +62,17 @@ export function buildPatch(pod: Pod, plan: InjectionPlan): Operation[] {
   }
   for (const index of plan.envContainers) {
     const container = pod.spec.containers[index]!;
-    appendToList(ops, `/spec/containers/${index}/env`, container.env, { name: 'CONTAINER_NAME', value: container.name });
+    appendToList(ops, `/spec/containers/${index}/env`, container.env, {
+      name: 'CONTAINER_NAME',
+      value: container.name,
+    });
   }
   return ops;
 }
 
 /** An RFC 6901 reference token, unescaped. */
-const unescapeToken = (token: string): string => (token.includes('~') ? token.replace(/~1/g, '/').replace(/~0/g, '~') : token);
+const unescapeToken = (token: string): string =>
+  token.includes('~') ? token.replace(/~1/g, '/').replace(/~0/g, '~') : token;
 const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
 const MISSING = Symbol('missing');
 
@@ -68,7 +80,8 @@ const MISSING = Symbol('missing');
 function child(value: unknown, token: string): unknown {
   const key = unescapeToken(token);
   if (Array.isArray(value)) return ARRAY_INDEX.test(key) && Number(key) < value.length ? value[Number(key)] : MISSING;
-  if (value !== null && typeof value === 'object' && Object.hasOwn(value, key)) return (value as Record<string, unknown>)[key];
+  if (value !== null && typeof value === 'object' && Object.hasOwn(value, key))
+    return (value as Record<string, unknown>)[key];
   return MISSING;
 }
 
@@ -80,7 +93,8 @@ const refusal = (index: number, op: Operation, why: string) => `operation ${inde
  * the prefix, where a patch's paths differ (startsWith costs several times more).
  */
 function within(pointer: string, prefix: string): boolean {
-  if (pointer.length < prefix.length || (pointer.length > prefix.length && pointer.charCodeAt(prefix.length) !== 47)) return false;
+  if (pointer.length < prefix.length || (pointer.length > prefix.length && pointer.charCodeAt(prefix.length) !== 47))
+    return false;
   for (let at = prefix.length - 1; at >= 0; at--) if (pointer.charCodeAt(at) !== prefix.charCodeAt(at)) return false;
   return true;
 }
@@ -122,7 +136,8 @@ export function patchProblem(document: unknown, ops: readonly Operation[]): stri
   };
   for (let index = 0; index < ops.length; index++) {
     const op = ops[index]!;
-    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined) return refusal(index, op, 'only "add" with a value is expected');
+    if (op.op !== 'add' || (op as { value?: unknown }).value === undefined)
+      return refusal(index, op, 'only "add" with a value is expected');
     if (!op.path.startsWith('/')) return refusal(index, op, 'a path must start with "/"');
     const cut = op.path.lastIndexOf('/');
     const parentPointer = op.path.slice(0, cut);
@@ -134,14 +149,19 @@ export function patchProblem(document: unknown, ops: readonly Operation[]): stri
     if (Array.isArray(parent)) {
       let length = parent.length;
       for (let earlier = from + 1; earlier < index; earlier++) if (grew[earlier] === parentPointer) length++;
-      if (key !== '-' && key !== String(length)) return refusal(index, op, `nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`);
+      if (key !== '-' && key !== String(length))
+        return refusal(index, op, `nri appends to arrays; index ${JSON.stringify(key)} is not the end (${length})`);
       placed.push(`${parentPointer}/${length}`);
       grew.push(parentPointer);
     } else if (parent !== null && typeof parent === 'object') {
       placed.push(op.path);
       grew.push(undefined);
     } else {
-      return refusal(index, op, parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array');
+      return refusal(
+        index,
+        op,
+        parent === MISSING ? 'the parent does not exist' : 'the parent is not an object or array',
+      );
     }
   }
   return undefined;

@@ -44,7 +44,10 @@ export interface InjectionPlan {
   warnings: string[];
 }
 
-export type DenialKind = Extract<AnyDenialKind, 'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity' | 'internal'>;
+export type DenialKind = Extract<
+  AnyDenialKind,
+  'invalid_nad' | 'conflict' | 'unknown_container' | 'invalid_quantity' | 'internal'
+>;
 export type PlanResult = Result<InjectionPlan> & { kind?: DenialKind };
 
 const deny = (kind: DenialKind, error: string): PlanResult => ({ ...fail(error), kind });
@@ -64,7 +67,11 @@ export function planInjection(
   for (const ref of selection.networks) {
     const key = nadKey(ref.namespace, ref.name);
     const nad = nads.get(key);
-    if (!nad) return deny('internal', `internal error: the pod names NetworkAttachmentDefinition ${key} but the injector did not read it; please report this`);
+    if (!nad)
+      return deny(
+        'internal',
+        `internal error: the pod names NetworkAttachmentDefinition ${key} but the injector did not read it; please report this`,
+      );
     const demands = nadDemands(nad, settings.resourceNameKeys);
     if (!demands.ok) return deny('invalid_nad', demands.error);
     if (demands.value.resources.length === 0 && !told.has(key)) {
@@ -80,11 +87,17 @@ export function planInjection(
       const [label, value] = demands.value.nodeSelector;
       const own = pod.spec.nodeSelector ?? {};
       if (Object.hasOwn(own, label) && own[label] !== value) {
-        return deny('conflict', `NetworkAttachmentDefinition ${key} needs nodeSelector ${label}=${quote(value)} but the pod sets ${label}=${quote(own[label])}`);
+        return deny(
+          'conflict',
+          `NetworkAttachmentDefinition ${key} needs nodeSelector ${label}=${quote(value)} but the pod sets ${label}=${quote(own[label])}`,
+        );
       }
       const earlier = nodeSelector.get(label);
       if (earlier !== undefined && earlier !== value) {
-        return deny('conflict', `NetworkAttachmentDefinitions ${selectorOwner.get(label)} and ${key} need different nodeSelector values for ${label}: ${quote(earlier)} and ${quote(value)}`);
+        return deny(
+          'conflict',
+          `NetworkAttachmentDefinitions ${selectorOwner.get(label)} and ${key} need different nodeSelector values for ${label}: ${quote(earlier)} and ${quote(value)}`,
+        );
       }
       if (!Object.hasOwn(own, label)) {
         nodeSelector.set(label, value);
@@ -99,7 +112,10 @@ export function planInjection(
   if (targetName !== undefined) {
     targetIndex = containers.findIndex((container) => container.name === targetName);
     if (targetIndex < 0) {
-      return deny('unknown_container', `annotation "${TARGET_CONTAINER_ANNOTATION}" names container ${quote(targetName)}, but the pod has only ${containers.map((c) => quote(c.name)).join(', ')}`);
+      return deny(
+        'unknown_container',
+        `annotation "${TARGET_CONTAINER_ANNOTATION}" names container ${quote(targetName)}, but the pod has only ${containers.map((c) => quote(c.name)).join(', ')}`,
+      );
     }
   }
 
@@ -142,33 +158,44 @@ function planResources(
       // Whatever the user set for this resource, in any container, stands.
       const setter = containers.find((container) => hasResource(container, resource));
       if (setter) {
-        warnings.push(`${resource} is left as container ${quote(setter.name, 64)} sets it: ${count} not added (honour mode would add)`);
+        warnings.push(
+          `${resource} is left as container ${quote(setter.name, 64)} sets it: ${count} not added (honour mode would add)`,
+        );
         continue;
       }
       requests.set(resource, String(count));
       limits.set(resource, String(count));
     } else {
-      for (const [field, out] of [['requests', requests], ['limits', limits]] as const) {
+      for (const [field, out] of [
+        ['requests', requests],
+        ['limits', limits],
+      ] as const) {
         const current = target.resources?.[field];
         const existing = current && Object.hasOwn(current, resource) ? current[resource]! : '0';
         const units = wholeQuantity(existing);
         if (units === undefined) {
-          return fail(`container ${quote(target.name)} ${field} ${resource}=${quote(existing)} is not a whole number, so ${count} cannot be added to it`);
+          return fail(
+            `container ${quote(target.name)} ${field} ${resource}=${quote(existing)} is not a whole number, so ${count} cannot be added to it`,
+          );
         }
         out.set(resource, String(units + BigInt(count)));
       }
     }
     injected.set(resource, count);
   }
-  return requests.size === 0 ? ok({ injected, warnings }) : ok({ change: { containerIndex: targetIndex, requests, limits }, injected, warnings });
+  return requests.size === 0
+    ? ok({ injected, warnings })
+    : ok({ change: { containerIndex: targetIndex, requests, limits }, injected, warnings });
 }
 
 function addPodNetInfo(plan: InjectionPlan, pod: Pod, selection: Selection, hugePageDownApi: boolean): void {
   const containers = pod.spec.containers;
   if (!(pod.spec.volumes ?? []).some((volume) => volume.name === PODNETINFO_VOLUME)) {
     const items: DownwardItem[] = [];
-    if (Object.keys(pod.metadata?.labels ?? {}).length > 0) items.push({ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } });
-    if (selection.annotations.size > 0) items.push({ path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } });
+    if (Object.keys(pod.metadata?.labels ?? {}).length > 0)
+      items.push({ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } });
+    if (selection.annotations.size > 0)
+      items.push({ path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } });
     if (hugePageDownApi) {
       containers.forEach((container, index) => {
         const hugeItems = hugePageItems(container);
@@ -181,7 +208,9 @@ function addPodNetInfo(plan: InjectionPlan, pod: Pod, selection: Selection, huge
   }
   containers.forEach((container, index) => {
     const mounts = container.volumeMounts ?? [];
-    const taken = mounts.some((mount) => mount.name === PODNETINFO_VOLUME || mount.mountPath.replace(/\/+$/, '') === PODNETINFO_MOUNT_PATH);
+    const taken = mounts.some(
+      (mount) => mount.name === PODNETINFO_VOLUME || mount.mountPath.replace(/\/+$/, '') === PODNETINFO_MOUNT_PATH,
+    );
     if (!taken) plan.mountContainers.push(index);
   });
 }

@@ -8,7 +8,7 @@ export const fail = <T = never>(error: string): Result<T> => ({ ok: false, error
 export function quote(value: unknown, max = 120): string {
   let text: string;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }

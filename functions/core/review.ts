@@ -10,7 +10,15 @@ import { injectionWanted, nadKey } from './nad.js';
 import { buildPatch, patchProblem } from './patch.js';
 import { planInjection } from './plan.js';
 import { podNamespace, selectNetworks, type Selection } from './selection.js';
-import { INJECT_ANNOTATION, type CoreSettings, type Nad, type NadLookupOutcome, type NadRef, type Pod, type Switches } from './types.js';
+import {
+  INJECT_ANNOTATION,
+  type CoreSettings,
+  type Nad,
+  type NadLookupOutcome,
+  type NadRef,
+  type Pod,
+  type Switches,
+} from './types.js';
 
 export interface PodReview {
   /** absent only when the operation is not CREATE (kube-apiserver sends object: null on DELETE) */
@@ -40,11 +48,21 @@ const early = (decision: Verdict['decision']): Selected => ({ verdict: { decisio
 export function select(review: PodReview, context: ReviewContext): Selected {
   if (review.operation !== undefined && review.operation !== 'CREATE') return early(allow('not_create'));
   const { pod } = review;
-  if (pod === null) return early(deny('internal', 'internal error: a CREATE review reached the injector without its pod; please report this'));
-  if (context.settings.excludedNamespaces.has(podNamespace(pod, review.namespace))) return early(allow('excluded_namespace'));
+  if (pod === null)
+    return early(
+      deny('internal', 'internal error: a CREATE review reached the injector without its pod; please report this'),
+    );
+  if (context.settings.excludedNamespaces.has(podNamespace(pod, review.namespace)))
+    return early(allow('excluded_namespace'));
   const wanted = injectionWanted(pod.metadata?.annotations ?? {});
   if (!wanted.ok) return early(deny('invalid_annotation', wanted.error));
-  if (!wanted.value) return { verdict: { decision: allow('opted_out'), facts: { ...NO_FACTS, warnings: [`the pod opts out (${INJECT_ANNOTATION}: "false"): nri changed nothing`] } } };
+  if (!wanted.value)
+    return {
+      verdict: {
+        decision: allow('opted_out'),
+        facts: { ...NO_FACTS, warnings: [`the pod opts out (${INJECT_ANNOTATION}: "false"): nri changed nothing`] },
+      },
+    };
   const selected = selectNetworks(pod, review.namespace, context.settings, context.switches);
   if (!selected.ok) return early(deny('invalid_annotation', selected.error));
   const selection = selected.value;
@@ -58,7 +76,11 @@ export function select(review: PodReview, context: ReviewContext): Selected {
 const upstreamNadPhrase = (key: string) => `could not get Network Attachment Definition ${key}`;
 
 /** Steps 3 and 4, once every NAD of `pending.refs` is resolved (keys "namespace/name"). */
-export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookupOutcome>, context: ReviewContext): Verdict {
+export function decide(
+  pending: Pending,
+  resolved: ReadonlyMap<string, NadLookupOutcome>,
+  context: ReviewContext,
+): Verdict {
   const { pod, selection } = pending;
   /** the facts of a review decided before a plan: the networks it named, nothing injected */
   const unplanned = { networks: selection.networks, injected: NO_FACTS.injected, warnings: selection.warnings };
@@ -66,10 +88,20 @@ export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookup
   const missing: string[] = [];
   for (const { namespace, name } of pending.refs) {
     const key = nadKey(namespace, name);
-    const outcome = resolved.get(key) ?? { status: 'error', reason: 'the injector got no answer for it, which is a bug: please report it' };
+    const outcome = resolved.get(key) ?? {
+      status: 'error',
+      reason: 'the injector got no answer for it, which is a bug: please report it',
+    };
     if (outcome.status === 'found') nads.set(key, outcome.nad);
     else if (outcome.status === 'missing') missing.push(key);
-    else return { decision: deny('nad_lookup_failed', `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`), facts: unplanned };
+    else
+      return {
+        decision: deny(
+          'nad_lookup_failed',
+          `NetworkAttachmentDefinition ${key} could not be read: ${outcome.reason} (${upstreamNadPhrase(key)})`,
+        ),
+        facts: unplanned,
+      };
   }
   if (missing.length > 0) {
     const message = `NetworkAttachmentDefinition${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')} (${missing.map(upstreamNadPhrase).join('; ')})`;
@@ -78,16 +110,31 @@ export function decide(pending: Pending, resolved: ReadonlyMap<string, NadLookup
 
   const planned = planInjection(pod, selection, nads, context.settings, context.switches);
   if (!planned.ok) return { decision: deny(planned.kind ?? 'invalid_nad', planned.error), facts: unplanned };
-  const facts = { networks: selection.networks, injected: planned.value.injected, warnings: [...selection.warnings, ...planned.value.warnings] };
+  const facts = {
+    networks: selection.networks,
+    injected: planned.value.injected,
+    warnings: [...selection.warnings, ...planned.value.warnings],
+  };
   const ops = buildPatch(pod, planned.value);
   if (ops.length === 0) return { decision: allow('unchanged'), facts };
   const problem = patchProblem(pod, ops);
-  if (problem !== undefined) return { decision: deny('internal', `internal error: the injector built a patch that does not apply (${problem}); please report this`), facts };
+  if (problem !== undefined)
+    return {
+      decision: deny(
+        'internal',
+        `internal error: the injector built a patch that does not apply (${problem}); please report this`,
+      ),
+      facts,
+    };
   return { decision: patch(ops), facts };
 }
 
 /** All phases with a NAD source that answers at once (tests, and sources held in memory). */
-export function reviewPod(review: PodReview, context: ReviewContext, resolve: (refs: NadRef[]) => ReadonlyMap<string, NadLookupOutcome>): Verdict {
+export function reviewPod(
+  review: PodReview,
+  context: ReviewContext,
+  resolve: (refs: NadRef[]) => ReadonlyMap<string, NadLookupOutcome>,
+): Verdict {
   const selected = select(review, context);
   return 'verdict' in selected ? selected.verdict : decide(selected.pending, resolve(selected.pending.refs), context);
 }

@@ -59,7 +59,10 @@ export function selectNetworks(
   const annotations = new Map(Object.entries(own));
   const warnings: string[] = [];
   for (const [key, value] of injectedAnnotations) {
-    if (Object.hasOwn(own, key)) warnings.push(`annotation ${key} was replaced by a user-defined injection (${quote(own[key], 60)} -> ${quote(value, 60)})`);
+    if (Object.hasOwn(own, key))
+      warnings.push(
+        `annotation ${key} was replaced by a user-defined injection (${quote(own[key], 60)} -> ${quote(value, 60)})`,
+      );
     annotations.set(key, value);
   }
 
@@ -76,7 +79,9 @@ export function selectNetworks(
     const parsed = parseNetworkSelection(defaultNetwork, settings.multusNamespace, 'default-network');
     if (!parsed.ok) return fail(`annotation "${DEFAULT_NETWORK_ANNOTATION}" ${parsed.error}`);
     if (parsed.value.length > 1) {
-      return fail(`annotation "${DEFAULT_NETWORK_ANNOTATION}" names ${parsed.value.length} networks; Multus accepts exactly one`);
+      return fail(
+        `annotation "${DEFAULT_NETWORK_ANNOTATION}" names ${parsed.value.length} networks; Multus accepts exactly one`,
+      );
     }
     networks.push(...parsed.value);
   }

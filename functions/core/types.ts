@@ -57,7 +57,10 @@ export interface Nad extends NadRef {
 }
 
 /** What a NAD source answered for one NadRef. */
-export type NadLookupOutcome = { status: 'found'; nad: Nad } | { status: 'missing' } | { status: 'error'; reason: string };
+export type NadLookupOutcome =
+  | { status: 'found'; nad: Nad }
+  | { status: 'missing' }
+  | { status: 'error'; reason: string };
 
 /** Behaviour the ConfigMap may switch at run time (falls back to env). */
 export interface Switches {

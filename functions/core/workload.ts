@@ -26,25 +26,41 @@ const TEMPLATE_PATH: Record<string, string[]> = {
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
 };
 
-const isObject = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export function workloadPod(document: unknown): Result<WorkloadPod> {
-  if (!isObject(document)) return fail('expected a Kubernetes object (a Pod, a workload with a pod template, or an AdmissionReview)');
+  if (!isObject(document))
+    return fail('expected a Kubernetes object (a Pod, a workload with a pod template, or an AdmissionReview)');
   const kind = String(document.kind ?? '');
   const metadata = isObject(document.metadata) ? document.metadata : {};
-  const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : 'default';
-  const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)';
+  const namespace =
+    typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : 'default';
+  const name =
+    typeof metadata.name === 'string'
+      ? metadata.name
+      : typeof metadata.generateName === 'string'
+        ? `${metadata.generateName}*`
+        : '(unnamed)';
   const source = `${kind} ${namespace}/${name}`;
   if (kind === 'AdmissionReview') {
     const request = isObject(document.request) ? document.request : {};
     const inner = workloadPod(request.object);
     if (!inner.ok) return fail(`the AdmissionReview's request.object: ${inner.error}`);
-    const ns = typeof request.namespace === 'string' && request.namespace !== '' ? request.namespace : inner.value.namespace;
-    return ok({ ...inner.value, namespace: ns, withPod: (patched) => ({ ...document, request: { ...request, object: patched } }) });
+    const ns =
+      typeof request.namespace === 'string' && request.namespace !== '' ? request.namespace : inner.value.namespace;
+    return ok({
+      ...inner.value,
+      namespace: ns,
+      withPod: (patched) => ({ ...document, request: { ...request, object: patched } }),
+    });
   }
   if (kind === 'Pod') return ok({ source, namespace, pod: document, withPod: (patched) => patched });
   const path = TEMPLATE_PATH[kind];
-  if (!path) return fail(`a ${quote(kind || '(no kind)')} has no pod: expected a Pod, ${Object.keys(TEMPLATE_PATH).join(', ')}, or an AdmissionReview`);
+  if (!path)
+    return fail(
+      `a ${quote(kind || '(no kind)')} has no pod: expected a Pod, ${Object.keys(TEMPLATE_PATH).join(', ')}, or an AdmissionReview`,
+    );
   let template: unknown = document;
   for (const step of path) template = isObject(template) ? template[step] : undefined;
   if (!isObject(template)) return fail(`the ${kind} has no ${path.join('.')}`);

@@ -18,7 +18,15 @@ const PATTERN_WORDS: Record<string, string> = {
     "an interface name without '/', ':' or white space, and not '.' or '..'",
 };
 
-const ARTICLE: Record<string, string> = { string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false', array: 'an array', object: 'an object', null: 'null' };
+const ARTICLE: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  integer: 'a whole number',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+  null: 'null',
+};
 
 /**
  * One readable sentence for the first AJV error, naming where and what in the
@@ -26,11 +34,16 @@ const ARTICLE: Record<string, string> = { string: 'a string', number: 'a number'
  * wrote it (the list form's "the interface name (after '@')"); others are
  * named by their path.
  */
-export function describeFirstError(validate: ValidateFunction, subject: string, fieldWords?: Readonly<Record<string, string>>): string {
+export function describeFirstError(
+  validate: ValidateFunction,
+  subject: string,
+  fieldWords?: Readonly<Record<string, string>>,
+): string {
   const error: ErrorObject | undefined = validate.errors?.[0];
   if (!error) return `${subject} is invalid`;
   const path = jsonPointerToDots(error.instancePath);
-  const where = path === '' ? subject : `${subject}${fieldWords ? ': ' : ' field '}${fieldWords?.[path] ?? JSON.stringify(path)}`;
+  const where =
+    path === '' ? subject : `${subject}${fieldWords ? ': ' : ' field '}${fieldWords?.[path] ?? JSON.stringify(path)}`;
   const limit = Number(error.params.limit);
   switch (error.keyword) {
     case 'pattern':

@@ -15,10 +15,22 @@ import { metricValue } from '../support/metrics.js';
 import { readmeCommand, writeInstallOverlay } from '../support/readme.js';
 import { freePort, send, startFunction, type RunningFunction } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
-import { AS_ROOT, deployWithCertificate, find, issueServingSecret, knativeRefusal, render, startNri, syncVolume, type Deployment, type KubeObject } from './support/deploy.js';
+import {
+  AS_ROOT,
+  deployWithCertificate,
+  find,
+  issueServingSecret,
+  knativeRefusal,
+  render,
+  startNri,
+  syncVolume,
+  type Deployment,
+  type KubeObject,
+} from './support/deploy.js';
 
 const missing = missingControlPlane();
-if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
+if (missing && process.env.CI === 'true')
+  throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
 
 const NODE = 'kwok-node-0';
 
@@ -33,10 +45,14 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
   const metrics = async () => (await send(`${nri.url}/metrics`)).text;
   const reviewsSeen = async () => {
     const text = await metrics();
-    return text.split('\n').filter((line) => line.startsWith('nri_admission_reviews_total{')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('nri_admission_reviews_total{'))
+      .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
   };
   const apply = (object: unknown) => cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify(object));
-  const create = (object: unknown, extra: string[] = []) => cp.kubectl(['create', '-f', '-', ...extra], JSON.stringify(object));
+  const create = (object: unknown, extra: string[] = []) =>
+    cp.kubectl(['create', '-f', '-', ...extra], JSON.stringify(object));
   const getPod = (name: string, namespace = 'default') => cp.getJson(['pod', name, '-n', namespace]);
   const nadObject = (name: string, annotations: Record<string, string>, namespace = 'default') => ({
     apiVersion: 'k8s.cni.cncf.io/v1',
@@ -44,14 +60,23 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
     metadata: { name, namespace, annotations },
     spec: { config: JSON.stringify({ cniVersion: '0.3.1', name, type: 'macvlan' }) },
   });
-  const podObject = (name: string, annotations: Record<string, string>, spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) => ({
+  const podObject = (
+    name: string,
+    annotations: Record<string, string>,
+    spec: Record<string, unknown> = {},
+    metadata: Record<string, unknown> = {},
+  ) => ({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: 'default', annotations, ...metadata },
     spec: { containers: [{ name: 'app', image: 'busybox' }], ...spec },
   });
   const waitRunning = (name: string, namespace = 'default') =>
-    cp.waitFor(`pod ${namespace}/${name} Running`, async () => (await getPod(name, namespace)).status?.phase === 'Running', 60000);
+    cp.waitFor(
+      `pod ${namespace}/${name} Running`,
+      async () => (await getPod(name, namespace)).status?.phase === 'Running',
+      60000,
+    );
   const deleteNow = (...args: string[]) => cp.must(['delete', ...args, '--ignore-not-found', '--wait=false']);
 
   before(async () => {
@@ -63,10 +88,21 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
     await apply({
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/hostname': NODE, 'example.com/nic': 'eno3' } },
+      metadata: {
+        name: NODE,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { type: 'kwok', 'kubernetes.io/hostname': NODE, 'example.com/nic': 'eno3' },
+      },
       spec: {},
     });
-    await cp.waitFor('the kwok node to be Ready', async () => (await cp.getJson(['node', NODE])).status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'), 60000);
+    await cp.waitFor(
+      'the kwok node to be Ready',
+      async () =>
+        (await cp.getJson(['node', NODE])).status?.conditions?.some(
+          (c: any) => c.type === 'Ready' && c.status === 'True',
+        ),
+      60000,
+    );
     await cp.must(['taint', 'node', NODE, 'node.kubernetes.io/not-ready-']).catch(() => '');
     try {
       nri = await startNri(cp, deployment);
@@ -86,12 +122,18 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
   it('the whole kustomization is accepted: apiserver server-side dry run, Knative Serving validation, cainjector', async () => {
     // deploy() already applied the render with --dry-run=server and for real; here what only Knative and cert-manager check.
     assert.equal(knativeRefusal(find(objects, 'Service', 'nri')), undefined);
-    const webhook = await cp.getJson(['mutatingwebhookconfiguration', find(objects, 'MutatingWebhookConfiguration').metadata.name]);
+    const webhook = await cp.getJson([
+      'mutatingwebhookconfiguration',
+      find(objects, 'MutatingWebhookConfiguration').metadata.name,
+    ]);
     assert.equal(Buffer.from(webhook.webhooks[0].clientConfig.caBundle, 'base64').toString(), cp.pki.caPem);
   });
 
   it('runs as the container does (uid/gid, Secret volume mode) and is ready with its certificate', async (t) => {
-    if (!AS_ROOT) t.diagnostic('not root: nri runs as the current user and Secret files are not root-owned, so the uid/gid and file-mode checks are weaker here (CI runs as root)');
+    if (!AS_ROOT)
+      t.diagnostic(
+        'not root: nri runs as the current user and Secret files are not root-owned, so the uid/gid and file-mode checks are weaker here (CI runs as root)',
+      );
     // The kubelet writes Secret files owned by root with the volume's defaultMode; Knative refuses
     // fsGroup. A mode without "other" read leaves the non-root container unable to start.
     assert.equal(nriStartFailure, undefined);
@@ -101,10 +143,28 @@ describe('nri on a real control plane', { skip: missing ? `e2e skipped: ${missin
   });
 
   it("upstream README walkthrough: node capacity, NAD, pod with 'foo-network, foo-network', Running, cleanup", async () => {
-    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "add", "path": "/status/capacity/example.com~1foo", "value": "4"}]']);
+    await cp.must([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      '[{"op": "add", "path": "/status/capacity/example.com~1foo", "value": "4"}]',
+    ]);
     // What a kubelet does next: allocatable follows capacity for extended resources.
-    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "add", "path": "/status/allocatable/example.com~1foo", "value": "4"}]']);
-    await cp.must(['create', '-f', '-'], `apiVersion: k8s.cni.cncf.io/v1
+    await cp.must([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      '[{"op": "add", "path": "/status/allocatable/example.com~1foo", "value": "4"}]',
+    ]);
+    await cp.must(
+      ['create', '-f', '-'],
+      `apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
 metadata:
   annotations:
@@ -126,8 +186,11 @@ spec:
         "dataDir": "/mnt/cluster-ipam"
       }
     }
-`);
-    await cp.must(['create', '-f', '-'], `apiVersion: v1
+`,
+    );
+    await cp.must(
+      ['create', '-f', '-'],
+      `apiVersion: v1
 kind: Pod
 metadata:
   name: webhook-demo
@@ -141,64 +204,144 @@ spec:
     imagePullPolicy: IfNotPresent
     name: busybox
   restartPolicy: Always
-`);
+`,
+    );
     const stored = await getPod('webhook-demo');
-    assert.deepEqual(stored.spec.containers[0].resources, { limits: { 'example.com/foo': '2' }, requests: { 'example.com/foo': '2' } });
+    assert.deepEqual(stored.spec.containers[0].resources, {
+      limits: { 'example.com/foo': '2' },
+      requests: { 'example.com/foo': '2' },
+    });
     await waitRunning('webhook-demo');
     assert.equal((await getPod('webhook-demo')).spec.nodeName, NODE);
 
-    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]']);
+    await cp.must([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]',
+    ]);
     await cp.must(['delete', 'net-attach-def', 'foo-network']);
     await cp.must(['delete', 'pod', 'webhook-demo', '--wait=false']);
-    await cp.waitFor('webhook-demo gone', async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0, 60000);
+    await cp.waitFor(
+      'webhook-demo gone',
+      async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0,
+      60000,
+    );
   });
 
   it("README's Verify block, as written, against this cluster", async () => {
-    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('verify')], { cwd: fileURLToPath(repoRoot), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig, NODE } });
-    assert.ok(output.trimEnd().endsWith('{"limits":{"example.com/foo":"2"},"requests":{"example.com/foo":"2"}}'), output);
+    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('verify')], {
+      cwd: fileURLToPath(repoRoot),
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: cp.adminKubeconfig, NODE },
+    });
+    assert.ok(
+      output.trimEnd().endsWith('{"limits":{"example.com/foo":"2"},"requests":{"example.com/foo":"2"}}'),
+      output,
+    );
     await cp.must(['delete', 'pod', 'webhook-demo', '--wait=false']);
     await cp.must(['delete', '-f', join(fileURLToPath(repoRoot), 'examples/nads/foo-network.yaml')]);
-    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p', '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]']);
-    await cp.waitFor('webhook-demo gone', async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0, 60000);
+    await cp.must([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      '[{"op": "remove", "path": "/status/capacity/example.com~1foo"}]',
+    ]);
+    await cp.waitFor(
+      'webhook-demo gone',
+      async () => (await cp.kubectl(['get', 'pod', 'webhook-demo'])).code !== 0,
+      60000,
+    );
   });
 
   it('What it does: JSON selection, default network in the Multus namespace, node selector, podnetinfo, target container', async () => {
-    await cp.must(['patch', 'node', NODE, '--subresource=status', '--type=json', '-p',
-      JSON.stringify(['capacity', 'allocatable'].map((field) => ({ op: 'add', path: `/status/${field}/intel.com~1sriov_a`, value: '8' })))]);
-    await apply(nadObject('sriov-a', { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a', 'k8s.v1.cni.cncf.io/nodeSelector': 'example.com/nic=eno3' }));
+    await cp.must([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      JSON.stringify(
+        ['capacity', 'allocatable'].map((field) => ({
+          op: 'add',
+          path: `/status/${field}/intel.com~1sriov_a`,
+          value: '8',
+        })),
+      ),
+    ]);
+    await apply(
+      nadObject('sriov-a', {
+        'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a',
+        'k8s.v1.cni.cncf.io/nodeSelector': 'example.com/nic=eno3',
+      }),
+    );
     await apply(nadObject('cluster-default', {}, 'kube-system'));
     const created = await create(
       podObject(
         'features',
         {
-          'k8s.v1.cni.cncf.io/networks': '[{"name":"sriov-a","interface":"net1"},{"name":"sriov-a","namespace":"default","interface":"net2"}]',
+          'k8s.v1.cni.cncf.io/networks':
+            '[{"name":"sriov-a","interface":"net1"},{"name":"sriov-a","namespace":"default","interface":"net2"}]',
           'v1.multus-cni.io/default-network': 'cluster-default',
           'nri.k8s.cni.cncf.io/resources-container': 'dpdk',
         },
-        { containers: [{ name: 'sidecar', image: 'busybox' }, { name: 'dpdk', image: 'busybox' }] },
+        {
+          containers: [
+            { name: 'sidecar', image: 'busybox' },
+            { name: 'dpdk', image: 'busybox' },
+          ],
+        },
         { labels: { app: 'features' } },
       ),
     );
     assert.equal(created.code, 0, created.stderr);
     const pod = await getPod('features');
-    assert.deepEqual(pod.spec.containers[1].resources, { requests: { 'intel.com/sriov_a': '2' }, limits: { 'intel.com/sriov_a': '2' } });
+    assert.deepEqual(pod.spec.containers[1].resources, {
+      requests: { 'intel.com/sriov_a': '2' },
+      limits: { 'intel.com/sriov_a': '2' },
+    });
     assert.deepEqual(pod.spec.containers[0].resources, {});
     assert.equal(pod.spec.nodeSelector['example.com/nic'], 'eno3');
     const volume = pod.spec.volumes.find((v: any) => v.name === 'podnetinfo');
-    assert.deepEqual(volume.downwardAPI.items.map((item: any) => item.path), ['labels', 'annotations']);
+    assert.deepEqual(
+      volume.downwardAPI.items.map((item: any) => item.path),
+      ['labels', 'annotations'],
+    );
     for (const container of pod.spec.containers) {
-      assert.ok(container.volumeMounts.some((m: any) => m.name === 'podnetinfo' && m.mountPath === '/etc/podnetinfo' && m.readOnly), container.name);
-      assert.ok(container.volumeMounts.some((m: any) => m.name.startsWith('kube-api-access-')), 'the service account volume stays');
+      assert.ok(
+        container.volumeMounts.some(
+          (m: any) => m.name === 'podnetinfo' && m.mountPath === '/etc/podnetinfo' && m.readOnly,
+        ),
+        container.name,
+      );
+      assert.ok(
+        container.volumeMounts.some((m: any) => m.name.startsWith('kube-api-access-')),
+        'the service account volume stays',
+      );
     }
     await waitRunning('features');
     await deleteNow('pod', 'features');
   });
 
-  it('What it does: a missing NAD and a bad annotation are refused by the apiserver with nri\'s message', async () => {
+  it("What it does: a missing NAD and a bad annotation are refused by the apiserver with nri's message", async () => {
     const missingNad = await create(podObject('missing-nad', { 'k8s.v1.cni.cncf.io/networks': 'fooo-network' }));
     assert.notEqual(missingNad.code, 0);
-    assert.match(missingNad.stderr, /admission webhook "network-resources-injector\.k8s\.cni\.cncf\.io" denied the request: NetworkAttachmentDefinition not found: default\/fooo-network/);
-    assert.match(missingNad.stderr, /could not get Network Attachment Definition default\/fooo-network/, "upstream's phrase, for runbooks built on it");
+    assert.match(
+      missingNad.stderr,
+      /admission webhook "network-resources-injector\.k8s\.cni\.cncf\.io" denied the request: NetworkAttachmentDefinition not found: default\/fooo-network/,
+    );
+    assert.match(
+      missingNad.stderr,
+      /could not get Network Attachment Definition default\/fooo-network/,
+      "upstream's phrase, for runbooks built on it",
+    );
     const bad = await create(podObject('bad-annotation', { 'k8s.v1.cni.cncf.io/networks': 'a,,b' }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /denied the request: .*item 2 is empty/);
@@ -211,16 +354,38 @@ spec:
     assert.equal(warned.code, 0, warned.stderr);
     assert.match(warned.stderr, /^Warning: NetworkAttachmentDefinition default\/plain-macvlan names no resource/m);
     // The audit event of that creation carries nri's annotations, prefixed with the webhook's name.
-    await cp.waitFor('the audit event of pod warned', async () => readFileSync(cp.auditLog, 'utf8').includes('"name":"warned"'), 10000);
-    const event = readFileSync(cp.auditLog, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((e) => e.objectRef?.name === 'warned' && e.stage === 'ResponseComplete');
-    assert.equal(event.annotations['network-resources-injector.k8s.cni.cncf.io/networks'], 'default/plain-macvlan,default/sriov-a');
+    await cp.waitFor(
+      'the audit event of pod warned',
+      async () => readFileSync(cp.auditLog, 'utf8').includes('"name":"warned"'),
+      10000,
+    );
+    const event = readFileSync(cp.auditLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .find((e) => e.objectRef?.name === 'warned' && e.stage === 'ResponseComplete');
+    assert.equal(
+      event.annotations['network-resources-injector.k8s.cni.cncf.io/networks'],
+      'default/plain-macvlan,default/sriov-a',
+    );
     assert.equal(event.annotations['network-resources-injector.k8s.cni.cncf.io/resources'], 'intel.com/sriov_a=1');
     // A pod that opts out: admitted untouched, with a warning.
-    const optedOut = await create(podObject('opted-out', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a', 'nri.k8s.cni.cncf.io/inject': 'false' }));
-    assert.match(optedOut.stderr, /^Warning: the pod opts out \(nri\.k8s\.cni\.cncf\.io\/inject: "false"\): nri changed nothing$/m);
+    const optedOut = await create(
+      podObject('opted-out', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a', 'nri.k8s.cni.cncf.io/inject': 'false' }),
+    );
+    assert.match(
+      optedOut.stderr,
+      /^Warning: the pod opts out \(nri\.k8s\.cni\.cncf\.io\/inject: "false"\): nri changed nothing$/m,
+    );
     assert.equal((await getPod('opted-out')).spec.containers[0].resources.limits, undefined);
     // A NAD that opts out (its devices come from DRA claims): no resource, its node selector still applies.
-    await apply(nadObject('dra-backed', { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a', 'k8s.v1.cni.cncf.io/nodeSelector': 'example.com/nic=eno3', 'nri.k8s.cni.cncf.io/inject': 'false' }));
+    await apply(
+      nadObject('dra-backed', {
+        'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a',
+        'k8s.v1.cni.cncf.io/nodeSelector': 'example.com/nic=eno3',
+        'nri.k8s.cni.cncf.io/inject': 'false',
+      }),
+    );
     const dra = await create(podObject('dra-pod', { 'k8s.v1.cni.cncf.io/networks': 'dra-backed' }));
     assert.match(dra.stderr, /^Warning: NetworkAttachmentDefinition default\/dra-backed opts out/m);
     const stored = await getPod('dra-pod');
@@ -231,20 +396,29 @@ spec:
   });
 
   it('dry-run create is answered with the same patch and stores nothing', async () => {
-    const result = await create(podObject('dry', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }), ['--dry-run=server', '-o', 'json']);
+    const result = await create(podObject('dry', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }), [
+      '--dry-run=server',
+      '-o',
+      'json',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).spec.containers[0].resources.requests, { 'intel.com/sriov_a': '1' });
     assert.notEqual((await cp.kubectl(['get', 'pod', 'dry'])).code, 0);
     await nri.waitForLog(/"podName":"dry".*"dryRun":true/); // log lines are flushed within 500 ms
   });
 
-  it('pods that must never reach nri: no annotation, excluded namespaces, nri\'s own', async () => {
+  it("pods that must never reach nri: no annotation, excluded namespaces, nri's own", async () => {
     const before = await reviewsSeen();
     assert.equal((await create(podObject('plain', {}))).code, 0);
     const system = podObject('system', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' });
     system.metadata.namespace = 'kube-system';
     assert.equal((await create(system)).code, 0);
-    const own = podObject('own', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }, {}, { labels: { 'app.kubernetes.io/name': 'nri' } });
+    const own = podObject(
+      'own',
+      { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' },
+      {},
+      { labels: { 'app.kubernetes.io/name': 'nri' } },
+    );
     assert.equal((await create(own)).code, 0);
     assert.equal(await reviewsSeen(), before, 'nri was called for a pod it must not see');
     assert.equal((await getPod('system', 'kube-system')).spec.containers[0].resources.requests, undefined);
@@ -257,37 +431,69 @@ spec:
       metadata: { labels: { app: 'scale' }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } },
       spec: { containers: [{ name: 'app', image: 'busybox' }] },
     };
-    await apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'scale', namespace: 'default' }, spec: { replicas: 3, selector: { matchLabels: { app: 'scale' } }, template } });
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'scale', namespace: 'default' },
+      spec: { replicas: 3, selector: { matchLabels: { app: 'scale' } }, template },
+    });
     await apply({
       apiVersion: 'apps/v1',
       kind: 'StatefulSet',
       metadata: { name: 'sts', namespace: 'default' },
-      spec: { replicas: 2, serviceName: 'sts', selector: { matchLabels: { app: 'sts' } }, template: { ...template, metadata: { ...template.metadata, labels: { app: 'sts' } } } },
+      spec: {
+        replicas: 2,
+        serviceName: 'sts',
+        selector: { matchLabels: { app: 'sts' } },
+        template: { ...template, metadata: { ...template.metadata, labels: { app: 'sts' } } },
+      },
     });
-    await cp.waitFor('5 replicas Running', async () => {
-      const pods = (await cp.getJson(['pods', '-n', 'default', '-l', 'app in (scale,sts)'])).items;
-      return pods.length === 5 && pods.every((pod: any) => pod.status?.phase === 'Running');
-    }, 90000);
+    await cp.waitFor(
+      '5 replicas Running',
+      async () => {
+        const pods = (await cp.getJson(['pods', '-n', 'default', '-l', 'app in (scale,sts)'])).items;
+        return pods.length === 5 && pods.every((pod: any) => pod.status?.phase === 'Running');
+      },
+      90000,
+    );
     const pods = (await cp.getJson(['pods', '-n', 'default', '-l', 'app in (scale,sts)'])).items;
-    for (const pod of pods) assert.deepEqual(pod.spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' }, pod.metadata.name);
+    for (const pod of pods)
+      assert.deepEqual(pod.spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' }, pod.metadata.name);
     await deleteNow('deployment', 'scale');
     await deleteNow('statefulset', 'sts');
   });
 
-  it('DRA extended resources (KEP-5004): the resource nri injects is satisfied from a DRA driver\'s devices, the pod scheduled and Running', async () => {
+  it("DRA extended resources (KEP-5004): the resource nri injects is satisfied from a DRA driver's devices, the pod scheduled and Running", async () => {
     // A DeviceClass that maps the NAD's resource name to the devices a ResourceSlice publishes for the
     // node: the node itself offers no such extended resource, so only DRA can satisfy the request.
-    await apply({ apiVersion: 'resource.k8s.io/v1', kind: 'DeviceClass', metadata: { name: 'sriov-vf.example.com' }, spec: { extendedResourceName: 'example.com/dra-vf', selectors: [{ cel: { expression: 'device.driver == "sriov.example.com"' } }] } });
+    await apply({
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'DeviceClass',
+      metadata: { name: 'sriov-vf.example.com' },
+      spec: {
+        extendedResourceName: 'example.com/dra-vf',
+        selectors: [{ cel: { expression: 'device.driver == "sriov.example.com"' } }],
+      },
+    });
     await apply({
       apiVersion: 'resource.k8s.io/v1',
       kind: 'ResourceSlice',
       metadata: { name: `${NODE}-sriov` },
-      spec: { driver: 'sriov.example.com', nodeName: NODE, pool: { name: NODE, generation: 1, resourceSliceCount: 1 }, devices: [{ name: 'vf-0' }, { name: 'vf-1' }] },
+      spec: {
+        driver: 'sriov.example.com',
+        nodeName: NODE,
+        pool: { name: NODE, generation: 1, resourceSliceCount: 1 },
+        devices: [{ name: 'vf-0' }, { name: 'vf-1' }],
+      },
     });
     await apply(nadObject('dra-vf', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/dra-vf' }));
     const created = await create(podObject('dra-consumer', { 'k8s.v1.cni.cncf.io/networks': 'dra-vf' }));
     assert.equal(created.code, 0, created.stderr);
-    assert.deepEqual((await getPod('dra-consumer')).spec.containers[0].resources.limits, { 'example.com/dra-vf': '1' }, 'injected by nri');
+    assert.deepEqual(
+      (await getPod('dra-consumer')).spec.containers[0].resources.limits,
+      { 'example.com/dra-vf': '1' },
+      'injected by nri',
+    );
     await waitRunning('dra-consumer');
     const pod = await getPod('dra-consumer');
     assert.equal(pod.spec.nodeName, NODE);
@@ -303,13 +509,18 @@ spec:
     const launcher = podObject(
       'virt-launcher-vmi-abcde',
       {
-        'k8s.v1.cni.cncf.io/networks': '[{"interface":"pod16367aacb67","mac":"02:00:00:00:00:01","name":"sriov-a","namespace":"default"}]',
+        'k8s.v1.cni.cncf.io/networks':
+          '[{"interface":"pod16367aacb67","mac":"02:00:00:00:00:01","name":"sriov-a","namespace":"default"}]',
         'kubevirt.io/domain': 'vmi',
         'kubectl.kubernetes.io/default-container': 'compute',
       },
       {
         containers: [
-          { name: 'compute', image: 'quay.io/kubevirt/virt-launcher', resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+          {
+            name: 'compute',
+            image: 'quay.io/kubevirt/virt-launcher',
+            resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } },
+          },
           { name: 'volumecontainerdisk', image: 'quay.io/containerdisks/fedora' },
         ],
         automountServiceAccountToken: false,
@@ -318,7 +529,11 @@ spec:
     );
     assert.equal((await create(launcher)).code, 0);
     const pod = await getPod('virt-launcher-vmi-abcde');
-    assert.deepEqual(pod.spec.containers[0].resources.requests, { cpu: '100m', memory: '1Gi', 'intel.com/sriov_a': '1' });
+    assert.deepEqual(pod.spec.containers[0].resources.requests, {
+      cpu: '100m',
+      memory: '1Gi',
+      'intel.com/sriov_a': '1',
+    });
     assert.equal(pod.spec.containers[1].resources.requests, undefined);
     await waitRunning('virt-launcher-vmi-abcde');
     await deleteNow('pod', 'virt-launcher-vmi-abcde');
@@ -326,7 +541,10 @@ spec:
 
   it('the control-switch ConfigMap is read through RBAC limited to its name: hugepages, CONTAINER_NAME, user-defined injections, honour mode', async () => {
     const sa = `system:serviceaccount:${deployment.namespace}:nri`;
-    assert.equal((await cp.kubectl(['auth', 'can-i', 'list', 'configmaps', '-n', deployment.namespace, '--as', sa])).stdout.trim(), 'no');
+    assert.equal(
+      (await cp.kubectl(['auth', 'can-i', 'list', 'configmaps', '-n', deployment.namespace, '--as', sa])).stdout.trim(),
+      'no',
+    );
     await apply({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -336,23 +554,57 @@ spec:
         'config.json': JSON.stringify({
           networkResourceNameKeys: ['k8s.v1.cni.cncf.io/resourceName'],
           features: { enableHugePageDownApi: true, enableCustomizedInjection: true, enableResourceName: true },
-          'user-defined-injections': { 'feature.pod.kubernetes.io/sriov-network': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } } },
+          'user-defined-injections': {
+            'feature.pod.kubernetes.io/sriov-network': {
+              op: 'add',
+              path: '/metadata/annotations',
+              value: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' },
+            },
+          },
         }),
       },
     });
-    await cp.waitFor('switches applied', async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 1);
-    const huge = podObject('huge', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }, {
-      containers: [{ name: 'dpdk', image: 'busybox', resources: { requests: { 'hugepages-1Gi': '2Gi', memory: '1Gi', cpu: '1' }, limits: { 'hugepages-1Gi': '2Gi', memory: '1Gi', cpu: '1' } } }],
-    });
+    await cp.waitFor(
+      'switches applied',
+      async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 1,
+    );
+    const huge = podObject(
+      'huge',
+      { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' },
+      {
+        containers: [
+          {
+            name: 'dpdk',
+            image: 'busybox',
+            resources: {
+              requests: { 'hugepages-1Gi': '2Gi', memory: '1Gi', cpu: '1' },
+              limits: { 'hugepages-1Gi': '2Gi', memory: '1Gi', cpu: '1' },
+            },
+          },
+        ],
+      },
+    );
     assert.equal((await create(huge)).code, 0);
     const stored = await getPod('huge');
     const items = stored.spec.volumes.find((v: any) => v.name === 'podnetinfo').downwardAPI.items;
-    assert.ok(items.some((item: any) => item.path === 'hugepages_1G_request_dpdk' && item.resourceFieldRef.resource === 'requests.hugepages-1Gi'));
+    assert.ok(
+      items.some(
+        (item: any) =>
+          item.path === 'hugepages_1G_request_dpdk' && item.resourceFieldRef.resource === 'requests.hugepages-1Gi',
+      ),
+    );
     assert.deepEqual(stored.spec.containers[0].env, [{ name: 'CONTAINER_NAME', value: 'dpdk' }]);
 
-    await nri.waitForLog(/ignored keys nri does not know: networkResourceNameKeys, features\.enableCustomizedInjection, features\.enableResourceName/);
+    await nri.waitForLog(
+      /ignored keys nri does not know: networkResourceNameKeys, features\.enableCustomizedInjection, features\.enableResourceName/,
+    );
     // As upstream: the configured value replaces the pod's own (here a NAD that does not even exist).
-    const labelled = podObject('labelled', { 'k8s.v1.cni.cncf.io/networks': 'foo-network' }, {}, { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } });
+    const labelled = podObject(
+      'labelled',
+      { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
+      {},
+      { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } },
+    );
     const admitted = await create(labelled);
     assert.equal(admitted.code, 0, admitted.stderr);
     const injected = await getPod('labelled');
@@ -360,7 +612,19 @@ spec:
     assert.deepEqual(injected.spec.containers[0].resources.requests, { 'intel.com/sriov_a': '1' });
 
     // A resource the user set stands as set (default mode); honour mode adds to it instead.
-    const own = podObject('own-resource', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a, sriov-a' }, { containers: [{ name: 'app', image: 'busybox', resources: { requests: { 'intel.com/sriov_a': '1' }, limits: { 'intel.com/sriov_a': '1' } } }] });
+    const own = podObject(
+      'own-resource',
+      { 'k8s.v1.cni.cncf.io/networks': 'sriov-a, sriov-a' },
+      {
+        containers: [
+          {
+            name: 'app',
+            image: 'busybox',
+            resources: { requests: { 'intel.com/sriov_a': '1' }, limits: { 'intel.com/sriov_a': '1' } },
+          },
+        ],
+      },
+    );
     assert.equal((await create(own)).code, 0);
     assert.deepEqual((await getPod('own-resource')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' });
     await apply({
@@ -375,7 +639,10 @@ spec:
     assert.deepEqual((await getPod('honoured')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '3' });
 
     await cp.must(['delete', 'configmap', 'nri-control-switches', '-n', deployment.namespace]);
-    await cp.waitFor('switches reverted', async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 0);
+    await cp.waitFor(
+      'switches reverted',
+      async () => metricValue(await metrics(), 'nri_control_switches_configmap_applied') === 0,
+    );
     await deleteNow('pod', 'huge', 'labelled', 'own-resource', 'honoured');
   });
 
@@ -393,7 +660,12 @@ spec:
   });
 
   it('a replica whose NAD cache cannot sync (no RBAC) is not ready, and says why', async () => {
-    const unbound = await startNri(cp, deployment, { NRI_TLS_PORT: String(await freePort()) }, { serviceAccount: 'default' });
+    const unbound = await startNri(
+      cp,
+      deployment,
+      { NRI_TLS_PORT: String(await freePort()) },
+      { serviceAccount: 'default' },
+    );
     try {
       await unbound.waitForLog(/cannot list\/watch NetworkAttachmentDefinitions|NAD watch restarting/, 20000);
       const ready = await send(`${unbound.url}/readyz`);
@@ -410,14 +682,31 @@ spec:
     const cluster = ['ClusterRole', 'ClusterRoleBinding'];
     try {
       // A namespace that exists before nri: the overlay ships no Namespace object to take it over.
-      assert.equal(overlay.find((object) => object.kind === 'Namespace'), undefined);
+      assert.equal(
+        overlay.find((object) => object.kind === 'Namespace'),
+        undefined,
+      );
       await cp.must(['create', 'namespace', namespace]);
       // Everything, as the apiserver validates it (the webhook under another name: the installed
       // one carries the suite's URL); for real what RBAC needs (not a second webhook).
       const hook = find(overlay, 'MutatingWebhookConfiguration');
-      await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => o !== hook && !cluster.includes(o.kind)) }));
-      await cp.must(['create', '--dry-run=server', '-f', '-'], JSON.stringify({ ...hook, metadata: { ...hook.metadata, name: `${hook.metadata.name}-dry-run` } }));
-      await apply({ apiVersion: 'v1', kind: 'List', items: overlay.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', ...cluster].includes(o.kind)) });
+      await cp.must(
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: overlay.filter((o) => o !== hook && !cluster.includes(o.kind)),
+        }),
+      );
+      await cp.must(
+        ['create', '--dry-run=server', '-f', '-'],
+        JSON.stringify({ ...hook, metadata: { ...hook.metadata, name: `${hook.metadata.name}-dry-run` } }),
+      );
+      await apply({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: overlay.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', ...cluster].includes(o.kind)),
+      });
       const as = `system:serviceaccount:${namespace}:nri`;
       const can = async (...args: string[]) => (await cp.kubectl(['auth', 'can-i', ...args, '--as', as])).stdout.trim();
       assert.equal(await can('watch', 'network-attachment-definitions.k8s.cni.cncf.io', '--all-namespaces'), 'yes');
@@ -436,30 +725,58 @@ spec:
     const denied = await create(podObject('forbidden', { 'k8s.v1.cni.cncf.io/networks': 'not-cached-yet' }));
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /default\/not-cached-yet could not be read: the API server answered 403/);
-    assert.ok(metricValue(await metrics(), 'nri_kubernetes_api_errors_total', 'operation="get_nad",kind="forbidden"') >= 1, await metrics());
+    assert.ok(
+      metricValue(await metrics(), 'nri_kubernetes_api_errors_total', 'operation="get_nad",kind="forbidden"') >= 1,
+      await metrics(),
+    );
     await apply(binding);
     await apply(nadObject('not-cached-yet', { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a' }));
-    await cp.waitFor('the NAD to be admitted', async () => (await create(podObject('forbidden', { 'k8s.v1.cni.cncf.io/networks': 'not-cached-yet' }))).code === 0);
+    await cp.waitFor(
+      'the NAD to be admitted',
+      async () =>
+        (await create(podObject('forbidden', { 'k8s.v1.cni.cncf.io/networks': 'not-cached-yet' }))).code === 0,
+    );
     await deleteNow('pod', 'forbidden');
   });
 
   it('kube-apiserver restarted under nri: the watch comes back through a real 410 and new NADs are seen', async () => {
-    const restarts = (text: string, cause: string) => metricValue(text, 'nri_watch_restarts_total', `resource="network-attachment-definitions",cause="${cause}"`);
+    const restarts = (text: string, cause: string) =>
+      metricValue(text, 'nri_watch_restarts_total', `resource="network-attachment-definitions",cause="${cause}"`);
     const gone = restarts(await metrics(), 'gone');
     // A write nri does not watch moves etcd past the resourceVersion nri last saw; the restarted
     // apiserver's watch cache starts after it, so nri's re-watch is answered 410 Gone and it re-lists.
-    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'advance-resource-version', namespace: 'default' }, data: { at: String(Date.now()) } });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'advance-resource-version', namespace: 'default' },
+      data: { at: String(Date.now()) },
+    });
     await cp.stopProcess('kube-apiserver');
     await cp.startApiServer();
     await apply(nadObject('after-restart', { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a' }));
     const readsBefore = metricValue(await metrics(), 'nri_nad_api_reads_total');
-    await cp.waitFor('nri to re-list after a 410 and see the new NAD through its watch', async () => {
-      const text = await metrics();
-      return restarts(text, 'gone') > gone && metricValue(text, 'nri_nad_cache_synced') === 1 && metricValue(text, 'nri_nad_cache_objects') >= 4;
-    }, 60000);
-    assert.equal((await create(podObject('after-restart', { 'k8s.v1.cni.cncf.io/networks': 'after-restart' }))).code, 0);
+    await cp.waitFor(
+      'nri to re-list after a 410 and see the new NAD through its watch',
+      async () => {
+        const text = await metrics();
+        return (
+          restarts(text, 'gone') > gone &&
+          metricValue(text, 'nri_nad_cache_synced') === 1 &&
+          metricValue(text, 'nri_nad_cache_objects') >= 4
+        );
+      },
+      60000,
+    );
+    assert.equal(
+      (await create(podObject('after-restart', { 'k8s.v1.cni.cncf.io/networks': 'after-restart' }))).code,
+      0,
+    );
     assert.deepEqual((await getPod('after-restart')).spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' });
-    assert.equal(metricValue(await metrics(), 'nri_nad_api_reads_total'), readsBefore, 'the pod was decided from the watch cache');
+    assert.equal(
+      metricValue(await metrics(), 'nri_nad_api_reads_total'),
+      readsBefore,
+      'the pod was decided from the watch cache',
+    );
     await deleteNow('pod', 'after-restart');
     await deleteNow('configmap', 'advance-resource-version');
   });
@@ -467,10 +784,13 @@ spec:
   it('certificate renewal is live: the kubelet swaps ..data and nri serves the new certificate without a restart', async () => {
     const served = () =>
       new Promise<string>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port: deployment.tlsPort, ca: cp.pki.caPem, servername: 'nri-webhook.nri.svc' }, () => {
-          resolve(socket.getPeerCertificate().fingerprint256);
-          socket.end();
-        });
+        const socket = connect(
+          { host: '127.0.0.1', port: deployment.tlsPort, ca: cp.pki.caPem, servername: 'nri-webhook.nri.svc' },
+          () => {
+            resolve(socket.getPeerCertificate().fingerprint256);
+            socket.end();
+          },
+        );
         socket.on('error', reject);
       });
     const first = await served();
@@ -487,7 +807,11 @@ spec:
     const refused = await create(podObject('while-down', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }));
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /failed calling webhook "network-resources-injector\.k8s\.cni\.cncf\.io"/);
-    assert.equal((await create(podObject('plain-while-down', {}))).code, 0, 'matchConditions keep other pods away from the webhook');
+    assert.equal(
+      (await create(podObject('plain-while-down', {}))).code,
+      0,
+      'matchConditions keep other pods away from the webhook',
+    );
     nri = await startNri(cp, deployment);
     await cp.waitFor('nri ready again', async () => (await send(`${nri.url}/readyz`)).status === 200, 30000);
     assert.equal((await create(podObject('while-down', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }))).code, 0);
@@ -497,10 +821,21 @@ spec:
 
   it("README's Uninstall block, as written: the webhook first, then everything the overlay made", async () => {
     await nri?.stop();
-    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('uninstall')], { cwd: writeInstallOverlay(), encoding: 'utf8', env: { ...process.env, KUBECONFIG: cp.adminKubeconfig } });
+    const output = execFileSync('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('uninstall')], {
+      cwd: writeInstallOverlay(),
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: cp.adminKubeconfig },
+    });
     assert.match(output, /mutatingwebhookconfiguration.* "nri-network-resources-injector" deleted/);
     assert.match(output, /namespace "nri" deleted/);
-    assert.notEqual((await cp.kubectl(['get', 'mutatingwebhookconfiguration', 'nri-network-resources-injector'])).code, 0);
-    assert.equal((await create(podObject('after-uninstall', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }))).code, 0, 'pods are created without the webhook');
+    assert.notEqual(
+      (await cp.kubectl(['get', 'mutatingwebhookconfiguration', 'nri-network-resources-injector'])).code,
+      0,
+    );
+    assert.equal(
+      (await create(podObject('after-uninstall', { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' }))).code,
+      0,
+      'pods are created without the webhook',
+    );
   });
 });

@@ -15,16 +15,25 @@ import { readmeCommand, writeInstallOverlay } from '../support/readme.js';
 import { freePort, send } from '../support/function-process.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
 import { containerOf, find, installCrds, render, SecretVolume, type KubeObject } from './support/deploy.js';
-import { exposeOnLoopback, installKnativeCrds, simulateIngressLayer, startCertManager, startKnative } from './support/knative.js';
+import {
+  exposeOnLoopback,
+  installKnativeCrds,
+  simulateIngressLayer,
+  startCertManager,
+  startKnative,
+} from './support/knative.js';
 import { apiClient, KnativePodRuntime } from './support/pod-runtime.js';
 
 const missing = missingControlPlane();
-if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
+if (missing && process.env.CI === 'true')
+  throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
 
 const NODE = 'kwok-node-0';
 const NAMESPACE = 'nri';
 
-describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `e2e skipped: ${missing}` : false }, () => {
+describe('nri deployed by Knative Serving and cert-manager', {
+  skip: missing ? `e2e skipped: ${missing}` : false,
+}, () => {
   const cp = new ControlPlane();
   let objects: KubeObject[];
   let installDir: string;
@@ -40,10 +49,19 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
   /** A pod on a network whose NAD names a device-plugin resource, created through kube-apiserver (and so through nri). */
   const createPod = async (prefix: string): Promise<{ ok: boolean; injected: boolean; message: string }> => {
     const name = `${prefix}-${++podSerial}`;
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net' } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net' } },
+      spec: { containers: [{ name: 'app', image: 'busybox' }] },
+    };
     try {
       const stored = await api('POST', '/api/v1/namespaces/default/pods', pod);
-      return { ok: true, injected: stored.spec.containers[0].resources?.requests?.['intel.com/sriov'] === '1', message: '' };
+      return {
+        ok: true,
+        injected: stored.spec.containers[0].resources?.requests?.['intel.com/sriov'] === '1',
+        message: '',
+      };
     } catch (error) {
       return { ok: false, injected: false, message: (error as Error).message };
     }
@@ -52,26 +70,47 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
   const answered = new Map<string, { revision: string; reviews: number }>();
   const reviewsAnswered = async (revision: string) => {
     for (const pod of runtime.pods.values()) {
-      const text = await send(`${pod.nri.url}/metrics`).then((result) => result.text, () => undefined);
+      const text = await send(`${pod.nri.url}/metrics`).then(
+        (result) => result.text,
+        () => undefined,
+      );
       if (text === undefined) continue;
-      const reviews = text.split('\n').filter((line) => line.startsWith('nri_admission_reviews_total{')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+      const reviews = text
+        .split('\n')
+        .filter((line) => line.startsWith('nri_admission_reviews_total{'))
+        .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
       answered.set(pod.name, { revision: pod.revision, reviews });
     }
     return [...answered.values()].filter((pod) => pod.revision === revision).reduce((sum, pod) => sum + pod.reviews, 0);
   };
-  const podsOf = (revision: string) => [...runtime.pods.values()].filter((pod) => pod.revision === revision && !pod.terminating);
-  const revisionReady = async (name: string) => condition(await getJson(['revision', name, '-n', NAMESPACE]).catch(() => ({})), 'Ready') === 'True';
+  const podsOf = (revision: string) =>
+    [...runtime.pods.values()].filter((pod) => pod.revision === revision && !pod.terminating);
+  const revisionReady = async (name: string) =>
+    condition(await getJson(['revision', name, '-n', NAMESPACE]).catch(() => ({})), 'Ready') === 'True';
 
   before(async () => {
     await cp.start();
     api = apiClient(cp);
     await installCrds(cp);
     await installKnativeCrds(cp);
-    await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1', kind: 'Node',
-      metadata: { name: NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/hostname': NODE } }, spec: {},
-    }));
-    await cp.waitFor('the kwok node to be Ready', async () => condition(await getJson(['node', NODE]), 'Ready') === 'True', 60000);
+    await cp.must(
+      ['apply', '--server-side', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: NODE,
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+          labels: { type: 'kwok', 'kubernetes.io/hostname': NODE },
+        },
+        spec: {},
+      }),
+    );
+    await cp.waitFor(
+      'the kwok node to be Ready',
+      async () => condition(await getJson(['node', NODE]), 'Ready') === 'True',
+      60000,
+    );
     await cp.must(['taint', 'node', NODE, 'node.kubernetes.io/not-ready-']).catch(() => '');
     await startCertManager(cp);
     installDir = writeInstallOverlay();
@@ -99,7 +138,11 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     // The README's install block, as written (overlay, apply, wait for the ksvc).
     const started = Date.now();
     // Asynchronously: the ingress and node stand-ins run in this process meanwhile.
-    await promisify(execFile)('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('install')], { cwd: installDir, env: { ...process.env, KUBECONFIG: cp.adminKubeconfig }, timeout: 240000 });
+    await promisify(execFile)('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('install')], {
+      cwd: installDir,
+      env: { ...process.env, KUBECONFIG: cp.adminKubeconfig },
+      timeout: 240000,
+    });
     installSeconds = (Date.now() - started) / 1000;
 
     // kube-apiserver reaches nri-webhook.nri.svc on loopback: the Service becomes an ExternalName
@@ -110,9 +153,19 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify(webhookService));
     await exposeOnLoopback(cp, NAMESPACE, 'nri-webhook', proxyPort);
     const webhookName = find(objects, 'MutatingWebhookConfiguration').metadata.name;
-    await cp.must(['patch', 'mutatingwebhookconfiguration', webhookName, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/port', value: proxyPort }])]);
+    await cp.must([
+      'patch',
+      'mutatingwebhookconfiguration',
+      webhookName,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/port', value: proxyPort }]),
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
-    await cp.must(['apply', '--server-side', '-f', '-'], `{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"sriov-net","namespace":"default","annotations":{"k8s.v1.cni.cncf.io/resourceName":"intel.com/sriov"}},"spec":{"config":"{\\"cniVersion\\":\\"1.0.0\\",\\"name\\":\\"sriov-net\\",\\"type\\":\\"sriov\\"}"}}`);
+    await cp.must(
+      ['apply', '--server-side', '-f', '-'],
+      `{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"sriov-net","namespace":"default","annotations":{"k8s.v1.cni.cncf.io/resourceName":"intel.com/sriov"}},"spec":{"config":"{\\"cniVersion\\":\\"1.0.0\\",\\"name\\":\\"sriov-net\\",\\"type\\":\\"sriov\\"}"}}`,
+    );
     process.stderr.write(`# Knative and cert-manager up; README install ready in ${installSeconds.toFixed(1)} s\n`);
   });
 
@@ -129,7 +182,10 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     assert.equal(service.metadata.annotations['serving.knative.dev/creator'], 'e2e-admin');
     assert.equal(service.spec.template.spec.containerConcurrency, 0);
     assert.equal(service.status.latestReadyRevisionName, 'nri-00001');
-    assert.deepEqual(service.status.traffic.map((t: any) => [t.revisionName, t.percent, t.latestRevision]), [['nri-00001', 100, true]]);
+    assert.deepEqual(
+      service.status.traffic.map((t: any) => [t.revisionName, t.percent, t.latestRevision]),
+      [['nri-00001', 100, true]],
+    );
     assert.ok(installSeconds > 0 && installSeconds < 240);
   });
 
@@ -160,14 +216,18 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     assert.equal(nri.livenessProbe.httpGet.path, '/healthz');
     const volume = template.spec.volumes.find((v: any) => v.name === 'serving-certificate');
     assert.deepEqual(volume.secret, { secretName: 'nri-webhook-tls', defaultMode: 0o444 });
-    assert.deepEqual(nri.volumeMounts.find((m: any) => m.name === 'serving-certificate'), { name: 'serving-certificate', mountPath: '/etc/nri/tls', readOnly: true });
+    assert.deepEqual(
+      nri.volumeMounts.find((m: any) => m.name === 'serving-certificate'),
+      { name: 'serving-certificate', mountPath: '/etc/nri/tls', readOnly: true },
+    );
     assert.equal(nri.securityContext.runAsUser, 65532);
     assert.equal(nri.securityContext.readOnlyRootFilesystem, true);
     assert.deepEqual(nri.securityContext.capabilities, { drop: ['ALL'] });
     // What the webhook Service and the PodDisruptionBudget select on is on every pod.
     const selector = find(objects, 'Service', 'nri-webhook').spec.selector;
     const budget = find(objects, 'PodDisruptionBudget').spec.selector.matchLabels;
-    for (const [key, value] of Object.entries({ ...selector, ...budget })) assert.equal(template.metadata.labels[key], value, key);
+    for (const [key, value] of Object.entries({ ...selector, ...budget }))
+      assert.equal(template.metadata.labels[key], value, key);
     assert.equal(template.metadata.labels['serving.knative.dev/revision'], 'nri-00001');
 
     const autoscaler = await getJson(['podautoscaler', 'nri-00001', '-n', NAMESPACE]);
@@ -182,7 +242,8 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
   });
 
   it('cert-manager issued the self-signed -> CA -> serving chain, and cainjector put the CA in caBundle', async () => {
-    for (const name of ['nri-ca', 'nri-webhook-serving']) assert.equal(condition(await getJson(['certificate', name, '-n', NAMESPACE]), 'Ready'), 'True', name);
+    for (const name of ['nri-ca', 'nri-webhook-serving'])
+      assert.equal(condition(await getJson(['certificate', name, '-n', NAMESPACE]), 'Ready'), 'True', name);
     const secret = await getJson(['secret', 'nri-webhook-tls', '-n', NAMESPACE]);
     const leaf = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
     const ca = new X509Certificate(Buffer.from(secret.data['ca.crt'], 'base64'));
@@ -193,16 +254,27 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     assert.match(ca.subject, /CN=nri-webhook-ca/);
     const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86400000;
     assert.ok(Math.abs(days - 90) < 1, `90 days, got ${days}`);
-    const webhook = await getJson(['mutatingwebhookconfiguration', find(objects, 'MutatingWebhookConfiguration').metadata.name]);
-    assert.equal(Buffer.from(webhook.webhooks[0].clientConfig.caBundle, 'base64').toString(), Buffer.from(secret.data['ca.crt'], 'base64').toString());
+    const webhook = await getJson([
+      'mutatingwebhookconfiguration',
+      find(objects, 'MutatingWebhookConfiguration').metadata.name,
+    ]);
+    assert.equal(
+      Buffer.from(webhook.webhooks[0].clientConfig.caBundle, 'base64').toString(),
+      Buffer.from(secret.data['ca.crt'], 'base64').toString(),
+    );
   });
 
   it("admits pods through nri-webhook.nri.svc with cert-manager's certificate, on both replicas", async () => {
     assert.equal(podsOf('nri-00001').filter((pod) => pod.ready).length, 2, runtime.errors.join('\n'));
     // Eight at once: kube-apiserver opens more than one connection, and kube-proxy spreads them.
     const results = await Promise.all(Array.from({ length: 8 }, () => createPod('through-knative')));
-    assert.deepEqual(results.filter((result) => !result.ok || !result.injected), [], 'every pod injected');
-    for (const pod of podsOf('nri-00001')) assert.ok(pod.connections > 0, `${pod.name} got connections: ${JSON.stringify(runtime.connectionsByRevision())}`);
+    assert.deepEqual(
+      results.filter((result) => !result.ok || !result.injected),
+      [],
+      'every pod injected',
+    );
+    for (const pod of podsOf('nri-00001'))
+      assert.ok(pod.connections > 0, `${pod.name} got connections: ${JSON.stringify(runtime.connectionsByRevision())}`);
   });
 
   it('a renewal by cert-manager is served live: new certificate on new connections, no restart, pods still admitted', async () => {
@@ -211,33 +283,68 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     const pids = podsOf('nri-00001').map((pod) => pod.nri.child.pid);
     // What `cmctl renew` does: mark the Certificate as Issuing; cert-manager does the rest.
     const now = new Date().toISOString();
-    await cp.must(['patch', 'certificate', 'nri-webhook-serving', '-n', NAMESPACE, '--subresource=status', '--type=json', '-p', JSON.stringify([
-      { op: 'add', path: '/status/conditions/-', value: { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: now } },
-    ])]);
+    await cp.must([
+      'patch',
+      'certificate',
+      'nri-webhook-serving',
+      '-n',
+      NAMESPACE,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      JSON.stringify([
+        {
+          op: 'add',
+          path: '/status/conditions/-',
+          value: {
+            type: 'Issuing',
+            status: 'True',
+            reason: 'ManuallyTriggered',
+            message: 'Certificate re-issuance manually triggered',
+            lastTransitionTime: now,
+          },
+        },
+      ]),
+    ]);
     let renewed = '';
-    await cp.waitFor('cert-manager to renew the certificate', async () => {
-      const secret = await getJson(['secret', 'nri-webhook-tls', '-n', NAMESPACE]);
-      renewed = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64')).serialNumber;
-      return renewed !== serial;
-    }, 60000);
+    await cp.waitFor(
+      'cert-manager to renew the certificate',
+      async () => {
+        const secret = await getJson(['secret', 'nri-webhook-tls', '-n', NAMESPACE]);
+        renewed = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64')).serialNumber;
+        return renewed !== serial;
+      },
+      60000,
+    );
     for (const pod of podsOf('nri-00001')) await pod.nri.waitForLog(/serving certificate reloaded/, 30000);
     for (const pod of podsOf('nri-00001')) {
       const presented = await new Promise<string>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port: pod.tlsPort, servername: 'nri-webhook.nri.svc', rejectUnauthorized: false }, () => {
-          resolve(socket.getPeerX509Certificate()!.serialNumber);
-          socket.end();
-        });
+        const socket = connect(
+          { host: '127.0.0.1', port: pod.tlsPort, servername: 'nri-webhook.nri.svc', rejectUnauthorized: false },
+          () => {
+            resolve(socket.getPeerX509Certificate()!.serialNumber);
+            socket.end();
+          },
+        );
         socket.on('error', reject);
       });
       assert.equal(presented, renewed, pod.name);
     }
-    assert.deepEqual(podsOf('nri-00001').map((pod) => pod.nri.child.pid), pids, 'no replica restarted');
+    assert.deepEqual(
+      podsOf('nri-00001').map((pod) => pod.nri.child.pid),
+      pids,
+      'no replica restarted',
+    );
     const result = await createPod('after-renewal');
     assert.ok(result.ok && result.injected, result.message);
   });
 
   /** Pods created every 100 ms while `change` happens, until `settled`; every one must be admitted and injected. */
-  async function createWhile(label: string, change: () => Promise<void>, settled: () => Promise<boolean>): Promise<number> {
+  async function createWhile(
+    label: string,
+    change: () => Promise<void>,
+    settled: () => Promise<boolean>,
+  ): Promise<number> {
     let done = false;
     const failures: string[] = [];
     let created = 0;
@@ -291,9 +398,31 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     const created = await createWhile(
       'upgrade',
       // A new image, as an upgrade brings.
-      () => cp.must(['patch', 'ksvc', 'nri', '-n', NAMESPACE, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example.com/nri:0.1.1' }])]).then(() => undefined),
+      () =>
+        cp
+          .must([
+            'patch',
+            'ksvc',
+            'nri',
+            '-n',
+            NAMESPACE,
+            '--type=json',
+            '-p',
+            JSON.stringify([
+              {
+                op: 'replace',
+                path: '/spec/template/spec/containers/0/image',
+                value: 'registry.example.com/nri:0.1.1',
+              },
+            ]),
+          ])
+          .then(() => undefined),
       async () => {
-        if (!routedAt && (await revisionReady('nri-00002')) && (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00002') {
+        if (
+          !routedAt &&
+          (await revisionReady('nri-00002')) &&
+          (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00002'
+        ) {
           routedAt = Date.now();
           oldAtRouting = await reviewsAnswered('nri-00001');
         }
@@ -301,7 +430,9 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
       },
     );
     const lateReviews = (await reviewsAnswered('nri-00001')) - oldAtRouting;
-    t.diagnostic(`new revision Ready and routed ${((routedAt - started) / 1000).toFixed(1)} s after the change; old revision out of the webhook Service ${((Date.now() - routedAt) / 1000).toFixed(1)} s later, having answered ${lateReviews} reviews meanwhile; ${created} pods created in all`);
+    t.diagnostic(
+      `new revision Ready and routed ${((routedAt - started) / 1000).toFixed(1)} s after the change; old revision out of the webhook Service ${((Date.now() - routedAt) / 1000).toFixed(1)} s later, having answered ${lateReviews} reviews meanwhile; ${created} pods created in all`,
+    );
     assert.ok(created > 10, `pods were created throughout (${created})`);
     await assertOnly('nri-00002', 'nri-00001');
   });
@@ -310,8 +441,12 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
     await createWhile(
       'rollback',
       // The README's roll back command, as written.
-      () => promisify(execFile)('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('rollback')], { env: { ...process.env, KUBECONFIG: cp.adminKubeconfig } }).then(() => undefined),
-      async () => (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00001' && (await onlyServing('nri-00001')()),
+      () =>
+        promisify(execFile)('bash', ['-e', '-o', 'pipefail', '-c', readmeCommand('rollback')], {
+          env: { ...process.env, KUBECONFIG: cp.adminKubeconfig },
+        }).then(() => undefined),
+      async () =>
+        (await ksvc()).status.traffic?.[0]?.revisionName === 'nri-00001' && (await onlyServing('nri-00001')()),
     );
     await assertOnly('nri-00001', 'nri-00002');
   });
@@ -323,9 +458,13 @@ describe('nri deployed by Knative Serving and cert-manager', { skip: missing ? `
         `deleting ${victim.name}`,
         () => cp.must(['delete', 'pod', victim.name, '-n', NAMESPACE, '--wait=false']).then(() => undefined),
         // Gone (its preStop wait and SIGTERM done), and a replacement ready.
-        async () => !runtime.pods.has(victim.name) && podsOf('nri-00001').some((pod) => pod.ready && !others.has(pod.name)),
+        async () =>
+          !runtime.pods.has(victim.name) && podsOf('nri-00001').some((pod) => pod.ready && !others.has(pod.name)),
       );
     }
-    assert.deepEqual(runtime.errors.filter((error) => /exited with/.test(error)), []);
+    assert.deepEqual(
+      runtime.errors.filter((error) => /exited with/.test(error)),
+      [],
+    );
   });
 });

@@ -13,7 +13,9 @@ import { repoRoot } from '../support/fixtures.js';
 import { cacheDir } from './support/control-plane.js';
 
 const promtool = join(cacheDir(), 'bin', 'promtool');
-const missing = existsSync(promtool) ? undefined : `promtool is not built in ${cacheDir()} (run: bash test/e2e/control-plane/build.sh promtool)`;
+const missing = existsSync(promtool)
+  ? undefined
+  : `promtool is not built in ${cacheDir()} (run: bash test/e2e/control-plane/build.sh promtool)`;
 if (missing && process.env.CI === 'true') throw new Error(`e2e: ${missing}`);
 
 describe('the PrometheusRule, with promtool', { skip: missing ? `skipped: ${missing}` : false }, () => {
@@ -21,7 +23,8 @@ describe('the PrometheusRule, with promtool', { skip: missing ? `skipped: ${miss
   const rule = parse(readFileSync(new URL('knative/monitoring/prometheusrule.yaml', repoRoot), 'utf8'));
   writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
   copyFileSync(new URL('test/e2e/monitoring/alerts.test.yaml', repoRoot), join(dir, 'alerts.test.yaml'));
-  const run = (...args: string[]) => execFileSync(promtool, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = (...args: string[]) =>
+    execFileSync(promtool, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
   it('promtool check rules', () => {
     assert.match(run('check', 'rules', 'rules.yaml'), /SUCCESS: 5 rules found/);

@@ -18,10 +18,19 @@ import { repoRoot } from '../support/fixtures.js';
 import { eventually, freePort, send } from '../support/function-process.js';
 import { ARGUMENT_LISTS } from '../support/upstream-args.js';
 import { ControlPlane, missingControlPlane } from './support/control-plane.js';
-import { AS_ROOT, containerOf, deployWithCertificate, find, pointWebhookAt, type Deployment, type KubeObject } from './support/deploy.js';
+import {
+  AS_ROOT,
+  containerOf,
+  deployWithCertificate,
+  find,
+  pointWebhookAt,
+  type Deployment,
+  type KubeObject,
+} from './support/deploy.js';
 
 const missing = missingControlPlane();
-if (missing && process.env.CI === 'true') throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
+if (missing && process.env.CI === 'true')
+  throw new Error(`e2e: the control plane is required under CI=true; ${missing}`);
 
 const WEBHOOK = fileURLToPath(new URL('bin/webhook', repoRoot));
 
@@ -33,10 +42,17 @@ interface Started {
 }
 
 /** A TLS handshake: the protocol, cipher and group agreed, or the error. */
-function handshake(port: number, options: ConnectionOptions): Promise<{ protocol: string; cipher: string; group: string }> {
+function handshake(
+  port: number,
+  options: ConnectionOptions,
+): Promise<{ protocol: string; cipher: string; group: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, servername: 'nri-webhook.nri.svc', ...options }, () => {
-      const result = { protocol: socket.getProtocol() ?? '', cipher: socket.getCipher().name, group: (socket.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? '' };
+      const result = {
+        protocol: socket.getProtocol() ?? '',
+        cipher: socket.getCipher().name,
+        group: (socket.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? '',
+      };
       // TLS 1.3 tells a client its certificate was refused only after the handshake: wait for it.
       socket.once('data', () => undefined);
       setTimeout(() => {
@@ -48,7 +64,9 @@ function handshake(port: number, options: ConnectionOptions): Promise<{ protocol
   });
 }
 
-describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip: missing ? `e2e skipped: ${missing}` : false }, () => {
+describe("bin/webhook with upstream's flags, as its deployers start it", {
+  skip: missing ? `e2e skipped: ${missing}` : false,
+}, () => {
   const cp = new ControlPlane();
   let deployment: Deployment;
   let objects: KubeObject[];
@@ -57,12 +75,18 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
   let certDir = '';
   let running: Started | undefined;
 
-  const pointAt = (port: number) => pointWebhookAt(cp, find(objects, 'MutatingWebhookConfiguration').metadata.name, `https://127.0.0.1:${port}/mutate`);
+  const pointAt = (port: number) =>
+    pointWebhookAt(cp, find(objects, 'MutatingWebhookConfiguration').metadata.name, `https://127.0.0.1:${port}/mutate`);
 
   /** bin/webhook with `args`, its ports made free ones, its certificate folder the suite's, as the container's user. */
   const start = async (args: string[], options: { cwd?: string; namespace?: string } = {}): Promise<Started> => {
     const [tlsPort, healthPort] = [await freePort(), await freePort()];
-    let argv = args.map((arg) => arg.replace(/^(--?port=)\d+$/, `$1${tlsPort}`).replace(/^(--?health-check-port=)\d+$/, `$1${healthPort}`).replace('/etc/tls/', `${deployment.volume.dir}/`));
+    let argv = args.map((arg) =>
+      arg
+        .replace(/^(--?port=)\d+$/, `$1${tlsPort}`)
+        .replace(/^(--?health-check-port=)\d+$/, `$1${healthPort}`)
+        .replace('/etc/tls/', `${deployment.volume.dir}/`),
+    );
     if (!argv.some((arg) => /^--?port=/.test(arg))) argv.push(`-port=${tlsPort}`);
     if (!argv.some((arg) => /^--?health-check-port=/.test(arg))) argv.push(`-health-check-port=${healthPort}`);
     const { securityContext } = containerOf(deployment.objects);
@@ -74,14 +98,25 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
       NRI_MOUNT_ROOT: podRoot,
       ...(options.namespace ? { NAMESPACE: options.namespace } : {}),
     };
-    const child = spawn(WEBHOOK, argv, { cwd: options.cwd ?? tmpdir(), env, stdio: ['ignore', 'ignore', 'pipe'], ...(AS_ROOT ? { uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : {}) });
+    const child = spawn(WEBHOOK, argv, {
+      cwd: options.cwd ?? tmpdir(),
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(AS_ROOT ? { uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : {}),
+    });
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     const started = { child, tlsPort, healthPort, stderr: () => stderr };
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`webhook exited with ${child.exitCode}: ${stderr}`);
-      return (await send(`http://127.0.0.1:${healthPort}/readyz`, { timeoutMs: 500 }).catch(() => ({ status: 0 }))).status;
-    }, (status) => status === 200, 30000, 100);
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`webhook exited with ${child.exitCode}: ${stderr}`);
+        return (await send(`http://127.0.0.1:${healthPort}/readyz`, { timeoutMs: 500 }).catch(() => ({ status: 0 })))
+          .status;
+      },
+      (status) => status === 200,
+      30000,
+      100,
+    );
     return started;
   };
   const stop = async (started: Started | undefined) => {
@@ -99,8 +134,14 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
   });
   /** A pod that names sriov-a, and one carrying only the label the ConfigMap injects for: both through kube-apiserver. */
   const podsInjected = async (suffix: string) => {
-    await cp.must(['create', '-f', '-'], JSON.stringify(pod(`named-${suffix}`, { annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } })));
-    await cp.must(['create', '-f', '-'], JSON.stringify(pod(`labelled-${suffix}`, { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } })));
+    await cp.must(
+      ['create', '-f', '-'],
+      JSON.stringify(pod(`named-${suffix}`, { annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } })),
+    );
+    await cp.must(
+      ['create', '-f', '-'],
+      JSON.stringify(pod(`labelled-${suffix}`, { labels: { 'feature.pod.kubernetes.io/sriov-network': 'true' } })),
+    );
     for (const name of [`named-${suffix}`, `labelled-${suffix}`]) {
       const stored = await cp.getJson(['pod', name]);
       assert.deepEqual(stored.spec.containers[0].resources.limits, { 'intel.com/sriov_a': '1' }, name);
@@ -132,19 +173,39 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
     copyFileSync(join(deployment.volume.dir, 'tls.crt'), join(certDir, 'cert.pem'));
     copyFileSync(join(deployment.volume.dir, 'tls.key'), join(certDir, 'key.pem'));
     chmodSync(join(certDir, 'key.pem'), 0o644);
-    await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1',
-      kind: 'NetworkAttachmentDefinition',
-      metadata: { name: 'sriov-a', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a' } },
-      spec: { config: '{"cniVersion":"0.3.1","type":"sriov"}' },
-    }));
+    await cp.must(
+      ['apply', '--server-side', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1',
+        kind: 'NetworkAttachmentDefinition',
+        metadata: {
+          name: 'sriov-a',
+          namespace: 'default',
+          annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov_a' },
+        },
+        spec: { config: '{"cniVersion":"0.3.1","type":"sriov"}' },
+      }),
+    );
     // The ConfigMap in NAMESPACE: a label injects the network (upstream's document shape).
-    await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'nri-control-switches', namespace: deployment.namespace },
-      data: { 'config.json': JSON.stringify({ 'user-defined-injections': { 'feature.pod.kubernetes.io/sriov-network': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' } } } }) },
-    }));
+    await cp.must(
+      ['apply', '--server-side', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'nri-control-switches', namespace: deployment.namespace },
+        data: {
+          'config.json': JSON.stringify({
+            'user-defined-injections': {
+              'feature.pod.kubernetes.io/sriov-network': {
+                op: 'add',
+                path: '/metadata/annotations',
+                value: { 'k8s.v1.cni.cncf.io/networks': 'sriov-a' },
+              },
+            },
+          }),
+        },
+      }),
+    );
   });
 
   after(async () => {
@@ -156,15 +217,23 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
   it("upstream's manifest: client certificates required and checked against the service account's ca.crt; pods injected through kube-apiserver", async () => {
     running = await start(ARGUMENT_LISTS.upstream, { namespace: deployment.namespace });
     await probesOnHealthPort(running);
-    await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem }), /certificate required|alert/i, 'no client certificate: refused');
-    const withCertificate = await handshake(running.tlsPort, { ca: cp.pki.caPem, cert: readFileSync(join(cp.dir, 'webhook-client.crt')), key: readFileSync(join(cp.dir, 'webhook-client.key')) });
+    await assert.rejects(
+      handshake(running.tlsPort, { ca: cp.pki.caPem }),
+      /certificate required|alert/i,
+      'no client certificate: refused',
+    );
+    const withCertificate = await handshake(running.tlsPort, {
+      ca: cp.pki.caPem,
+      cert: readFileSync(join(cp.dir, 'webhook-client.crt')),
+      key: readFileSync(join(cp.dir, 'webhook-client.key')),
+    });
     assert.equal(withCertificate.protocol, 'TLSv1.3');
     await pointAt(running.tlsPort);
     await podsInjected('upstream');
     assert.equal(await stop(running), 0);
   });
 
-  it('the SR-IOV Network Operator\'s DaemonSet (--insecure=true): no client certificate asked; pods injected', async () => {
+  it("the SR-IOV Network Operator's DaemonSet (--insecure=true): no client certificate asked; pods injected", async () => {
     running = await start(ARGUMENT_LISTS.sriovOperator, { namespace: deployment.namespace });
     await probesOnHealthPort(running);
     assert.equal((await handshake(running.tlsPort, { ca: cp.pki.caPem })).protocol, 'TLSv1.3');
@@ -179,17 +248,33 @@ describe('bin/webhook with upstream\'s flags, as its deployers start it', { skip
     const tls12 = await handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2' });
     assert.equal(tls12.protocol, 'TLSv1.2');
     assert.equal(tls12.cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256', 'the serving key is ECDSA: its named suite');
-    await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }), /handshake failure|no shared cipher|alert/i);
+    await assert.rejects(
+      handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      /handshake failure|no shared cipher|alert/i,
+    );
     await pointAt(running.tlsPort);
     await podsInjected('kubevirt');
     assert.equal(await stop(running), 0);
   });
 
   it('-tls-min-version=VersionTLS13 refuses TLS 1.2; -tls-curve-preferences=23 negotiates P-256 only', async () => {
-    running = await start([...ARGUMENT_LISTS.sriovOperator, '-tls-min-version=VersionTLS13', '-tls-curve-preferences=23']);
-    await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2' }), /protocol|version|alert/i);
-    assert.equal((await handshake(running.tlsPort, { ca: cp.pki.caPem, ecdhCurve: 'P-256:X25519' })).group, 'prime256v1');
-    await assert.rejects(handshake(running.tlsPort, { ca: cp.pki.caPem, ecdhCurve: 'X25519' }), /handshake failure|alert|group/i);
+    running = await start([
+      ...ARGUMENT_LISTS.sriovOperator,
+      '-tls-min-version=VersionTLS13',
+      '-tls-curve-preferences=23',
+    ]);
+    await assert.rejects(
+      handshake(running.tlsPort, { ca: cp.pki.caPem, maxVersion: 'TLSv1.2' }),
+      /protocol|version|alert/i,
+    );
+    assert.equal(
+      (await handshake(running.tlsPort, { ca: cp.pki.caPem, ecdhCurve: 'P-256:X25519' })).group,
+      'prime256v1',
+    );
+    await assert.rejects(
+      handshake(running.tlsPort, { ca: cp.pki.caPem, ecdhCurve: 'X25519' }),
+      /handshake failure|alert|group/i,
+    );
     assert.equal(await stop(running), 0);
   });
 

@@ -9,22 +9,37 @@ import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { metricValue } from '../support/metrics.js';
 import { syncedAgainst } from '../support/synced.js';
-import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
+import {
+  admissionReview,
+  decodePatch,
+  eventually,
+  send,
+  startFunction,
+  type RunningFunction,
+} from '../support/function-process.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
-const pod = (networks: string) => ({ metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks } }, spec: { containers: [{ name: 'c' }] } });
-
+const pod = (networks: string) => ({
+  metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks } },
+  spec: { containers: [{ name: 'c' }] },
+});
 
 async function resourceOf(fn: RunningFunction, networks: string): Promise<string> {
   const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod(networks)) });
-  return result.json.response.allowed ? JSON.stringify(decodePatch(result)) : `denied: ${result.json.response.status.message}`;
+  return result.json.response.allowed
+    ? JSON.stringify(decodePatch(result))
+    : `denied: ${result.json.response.status.message}`;
 }
 
 /** nri synced against `api` (one NAD, default/net) for the suite it is called in, and two steps the fault scenarios share. */
 function replicaUnderFaults(api: FakeApiServer) {
   let fn: RunningFunction | undefined;
-  syncedAgainst(api, () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }), (started) => (fn = started));
+  syncedAgainst(
+    api,
+    () => api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' }),
+    (started) => (fn = started),
+  );
   return {
     get fn(): RunningFunction {
       return fn!;
@@ -32,10 +47,21 @@ function replicaUnderFaults(api: FakeApiServer) {
     /** changes the NAD and waits until reviews show it */
     async changeAndSee(version: string): Promise<void> {
       api.upsertNad('default', 'net', { [RESOURCE]: `example.com/${version}` });
-      await eventually(() => resourceOf(fn!, 'net'), (text) => text.includes(`example.com/${version}`), 40000, 100);
+      await eventually(
+        () => resourceOf(fn!, 'net'),
+        (text) => text.includes(`example.com/${version}`),
+        40000,
+        100,
+      );
     },
     /** waits until nri watches NADs and ConfigMaps again */
-    watching: () => eventually(() => api.openWatches, (open) => open >= 2, 40000, 100),
+    watching: () =>
+      eventually(
+        () => api.openWatches,
+        (open) => open >= 2,
+        40000,
+        100,
+      ),
   };
 }
 
@@ -49,8 +75,16 @@ describe('watch cache under API faults', () => {
     const lists = api.nadLists;
     api.expireWatches();
     api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/after-gone' }); // happens while we are not watching
-    await eventually(() => api.nadLists, (count) => count > lists, 5000);
-    await eventually(() => resourceOf(replica.fn, 'net'), (text) => text.includes('after-gone'), 5000);
+    await eventually(
+      () => api.nadLists,
+      (count) => count > lists,
+      5000,
+    );
+    await eventually(
+      () => resourceOf(replica.fn, 'net'),
+      (text) => text.includes('after-gone'),
+      5000,
+    );
   });
 
   /** Breaks the open watches, waits for a new watch, then checks a change still arrives. */
@@ -58,14 +92,17 @@ describe('watch cache under API faults', () => {
     await watching();
     const watches = api.counts.nadWatch;
     breakWatches();
-    await eventually(() => api.counts.nadWatch, (count) => count > watches, 5000);
+    await eventually(
+      () => api.counts.nadWatch,
+      (count) => count > watches,
+      5000,
+    );
     await changeAndSee(version);
   };
 
   it('re-watches after a dropped stream', () => rewatchesAfter(() => api.dropWatches(), 'after-drop'));
 
   it('restarts on a garbage line and keeps going', () => rewatchesAfter(() => api.garbleWatches(), 'after-garbage'));
-
 });
 
 // Each scenario below against a replica of its own: failures in a row lengthen the backoff for
@@ -85,10 +122,11 @@ describe('watch cache under API errors', () => {
     await watching();
     await changeAndSee('after-errors');
     const metrics = (await send(`${replica.fn.url}/metrics`)).text;
-    assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="server_error"') >= 2);
+    assert.ok(
+      metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="server_error"') >= 2,
+    );
     assert.ok(metricValue(metrics, 'nri_kubernetes_api_errors_total', 'operation="watch_nads",kind="throttled"') >= 1);
   });
-
 });
 
 describe('watch cache under silent API servers', () => {
@@ -101,14 +139,26 @@ describe('watch cache under silent API servers', () => {
     let watches = api.counts.nadWatch;
     api.fault('nadWatch', { hang: true, times: 1 });
     api.dropWatches();
-    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 40000, 100);
+    await eventually(
+      () => api.counts.nadWatch,
+      (count) => count >= watches + 2,
+      40000,
+      100,
+    );
     watches = api.counts.nadWatch;
     api.fault('nadWatch', { silent: true, times: 1 });
     api.dropWatches();
-    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 40000, 100);
+    await eventually(
+      () => api.counts.nadWatch,
+      (count) => count >= watches + 2,
+      40000,
+      100,
+    );
     await changeAndSee('after-silence');
     const metrics = (await send(`${replica.fn.url}/metrics`)).text;
-    assert.ok(metricValue(metrics, 'nri_watch_restarts_total', 'resource="network-attachment-definitions",cause="silent"') >= 1);
+    assert.ok(
+      metricValue(metrics, 'nri_watch_restarts_total', 'resource="network-attachment-definitions",cause="silent"') >= 1,
+    );
   });
 
   it('keeps answering from the cache while the API is down, and catches up after', async () => {
@@ -121,7 +171,12 @@ describe('watch cache under silent API servers', () => {
     api.fault('nadWatch', undefined);
     api.fault('nadList', undefined);
     api.fault('nadGet', undefined);
-    await eventually(() => resourceOf(replica.fn, 'net'), (text) => text.includes('after-outage'), 40000, 200);
+    await eventually(
+      () => resourceOf(replica.fn, 'net'),
+      (text) => text.includes('after-outage'),
+      40000,
+      200,
+    );
   });
 });
 
@@ -167,7 +222,9 @@ describe('single NAD reads under API faults', () => {
     api.seedNads([{ namespace: 'default', name: 'burst', annotations: { [RESOURCE]: 'example.com/burst' } }]); // no watch event: only a GET finds it
     api.fault('nadGet', { delayMs: 300 });
     const before = api.counts.nadGet;
-    const results = await Promise.all(Array.from({ length: 20 }, () => send(`${fn.url}/mutate`, { body: admissionReview(pod('burst')) })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => send(`${fn.url}/mutate`, { body: admissionReview(pod('burst')) })),
+    );
     api.fault('nadGet', undefined);
     assert.ok(results.every((r) => r.json.response.allowed));
     assert.equal(api.counts.nadGet - before, 1);
@@ -180,8 +237,12 @@ describe('single NAD reads under API faults', () => {
       await slow.waitForLog(/NAD watch cache synced/);
       api.fault('nadGet', { hang: true });
       const names = Array.from({ length: 80 }, (_, i) => `missing-${i}`);
-      const results = await Promise.all(names.map((name) => send(`${slow.url}/mutate`, { body: admissionReview(pod(name)) })));
-      const refused = results.filter((r) => /64 reads are already waiting on the API server/.test(r.json.response.status?.message ?? ''));
+      const results = await Promise.all(
+        names.map((name) => send(`${slow.url}/mutate`, { body: admissionReview(pod(name)) })),
+      );
+      const refused = results.filter((r) =>
+        /64 reads are already waiting on the API server/.test(r.json.response.status?.message ?? ''),
+      );
       assert.equal(refused.length, 16, 'everything past 64 waiting reads is refused at once');
       assert.ok(results.every((r) => r.json.response.allowed === false));
     } finally {
@@ -231,7 +292,13 @@ describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
   syncedAgainst(
     api,
     () => {
-      api.seedNads(Array.from({ length: NADS }, (_, i) => ({ namespace: `tenant-${i}`, name: 'vlan', annotations: { [RESOURCE]: `example.com/pool-${i % 3}` } })));
+      api.seedNads(
+        Array.from({ length: NADS }, (_, i) => ({
+          namespace: `tenant-${i}`,
+          name: 'vlan',
+          annotations: { [RESOURCE]: `example.com/pool-${i % 3}` },
+        })),
+      );
       api.upsertNad('default', 'net', { [RESOURCE]: 'example.com/v1' });
     },
     (started) => (fn = started),
@@ -240,7 +307,10 @@ describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
 
   it('lists in pages of 500, never asking for the whole list at once', async () => {
     const pages = api.listPages.filter((page) => page.route === 'nadList');
-    assert.deepEqual(pages.map((page) => page.items), [500, 500, 500, 1]);
+    assert.deepEqual(
+      pages.map((page) => page.items),
+      [500, 500, 500, 1],
+    );
     assert.ok(pages.every((page) => page.limit === 500));
     const metrics = (await send(`${fn.url}/metrics`)).text;
     assert.equal(metricValue(metrics, 'nri_nad_cache_objects'), NADS + 1);
@@ -252,29 +322,58 @@ describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
     const lists = api.counts.nadList;
     const watches = api.counts.nadWatch;
     // NRI_WATCH_TIMEOUT_SECONDS=2: the server closes each quiet watch after 2 s
-    await eventually(() => api.counts.nadWatch, (count) => count >= watches + 2, 10000, 100);
+    await eventually(
+      () => api.counts.nadWatch,
+      (count) => count >= watches + 2,
+      10000,
+      100,
+    );
     assert.equal(api.counts.nadList, lists);
-    assert.ok(api.requests.filter((line) => line.includes('watch=true')).every((line) => /allowWatchBookmarks=true/.test(line) && /resourceVersion=\d+/.test(line)));
+    assert.ok(
+      api.requests
+        .filter((line) => line.includes('watch=true'))
+        .every((line) => /allowWatchBookmarks=true/.test(line) && /resourceVersion=\d+/.test(line)),
+    );
   });
 
   it('answers from the cache it has while a re-list is under way, then swaps in the new one whole', async () => {
-    await eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+    await eventually(
+      () => api.openWatches,
+      (open) => open >= 2,
+      40000,
+      100,
+    );
     const gets = api.counts.nadGet;
     api.fault('nadList', { delayMs: 400, times: 4 });
     api.expireWatches();
     api.deleteNad('default', 'net'); // while nri is not watching: only the new list can tell
     api.upsertNad('default', 'fresh', { [RESOURCE]: 'example.com/fresh' });
     const lists = api.counts.nadList;
-    await eventually(() => api.counts.nadList, (count) => count > lists, 5000, 20);
+    await eventually(
+      () => api.counts.nadList,
+      (count) => count > lists,
+      5000,
+      20,
+    );
     // The re-list takes four slow pages; meanwhile the old cache answers, with no GET.
     assert.match(await resourceOf(fn, 'net'), /example.com\/v1/);
     assert.equal(api.counts.nadGet, gets);
-    await eventually(() => resourceOf(fn, 'net'), (text) => /denied.*not found/.test(text), 10000, 100);
+    await eventually(
+      () => resourceOf(fn, 'net'),
+      (text) => /denied.*not found/.test(text),
+      10000,
+      100,
+    );
     assert.match(await resourceOf(fn, 'fresh'), /example.com\/fresh/);
   });
 
   it('starts the list again from its first page when a continue token expires (410)', async () => {
-    await eventually(() => api.openWatches, (open) => open >= 2, 40000, 100);
+    await eventually(
+      () => api.openWatches,
+      (open) => open >= 2,
+      40000,
+      100,
+    );
     const before = api.listPages.length;
     api.fault('nadList', { status: 410, times: 1, after: 2 });
     api.expireWatches();
@@ -283,7 +382,10 @@ describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
     await eventually(listed, (pages) => pages.at(-1)?.items === 2, 10000, 50);
     const pages = listed();
     // two pages, the third refused with 410, then the whole list again: 1,500 tenants, "fresh" and "later"
-    assert.deepEqual(pages.map((page) => page.items), [500, 500, 500, 500, 500, 2]);
+    assert.deepEqual(
+      pages.map((page) => page.items),
+      [500, 500, 500, 500, 500, 2],
+    );
     const gets = api.counts.nadGet;
     assert.match(await resourceOf(fn, 'later'), /example.com\/later/);
     assert.equal(api.counts.nadGet, gets, 'answered from the new cache');
@@ -293,15 +395,21 @@ describe('a large list, page by page (NRI_STREAMING_LIST=false)', () => {
   });
 });
 
-describe('control switches where RBAC allows a GET of the ConfigMap but no list/watch (upstream\'s ClusterRole)', () => {
+describe("control switches where RBAC allows a GET of the ConfigMap but no list/watch (upstream's ClusterRole)", () => {
   const api = new FakeApiServer(createPki());
   let fn: RunningFunction;
   before(async () => {
     await api.start();
     api.fault('cmList', { status: 403 });
     api.fault('cmWatch', { status: 403 });
-    api.upsertConfigMap('nri', 'nri-control-switches', { 'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }) });
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_NAMESPACE: 'nri', NRI_CONTROL_SWITCHES_POLL_SECONDS: '1' });
+    api.upsertConfigMap('nri', 'nri-control-switches', {
+      'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }),
+    });
+    fn = await startFunction({
+      KUBECONFIG: api.kubeconfigPath,
+      NRI_NAMESPACE: 'nri',
+      NRI_CONTROL_SWITCHES_POLL_SECONDS: '1',
+    });
   });
   after(async () => {
     await fn?.stop();
@@ -309,9 +417,12 @@ describe('control switches where RBAC allows a GET of the ConfigMap but no list/
   });
 
   it('reads it with a GET every poll interval instead of retrying the watch, and follows its changes', async () => {
-    await fn.waitForLog(/cannot list\/watch ConfigMap nri\/nri-control-switches; reading it with a GET every 1 s instead/);
+    await fn.waitForLog(
+      /cannot list\/watch ConfigMap nri\/nri-control-switches; reading it with a GET every 1 s instead/,
+    );
     await fn.waitForLog(/ConfigMap nri\/nri-control-switches applied/);
-    const applied = async () => metricValue((await send(`${fn.url}/metrics`)).text, 'nri_control_switches_configmap_applied');
+    const applied = async () =>
+      metricValue((await send(`${fn.url}/metrics`)).text, 'nri_control_switches_configmap_applied');
     assert.equal(await applied(), 1);
     const lists = api.counts.cmList;
     api.deleteConfigMap('nri', 'nri-control-switches');

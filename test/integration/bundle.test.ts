@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { CLIENT_NODE_BUNDLE, CODE_CACHE_SUFFIX, runWithCodeCache } from '../../functions/adapters/kube/load-client-node.js';
+import {
+  CLIENT_NODE_BUNDLE,
+  CODE_CACHE_SUFFIX,
+  runWithCodeCache,
+} from '../../functions/adapters/kube/load-client-node.js';
 import { repoRoot } from '../support/fixtures.js';
 import { startNodeFlags } from '../support/start-command.js';
 
@@ -19,13 +23,17 @@ describe('the bundle', () => {
     // V8 checks its flags against the cache's: run with exactly the start script's.
     const loader = fileURLToPath(new URL('build/functions/adapters/kube/load-client-node.js', repoRoot));
     const script = `const m = await import(${JSON.stringify(loader)}); const r = m.runWithCodeCache(${JSON.stringify(bundle)}); console.log(JSON.stringify({ rejected: r.cacheRejected, kubeConfig: typeof r.exports.KubeConfig }));`;
-    const loaded = JSON.parse(execFileSync(process.execPath, [...startNodeFlags(), '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    const loaded = JSON.parse(
+      execFileSync(process.execPath, [...startNodeFlags(), '--input-type=module', '-e', script], { encoding: 'utf8' }),
+    );
     assert.deepEqual(loaded, { rejected: false, kubeConfig: 'function' });
   });
 
   it('holds client-node once: no chunk carries a second copy', () => {
     const dist = fileURLToPath(new URL('build/dist/', repoRoot));
-    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js') || file.endsWith('.cjs'));
+    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter(
+      (file) => file.endsWith('.js') || file.endsWith('.cjs'),
+    );
     const copies = files.filter((file) => readFileSync(join(dist, file), 'utf8').includes('KubeConfig=class'));
     assert.deepEqual(copies, [CLIENT_NODE_BUNDLE]);
     const bytes = files.reduce((sum, file) => sum + statSync(join(dist, file)).size, 0);
@@ -43,7 +51,9 @@ describe('the bundle', () => {
     // In a fresh process: this one has the source in V8's in-memory cache already.
     const loader = fileURLToPath(new URL('build/functions/adapters/kube/load-client-node.js', repoRoot));
     const script = `const m = await import(${JSON.stringify(loader)}); const r = m.runWithCodeCache(${JSON.stringify(copy)}); console.log(JSON.stringify({ rejected: r.cacheRejected, kubeConfig: typeof r.exports.KubeConfig }));`;
-    const stale = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+    const stale = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+    );
     assert.deepEqual(stale, { rejected: true, kubeConfig: 'function' });
   });
 });

@@ -28,7 +28,14 @@ describe('examples/', () => {
   });
 
   it('has the common cases', () => {
-    assert.deepEqual(examples.map((e) => e.name).sort(), ['denied-bad-annotation', 'denied-missing-network', 'node-selector', 'one-network', 'sriov-hugepages', 'two-networks']);
+    assert.deepEqual(examples.map((e) => e.name).sort(), [
+      'denied-bad-annotation',
+      'denied-missing-network',
+      'node-selector',
+      'one-network',
+      'sriov-hugepages',
+      'two-networks',
+    ]);
   });
 
   for (const example of examples) {

@@ -13,7 +13,12 @@ import { repoRoot } from '../support/fixtures.js';
 
 const root = fileURLToPath(repoRoot);
 const nri = (args: string[], options: { input?: string; env?: Record<string, string> } = {}) => {
-  const result = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), args, { cwd: root, input: options.input ?? '', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: root, ...options.env } });
+  const result = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), args, {
+    cwd: root,
+    input: options.input ?? '',
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: root, ...options.env },
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 };
 
@@ -35,12 +40,18 @@ spec:
 `;
 
 describe('nri explain', () => {
-  const examples = readdirSync(new URL('examples/reviews/', repoRoot)).filter((name) => name.endsWith('.json') && !name.endsWith('.expected.json'));
+  const examples = readdirSync(new URL('examples/reviews/', repoRoot)).filter(
+    (name) => name.endsWith('.json') && !name.endsWith('.expected.json'),
+  );
 
   for (const name of examples) {
     it(`examples/reviews/${name}: -o patch is the example's expected answer, and the exit status says allowed or denied`, () => {
-      const expected = JSON.parse(readFileSync(new URL(`examples/reviews/${name.replace('.json', '.expected.json')}`, repoRoot), 'utf8'));
-      const result = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads', '-o', 'patch'], { env: expected.env ?? {} });
+      const expected = JSON.parse(
+        readFileSync(new URL(`examples/reviews/${name.replace('.json', '.expected.json')}`, repoRoot), 'utf8'),
+      );
+      const result = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads', '-o', 'patch'], {
+        env: expected.env ?? {},
+      });
       if (expected.allowed) {
         assert.equal(result.status, 0, result.stderr);
         assert.deepEqual(JSON.parse(result.stdout), expected.patch ?? []);
@@ -48,7 +59,9 @@ describe('nri explain', () => {
         assert.equal(result.status, 1);
         assert.equal(result.stderr, `denied: ${expected.status.message}\n`);
       }
-      const summary = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads'], { env: expected.env ?? {} });
+      const summary = nri(['explain', '-f', `examples/reviews/${name}`, '--nads', 'examples/nads'], {
+        env: expected.env ?? {},
+      });
       assert.match(summary.stdout, expected.allowed ? /^Result: +(patched|allowed)/m : /^Result: +DENIED: /m);
     });
   }
@@ -60,20 +73,44 @@ describe('nri explain', () => {
     assert.match(summary.stdout, /^NADs: +default\/foo-network \(2 references\)$/m);
     assert.match(summary.stdout, /^Resources: +example\.com\/foo=2 in container "testpmd"$/m);
     assert.match(summary.stdout, /^Volumes: +podnetinfo \(Downward API\) mounted at \/etc\/podnetinfo in "testpmd"$/m);
-    const stored = parse(nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'yaml'], { input: DEPLOYMENT }).stdout);
+    const stored = parse(
+      nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'yaml'], { input: DEPLOYMENT }).stdout,
+    );
     assert.equal(stored.kind, 'Deployment');
     assert.equal(stored.spec.replicas, 2);
-    assert.deepEqual(stored.spec.template.spec.containers[0].resources, { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } });
+    assert.deepEqual(stored.spec.template.spec.containers[0].resources, {
+      requests: { 'example.com/foo': '2' },
+      limits: { 'example.com/foo': '2' },
+    });
     assert.equal(stored.spec.template.metadata.namespace, undefined, 'a template carries no namespace');
     assert.ok(stored.spec.template.spec.volumes.some((volume: { name: string }) => volume.name === 'podnetinfo'));
   });
 
-  it('a CronJob as JSON: its job template\'s pod', () => {
-    const cron = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'default' }, spec: { schedule: '@daily', jobTemplate: { spec: { template: { metadata: { annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net-a' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox' }] } } } } } };
-    const result = nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'json'], { input: JSON.stringify(cron) });
+  it("a CronJob as JSON: its job template's pod", () => {
+    const cron = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'nightly', namespace: 'default' },
+      spec: {
+        schedule: '@daily',
+        jobTemplate: {
+          spec: {
+            template: {
+              metadata: { annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net-a' } },
+              spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox' }] },
+            },
+          },
+        },
+      },
+    };
+    const result = nri(['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'json'], {
+      input: JSON.stringify(cron),
+    });
     assert.equal(result.status, 0, result.stderr);
     const stored = JSON.parse(result.stdout);
-    assert.deepEqual(stored.spec.jobTemplate.spec.template.spec.containers[0].resources.limits, { 'intel.com/sriov_netdevice_a': '1' });
+    assert.deepEqual(stored.spec.jobTemplate.spec.template.spec.containers[0].resources.limits, {
+      'intel.com/sriov_netdevice_a': '1',
+    });
   });
 
   it('help goes to standard output with exit 0; a missing or unknown command says where help is', () => {
@@ -84,7 +121,10 @@ describe('nri explain', () => {
       assert.match(result.stdout, /3 could not check/);
       assert.equal(result.stderr, '');
     }
-    for (const [args, message] of [[[], 'nri: a command is required'], [['explian'], 'nri: unknown command explian']] as const) {
+    for (const [args, message] of [
+      [[], 'nri: a command is required'],
+      [['explian'], 'nri: unknown command explian'],
+    ] as const) {
       const result = nri([...args], {});
       assert.equal(result.status, 2);
       assert.equal(result.stderr, `${message}\nRun "nri --help" for usage.\n`);
@@ -94,10 +134,22 @@ describe('nri explain', () => {
   it('bad input exits 2 with one line: the reason, then where help is', () => {
     for (const [args, input, message] of [
       [['explain'], '', /-f FILE\|- is required/],
-      [['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'xml'], DEPLOYMENT, /-o xml: expected summary, yaml, json or patch/],
-      [['explain', '-f', '-', '--nads', 'examples/nads'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n', /a "ConfigMap" has no pod/],
+      [
+        ['explain', '-f', '-', '--nads', 'examples/nads', '-o', 'xml'],
+        DEPLOYMENT,
+        /-o xml: expected summary, yaml, json or patch/,
+      ],
+      [
+        ['explain', '-f', '-', '--nads', 'examples/nads'],
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n',
+        /a "ConfigMap" has no pod/,
+      ],
       [['explain', '-f', '-', '--nads', 'examples/nads'], '{ not: [yaml', /neither YAML nor JSON/],
-      [['explain', '-f', '-', '--nads', 'examples/nads'], 'kind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n', /Pod default\/p: field "spec\.containers" must have at least 1 item/],
+      [
+        ['explain', '-f', '-', '--nads', 'examples/nads'],
+        'kind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n',
+        /Pod default\/p: field "spec\.containers" must have at least 1 item/,
+      ],
       [['explain', '-f', '/nonexistent.yaml', '--nads', 'examples/nads'], '', /cannot read \/nonexistent\.yaml/],
       [['explain', '-f', '-'], DEPLOYMENT, /name the NADs: --nads FILE\|DIR, or a cluster with KUBECONFIG/],
     ] as const) {
@@ -118,7 +170,10 @@ describe('nri explain', () => {
 
     // Not spawnSync: the fake API server answers from this very process.
     const explainAgainstCluster = async (args: string[], input: string, env: Record<string, string> = {}) => {
-      const child = spawn(fileURLToPath(new URL('bin/nri', repoRoot)), ['explain', '-f', '-', ...args], { cwd: root, env: { PATH: process.env.PATH, HOME: root, KUBECONFIG: api.kubeconfigPath, ...env } });
+      const child = spawn(fileURLToPath(new URL('bin/nri', repoRoot)), ['explain', '-f', '-', ...args], {
+        cwd: root,
+        env: { PATH: process.env.PATH, HOME: root, KUBECONFIG: api.kubeconfigPath, ...env },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -139,7 +194,13 @@ describe('nri explain', () => {
       api.upsertConfigMap('nri', 'nri-control-switches', {
         'config.json': JSON.stringify({
           features: { enableHugePageDownApi: true },
-          'user-defined-injections': { 'dpdk-app': { op: 'add', path: '/metadata/annotations', value: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } } },
+          'user-defined-injections': {
+            'dpdk-app': {
+              op: 'add',
+              path: '/metadata/annotations',
+              value: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
+            },
+          },
         }),
       });
       const pod = `apiVersion: v1
@@ -155,7 +216,12 @@ spec:
       assert.equal(patch.status, 0, patch.stderr);
       assert.equal(api.counts.cmGet, gets + 1, 'one GET of the ConfigMap');
       const ops = JSON.parse(patch.stdout) as Array<{ path: string; value: unknown }>;
-      assert.ok(ops.some((op) => op.path.startsWith('/metadata/annotations') && JSON.stringify(op.value).includes('foo-network')), 'the user-defined injection added the network');
+      assert.ok(
+        ops.some(
+          (op) => op.path.startsWith('/metadata/annotations') && JSON.stringify(op.value).includes('foo-network'),
+        ),
+        'the user-defined injection added the network',
+      );
       assert.match(patch.stdout, /example\.com~1from-cluster/);
       assert.match(patch.stdout, /hugepages_1G_request_app/);
       const summary = await explainAgainstCluster([], pod, { NRI_NAMESPACE: 'nri' });
@@ -171,15 +237,21 @@ spec:
       const result = await explainAgainstCluster(['-o', 'patch'], DEPLOYMENT);
       api.fault('nadGet', undefined);
       assert.equal(result.status, 3, result.stderr);
-      assert.match(result.stderr, /^nri explain: could not check: NetworkAttachmentDefinition default\/foo-network could not be read: /);
+      assert.match(
+        result.stderr,
+        /^nri explain: could not check: NetworkAttachmentDefinition default\/foo-network could not be read: /,
+      );
       assert.equal(result.stdout, '');
     });
 
-    it('says so, and goes on with the environment\'s switches, when the ConfigMap cannot be read', async () => {
+    it("says so, and goes on with the environment's switches, when the ConfigMap cannot be read", async () => {
       api.fault('cmGet', { status: 403, times: 1 });
       const result = await explainAgainstCluster(['-o', 'patch'], DEPLOYMENT, { NRI_NAMESPACE: 'nri' });
       assert.equal(result.status, 0, result.stderr);
-      assert.match(result.stderr, /^nri explain: warning: ConfigMap nri\/nri-control-switches could not be read \(the API server answered 403/);
+      assert.match(
+        result.stderr,
+        /^nri explain: warning: ConfigMap nri\/nri-control-switches could not be read \(the API server answered 403/,
+      );
       assert.match(result.stdout, /example\.com\/from-cluster/);
     });
   });

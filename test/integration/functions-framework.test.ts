@@ -19,13 +19,29 @@ describe('functions-framework', () => {
   it('serves the bundled function through its CLI, as `npm run functions-framework` does', async () => {
     const port = await freePort();
     const root = fileURLToPath(repoRoot);
-    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=build/dist/index.js'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
-    });
+    const cli = spawn(
+      process.execPath,
+      [
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+        '--target=mutate',
+        '--source=build/dist/index.js',
+      ],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn' },
+        stdio: 'ignore',
+      },
+    );
     try {
-      await eventually(() => send(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0), (status) => status === 200, 15000);
+      await eventually(
+        () =>
+          send(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        (status) => status === 200,
+        15000,
+      );
       const result = await send(`http://127.0.0.1:${port}/mutate`, { body: example });
       assert.equal(result.status, 200);
       assert.equal(result.json.response.allowed, true);
@@ -45,17 +61,51 @@ describe('functions-framework', () => {
     api.fault('nadGet', { delayMs: 800 });
     const port = await freePort();
     const root = fileURLToPath(repoRoot);
-    const cli = spawn(process.execPath, ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=mutate', '--source=build/dist/index.js'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: root, PORT: String(port), NRI_LOG_LEVEL: 'warn', KUBECONFIG: api.kubeconfigPath, NRI_MAX_BODY_BYTES: '4096', NRI_MAX_IN_FLIGHT: '1' },
-      stdio: 'ignore',
-    });
+    const cli = spawn(
+      process.execPath,
+      [
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+        '--target=mutate',
+        '--source=build/dist/index.js',
+      ],
+      {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          HOME: root,
+          PORT: String(port),
+          NRI_LOG_LEVEL: 'warn',
+          KUBECONFIG: api.kubeconfigPath,
+          NRI_MAX_BODY_BYTES: '4096',
+          NRI_MAX_IN_FLIGHT: '1',
+        },
+        stdio: 'ignore',
+      },
+    );
     try {
-      await eventually(() => send(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0), (status) => status === 200, 15000);
-      const big = await send(`http://127.0.0.1:${port}/mutate`, { body: JSON.stringify({ padding: 'x'.repeat(5000) }) });
+      await eventually(
+        () =>
+          send(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        (status) => status === 200,
+        15000,
+      );
+      const big = await send(`http://127.0.0.1:${port}/mutate`, {
+        body: JSON.stringify({ padding: 'x'.repeat(5000) }),
+      });
       assert.equal(big.status, 413);
-      assert.deepEqual(big.json, { error: 'too_large', message: `the request body of ${5000 + 14} bytes exceeds the limit of 4096 bytes` });
-      const [first, second] = await Promise.all([send(`http://127.0.0.1:${port}/mutate`, { body: example }), new Promise((resolve) => setTimeout(resolve, 200)).then(() => send(`http://127.0.0.1:${port}/mutate`, { body: example }))]);
+      assert.deepEqual(big.json, {
+        error: 'too_large',
+        message: `the request body of ${5000 + 14} bytes exceeds the limit of 4096 bytes`,
+      });
+      const [first, second] = await Promise.all([
+        send(`http://127.0.0.1:${port}/mutate`, { body: example }),
+        new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
+          send(`http://127.0.0.1:${port}/mutate`, { body: example }),
+        ),
+      ]);
       assert.equal(first.status, 200);
       assert.equal(first.json.response.allowed, true);
       assert.equal(second.status, 503);

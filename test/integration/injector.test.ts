@@ -5,7 +5,14 @@ import { after, before, describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { realisticReview } from '../support/fixtures.js';
-import { admissionReview, decodePatch, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
+import {
+  admissionReview,
+  decodePatch,
+  eventually,
+  send,
+  startFunction,
+  type RunningFunction,
+} from '../support/function-process.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
 const RESOURCE = 'k8s.v1.cni.cncf.io/resourceName';
@@ -16,17 +23,31 @@ describe('injector against a fake API server', () => {
   let fn: RunningFunction;
 
   const podWith = (networks: string, extra: Record<string, unknown> = {}) => ({
-    metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: networks }, labels: { app: 'x' }, ...extra },
+    metadata: {
+      name: 'p',
+      namespace: 'default',
+      annotations: { [NETWORKS]: networks },
+      labels: { app: 'x' },
+      ...extra,
+    },
     spec: { containers: [{ name: 'app', image: 'busybox', resources: {} }] },
   });
-  const review = (object: unknown, extra: Record<string, unknown> = {}) => send(`${fn.url}/mutate`, { body: admissionReview(object, extra) });
+  const review = (object: unknown, extra: Record<string, unknown> = {}) =>
+    send(`${fn.url}/mutate`, { body: admissionReview(object, extra) });
 
   before(async () => {
     await api.start();
     api.upsertNad('telco', 'sriov-a', { [RESOURCE]: 'intel.com/sriov_a' });
-    api.upsertNad('infra', 'sriov-b', { [RESOURCE]: 'intel.com/sriov_b', 'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true' });
+    api.upsertNad('infra', 'sriov-b', {
+      [RESOURCE]: 'intel.com/sriov_b',
+      'k8s.v1.cni.cncf.io/nodeSelector': 'sriov=true',
+    });
     api.upsertNad('default', 'foo-network', { [RESOURCE]: 'example.com/foo' });
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_NAMESPACE: 'nri', NRI_INJECT_HUGEPAGE_DOWN_API: 'false' });
+    fn = await startFunction({
+      KUBECONFIG: api.kubeconfigPath,
+      NRI_NAMESPACE: 'nri',
+      NRI_INJECT_HUGEPAGE_DOWN_API: 'false',
+    });
     await fn.waitForLog(/NAD watch cache synced/);
   });
 
@@ -42,12 +63,15 @@ describe('injector against a fake API server', () => {
     assert.equal(result.json.response.uid, sample.request.uid);
     assert.equal(result.json.response.allowed, true);
     const ops = decodePatch(result);
-    assert.deepEqual(ops.filter((op) => op.path.includes('/resources/')), [
-      { op: 'add', path: '/spec/containers/0/resources/requests/intel.com~1sriov_a', value: '1' },
-      { op: 'add', path: '/spec/containers/0/resources/requests/intel.com~1sriov_b', value: '1' },
-      { op: 'add', path: '/spec/containers/0/resources/limits/intel.com~1sriov_a', value: '1' },
-      { op: 'add', path: '/spec/containers/0/resources/limits/intel.com~1sriov_b', value: '1' },
-    ]);
+    assert.deepEqual(
+      ops.filter((op) => op.path.includes('/resources/')),
+      [
+        { op: 'add', path: '/spec/containers/0/resources/requests/intel.com~1sriov_a', value: '1' },
+        { op: 'add', path: '/spec/containers/0/resources/requests/intel.com~1sriov_b', value: '1' },
+        { op: 'add', path: '/spec/containers/0/resources/limits/intel.com~1sriov_a', value: '1' },
+        { op: 'add', path: '/spec/containers/0/resources/limits/intel.com~1sriov_b', value: '1' },
+      ],
+    );
     assert.ok(ops.some((op) => op.path === '/spec/nodeSelector' && op.value.sriov === 'true'));
     assert.ok(ops.some((op) => op.path === '/spec/volumes/-' && op.value.name === 'podnetinfo'));
   });
@@ -59,7 +83,15 @@ describe('injector against a fake API server', () => {
   });
 
   it('answers a burst of identical pods (a Deployment scaling up) each with its own uid and the same patch', async () => {
-    const replica = { metadata: { generateName: 'web-7c9f-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' }, labels: { app: 'web' } }, spec: { containers: [{ name: 'app' }] } };
+    const replica = {
+      metadata: {
+        generateName: 'web-7c9f-',
+        namespace: 'default',
+        annotations: { [NETWORKS]: 'foo-network' },
+        labels: { app: 'web' },
+      },
+      spec: { containers: [{ name: 'app' }] },
+    };
     const bodies = Array.from({ length: 20 }, () => admissionReview(replica));
     const results = await Promise.all(bodies.map((body) => send(`${fn.url}/mutate`, { body })));
     results.forEach((result, index) => assert.equal(result.json.response.uid, JSON.parse(bodies[index]!).request.uid));
@@ -87,43 +119,88 @@ describe('injector against a fake API server', () => {
     assert.ok(ops.some((op) => JSON.stringify(op).includes('example.com/one')));
 
     api.upsertNad('default', 'fresh', { [RESOURCE]: 'example.com/two' });
-    await eventually(async () => JSON.stringify(decodePatch(await review(podWith('fresh')))), (text) => text.includes('example.com/two'), 2000);
+    await eventually(
+      async () => JSON.stringify(decodePatch(await review(podWith('fresh')))),
+      (text) => text.includes('example.com/two'),
+      2000,
+    );
 
     api.deleteNad('default', 'fresh');
-    const denied = await eventually(() => review(podWith('fresh')), (result) => result.json.response.allowed === false, 2000);
+    const denied = await eventually(
+      () => review(podWith('fresh')),
+      (result) => result.json.response.allowed === false,
+      2000,
+    );
     assert.match(denied.json.response.status.message, /default\/fresh/);
   });
 
   it('follows the control-switch ConfigMap: apply, ignore malformed, revert on delete', async () => {
     const honorPod = {
       metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } },
-      spec: { containers: [{ name: 'app', resources: { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } } }] },
+      spec: {
+        containers: [
+          { name: 'app', resources: { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } } },
+        ],
+      },
     };
     assert.deepEqual(decodePatch(await review(honorPod)), [], 'env default: the user value stands');
 
-    api.upsertConfigMap('nri', 'nri-control-switches', { 'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }) });
-    await eventually(async () => decodePatch(await review(honorPod)), (ops) => ops.some((op) => op.value === '3'), 5000);
+    api.upsertConfigMap('nri', 'nri-control-switches', {
+      'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }),
+    });
+    await eventually(
+      async () => decodePatch(await review(honorPod)),
+      (ops) => ops.some((op) => op.value === '3'),
+      5000,
+    );
 
-    api.upsertConfigMap('nri', 'nri-control-switches', { 'config.json': '{"features": {"enableHonorExistingResources": "yes"}}' });
-    await eventually(async () => decodePatch(await review(honorPod)), (ops) => ops.length === 0, 5000);
+    api.upsertConfigMap('nri', 'nri-control-switches', {
+      'config.json': '{"features": {"enableHonorExistingResources": "yes"}}',
+    });
+    await eventually(
+      async () => decodePatch(await review(honorPod)),
+      (ops) => ops.length === 0,
+      5000,
+    );
     await fn.waitForLog(/ignored, environment values in force/);
 
-    api.upsertConfigMap('nri', 'nri-control-switches', { 'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }) });
-    await eventually(async () => decodePatch(await review(honorPod)), (ops) => ops.length > 0, 5000);
+    api.upsertConfigMap('nri', 'nri-control-switches', {
+      'config.json': JSON.stringify({ features: { enableHonorExistingResources: true } }),
+    });
+    await eventually(
+      async () => decodePatch(await review(honorPod)),
+      (ops) => ops.length > 0,
+      5000,
+    );
     api.deleteConfigMap('nri', 'nri-control-switches');
-    await eventually(async () => decodePatch(await review(honorPod)), (ops) => ops.length === 0, 5000);
+    await eventually(
+      async () => decodePatch(await review(honorPod)),
+      (ops) => ops.length === 0,
+      5000,
+    );
   });
 
   it('applies user-defined injections from the ConfigMap', async () => {
     api.upsertConfigMap('nri', 'nri-control-switches', {
       'config.json': JSON.stringify({
         'user-defined-injections': {
-          'feature.pod.kubernetes.io/sriov-network': { op: 'add', path: '/metadata/annotations', value: { [NETWORKS]: 'foo-network' } },
+          'feature.pod.kubernetes.io/sriov-network': {
+            op: 'add',
+            path: '/metadata/annotations',
+            value: { [NETWORKS]: 'foo-network' },
+          },
         },
       }),
     });
-    const labelled = { metadata: { name: 'p', namespace: 'default', labels: { 'feature.pod.kubernetes.io/sriov-network': 'True' } }, spec: { containers: [{ name: 'app' }] } };
-    const ops = await eventually(async () => decodePatch(await review(labelled)), (list) => list.length > 0, 5000);
+    const labelled = {
+      metadata: { name: 'p', namespace: 'default', labels: { 'feature.pod.kubernetes.io/sriov-network': 'True' } },
+      spec: { containers: [{ name: 'app' }] },
+    };
+    const ops = await eventually(
+      async () => decodePatch(await review(labelled)),
+      (list) => list.length > 0,
+      5000,
+    );
     assert.deepEqual(ops[0], { op: 'add', path: '/metadata/annotations', value: { [NETWORKS]: 'foo-network' } });
     assert.ok(ops.some((op) => op.path === '/spec/containers/0/resources'));
     api.deleteConfigMap('nri', 'nri-control-switches');
@@ -133,11 +210,26 @@ describe('injector against a fake API server', () => {
     const notJson = await send(`${fn.url}/mutate`, { body: '{"apiVersion":' });
     assert.equal(notJson.status, 400);
     assert.equal(notJson.json.error, 'invalid_json');
-    const notPod = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: {} } }) });
+    const notPod = await send(`${fn.url}/mutate`, {
+      body: JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: {} },
+      }),
+    });
     assert.equal(notPod.status, 400);
     assert.equal(notPod.json.error, 'not_a_pod');
-    assert.match(notPod.json.message, /^nri reviews Pods only; this review is for a apps\/v1 Deployment: check the webhook's rules/);
-    const noUid = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { kind: 'Pod' }, object: { spec: { containers: [{ name: 'a' }] } } } }) });
+    assert.match(
+      notPod.json.message,
+      /^nri reviews Pods only; this review is for a apps\/v1 Deployment: check the webhook's rules/,
+    );
+    const noUid = await send(`${fn.url}/mutate`, {
+      body: JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { kind: { kind: 'Pod' }, object: { spec: { containers: [{ name: 'a' }] } } },
+      }),
+    });
     assert.equal(noUid.status, 400);
     assert.match(noUid.json.message, /"uid"/);
     // Declared too large: answered from the headers, before any body is read.

@@ -12,7 +12,10 @@ import { admissionReview, startFunction } from '../support/function-process.js';
 /** Go's http.DefaultTransport IdleConnTimeout, which kube-apiserver's webhook client keeps. */
 const KUBE_APISERVER_IDLE_MS = 90_000;
 
-const review = admissionReview({ metadata: { name: 'p', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } }, spec: { containers: [{ name: 'c' }] } });
+const review = admissionReview({
+  metadata: { name: 'p', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } },
+  spec: { containers: [{ name: 'c' }] },
+});
 
 /** One POST written on an open socket; resolves with the status line once the whole answer has arrived. */
 function postOn(socket: TLSSocket): Promise<string> {
@@ -31,20 +34,32 @@ function postOn(socket: TLSSocket): Promise<string> {
     const onClose = () => reject(new Error('the server closed the connection before answering'));
     socket.on('data', onData);
     socket.once('close', onClose);
-    socket.write(`POST /mutate?timeout=10s HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(review)}\r\n\r\n${review}`);
+    socket.write(
+      `POST /mutate?timeout=10s HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(review)}\r\n\r\n${review}`,
+    );
   });
 }
 
 describe('kept-alive connections', () => {
   it('outlast kube-apiserver’s idle limit', () => {
-    assert.ok(KEEP_ALIVE_TIMEOUT_MS > KUBE_APISERVER_IDLE_MS, `${KEEP_ALIVE_TIMEOUT_MS} ms must exceed ${KUBE_APISERVER_IDLE_MS} ms`);
+    assert.ok(
+      KEEP_ALIVE_TIMEOUT_MS > KUBE_APISERVER_IDLE_MS,
+      `${KEEP_ALIVE_TIMEOUT_MS} ms must exceed ${KUBE_APISERVER_IDLE_MS} ms`,
+    );
   });
 
   it('answer a review on a connection left idle for longer than kube-apiserver keeps one', async () => {
     const pki = createPki();
-    const fn = await startFunction({ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: '0' });
+    const fn = await startFunction({
+      NRI_TLS_CERT_FILE: pki.serverCert,
+      NRI_TLS_KEY_FILE: pki.serverKey,
+      NRI_TLS_PORT: '0',
+    });
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const opened = connect({ host: '127.0.0.1', port: fn.tlsPort!, servername: 'localhost', ca: pki.caPem, ALPNProtocols: ['http/1.1'] }, () => resolve(opened));
+      const opened = connect(
+        { host: '127.0.0.1', port: fn.tlsPort!, servername: 'localhost', ca: pki.caPem, ALPNProtocols: ['http/1.1'] },
+        () => resolve(opened),
+      );
       opened.once('error', reject);
     });
     let closedAt: number | undefined;
@@ -53,7 +68,11 @@ describe('kept-alive connections', () => {
       assert.equal(await postOn(socket), 'HTTP/1.1 200 OK');
       const idleSince = Date.now();
       await new Promise((resolve) => setTimeout(resolve, KUBE_APISERVER_IDLE_MS + 1000));
-      assert.equal(closedAt, undefined, `nri closed the idle connection after ${((closedAt ?? 0) - idleSince) / 1000} s`);
+      assert.equal(
+        closedAt,
+        undefined,
+        `nri closed the idle connection after ${((closedAt ?? 0) - idleSince) / 1000} s`,
+      );
       assert.equal(await postOn(socket), 'HTTP/1.1 200 OK', 'the same connection carries the next review');
     } finally {
       socket.destroy();

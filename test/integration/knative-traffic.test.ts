@@ -11,7 +11,11 @@ import { metricValue } from '../support/metrics.js';
 import { admissionReview, eventually, send, startFunction, type RunningFunction } from '../support/function-process.js';
 
 const pki = createPki();
-const routedTo = (revision: string, latest = revision) => ({ latestCreatedRevisionName: latest, latestReadyRevisionName: latest, traffic: [{ revisionName: revision, percent: 100 }] });
+const routedTo = (revision: string, latest = revision) => ({
+  latestCreatedRevisionName: latest,
+  latestReadyRevisionName: latest,
+  traffic: [{ revisionName: revision, percent: 100 }],
+});
 const knativeEnv = (api: FakeApiServer) => ({
   KUBECONFIG: api.kubeconfigPath,
   NRI_NAMESPACE: 'nri',
@@ -24,7 +28,11 @@ const knativeEnv = (api: FakeApiServer) => ({
   NRI_WATCH_TIMEOUT_SECONDS: '5',
 });
 const review = (fn: RunningFunction) =>
-  send(`https://localhost:${fn.tlsPort}/mutate`, { body: admissionReview({ metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c' }] } }), headers: { connection: 'keep-alive' }, tls: { ca: pki.caPem } });
+  send(`https://localhost:${fn.tlsPort}/mutate`, {
+    body: admissionReview({ metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c' }] } }),
+    headers: { connection: 'keep-alive' },
+    tls: { ca: pki.caPem },
+  });
 
 describe('readiness follows the Knative Service', () => {
   const api = new FakeApiServer(pki);
@@ -34,7 +42,11 @@ describe('readiness follows the Knative Service', () => {
     await api.start();
     api.upsertKnativeService('nri', 'nri', {}, routedTo('nri-00001'));
     fn = await startFunction(knativeEnv(api));
-    await eventually(() => send(`${fn.url}/readyz`), (result) => result.status === 200, 10000);
+    await eventually(
+      () => send(`${fn.url}/readyz`),
+      (result) => result.status === 200,
+      10000,
+    );
   });
   after(async () => {
     await fn?.stop();
@@ -42,7 +54,11 @@ describe('readiness follows the Knative Service', () => {
   });
 
   it('reads only its own Service, by name, in its namespace', () => {
-    assert.ok(api.requests.some((line) => line.startsWith('GET /apis/serving.knative.dev/v1/namespaces/nri/services?fieldSelector=metadata.name%3Dnri')));
+    assert.ok(
+      api.requests.some((line) =>
+        line.startsWith('GET /apis/serving.knative.dev/v1/namespaces/nri/services?fieldSelector=metadata.name%3Dnri'),
+      ),
+    );
   });
 
   it('routed: ready, and HTTPS connections are kept alive', async () => {
@@ -52,9 +68,15 @@ describe('readiness follows the Knative Service', () => {
 
   it('superseded: not ready with the reason, metric 0, each answer closes its connection, reviews still answered', async () => {
     api.upsertKnativeService('nri', 'nri', {}, routedTo('nri-00002'));
-    const ready = await eventually(() => send(`${fn.url}/readyz`), (result) => result.status === 503, 10000);
+    const ready = await eventually(
+      () => send(`${fn.url}/readyz`),
+      (result) => result.status === 503,
+      10000,
+    );
     assert.match(ready.text, /revision nri-00001 is superseded: Knative Service nri routes traffic to nri-00002/);
-    await fn.waitForLog(/not ready from now on, so that the webhook Service sends reviews to the current revision only/);
+    await fn.waitForLog(
+      /not ready from now on, so that the webhook Service sends reviews to the current revision only/,
+    );
     assert.equal(metricValue((await send(`${fn.url}/metrics`)).text, 'nri_knative_revision_serving'), 0);
     const answer = await review(fn);
     assert.equal(answer.status, 200);
@@ -63,8 +85,17 @@ describe('readiness follows the Knative Service', () => {
   });
 
   it('routed again (a roll back): ready again, connections kept alive again', async () => {
-    api.upsertKnativeService('nri', 'nri', { traffic: [{ revisionName: 'nri-00001', percent: 100 }] }, routedTo('nri-00001', 'nri-00002'));
-    await eventually(() => send(`${fn.url}/readyz`), (result) => result.status === 200, 10000);
+    api.upsertKnativeService(
+      'nri',
+      'nri',
+      { traffic: [{ revisionName: 'nri-00001', percent: 100 }] },
+      routedTo('nri-00001', 'nri-00002'),
+    );
+    await eventually(
+      () => send(`${fn.url}/readyz`),
+      (result) => result.status === 200,
+      10000,
+    );
     await fn.waitForLog(/answering reviews again/);
     assert.equal((await review(fn)).headers.connection, 'keep-alive');
   });
@@ -82,8 +113,19 @@ describe('readiness when the Knative Service is slow to read, unreadable, or not
     await api.start();
     api.fault('ksvcList', { status: 403, times: 1000 });
     fn = await startFunction(knativeEnv(api));
-    await fn.waitForLog(/cannot watch Knative Service nri\/nri; readiness will not follow its traffic \(grant get\/list\/watch on it/);
-    assert.equal((await eventually(() => send(`${fn!.url}/readyz`), (result) => result.status === 200, 10000)).status, 200);
+    await fn.waitForLog(
+      /cannot watch Knative Service nri\/nri; readiness will not follow its traffic \(grant get\/list\/watch on it/,
+    );
+    assert.equal(
+      (
+        await eventually(
+          () => send(`${fn!.url}/readyz`),
+          (result) => result.status === 200,
+          10000,
+        )
+      ).status,
+      200,
+    );
     const lists = api.counts.ksvcList;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(api.counts.ksvcList, lists);
@@ -100,7 +142,11 @@ describe('readiness when the Knative Service is slow to read, unreadable, or not
       const early = await send(`${restarted.url}/readyz`);
       assert.equal(early.status, 503);
       assert.match(early.text, /Knative Service nri\/nri not read yet/);
-      const later = await eventually(() => send(`${restarted.url}/readyz`), (result) => /superseded/.test(result.text), 10000);
+      const later = await eventually(
+        () => send(`${restarted.url}/readyz`),
+        (result) => /superseded/.test(result.text),
+        10000,
+      );
       assert.equal(later.status, 503);
     } finally {
       await restarted.stop();
@@ -113,7 +159,16 @@ describe('readiness when the Knative Service is slow to read, unreadable, or not
     await empty.start();
     const orphan = await startFunction(knativeEnv(empty));
     try {
-      assert.equal((await eventually(() => send(`${orphan.url}/readyz`), (result) => result.status === 200, 10000)).status, 200);
+      assert.equal(
+        (
+          await eventually(
+            () => send(`${orphan.url}/readyz`),
+            (result) => result.status === 200,
+            10000,
+          )
+        ).status,
+        200,
+      );
       assert.ok(empty.counts.ksvcList >= 1);
     } finally {
       await orphan.stop();
@@ -127,7 +182,11 @@ describe('readiness when the Knative Service is slow to read, unreadable, or not
       await other.start();
       const plain = await startFunction({ ...knativeEnv(other), ...env });
       try {
-        await eventually(() => send(`${plain.url}/readyz`), (result) => result.status === 200, 10000);
+        await eventually(
+          () => send(`${plain.url}/readyz`),
+          (result) => result.status === 200,
+          10000,
+        );
         assert.equal(other.counts.ksvcList + other.counts.ksvcWatch, 0);
         assert.equal(metricValue((await send(`${plain.url}/metrics`)).text, 'nri_knative_revision_serving'), 1);
       } finally {

@@ -25,8 +25,10 @@ describe('kube client', () => {
   beforeEach(() => api.listPages.splice(0));
   after(() => api.stop());
 
-  const failsWith = (kind: string, message: RegExp) => (error: unknown) => error instanceof KubeApiError && error.kind === kind && message.test(error.message);
-  const names = (items: unknown[]) => items.map((item) => (item as { metadata: { namespace: string } }).metadata.namespace);
+  const failsWith = (kind: string, message: RegExp) => (error: unknown) =>
+    error instanceof KubeApiError && error.kind === kind && message.test(error.message);
+  const names = (items: unknown[]) =>
+    items.map((item) => (item as { metadata: { namespace: string } }).metadata.namespace);
 
   it('reads a NAD, and answers a missing one with undefined', async () => {
     assert.equal(((await kube.getNad('default', 'net')) as { metadata: { name: string } }).metadata.name, 'net');
@@ -36,7 +38,10 @@ describe('kube client', () => {
   it('lists NADs a page of 500 at a time, with the resourceVersion to watch from', async () => {
     const pages: unknown[][] = [];
     const version = await kube.listNads((items) => pages.push(items));
-    assert.deepEqual(pages.map((page) => page.length), [10]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [10],
+    );
     assert.deepEqual(api.listPages, [{ route: 'nadList', items: 10, limit: 500 }]);
     assert.match(version, /^\d+$/);
   });
@@ -44,7 +49,10 @@ describe('kube client', () => {
   it('follows continue tokens to the end, handing on each page as it arrives', async () => {
     const pages: unknown[][] = [];
     const version = await paged.listNads((items) => pages.push(items));
-    assert.deepEqual(pages.map((page) => page.length), [3, 3, 3, 1]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [3, 3, 3, 1],
+    );
     assert.equal(new Set(pages.flatMap(names)).size, 10, 'every NAD once');
     assert.ok(api.listPages.every((page) => page.limit === 3));
     assert.match(version, /^\d+$/);
@@ -75,7 +83,10 @@ describe('kube client', () => {
       assert.ok(count >= 10, `${count} NADs`);
       assert.ok(Date.now() - started > 300, 'the whole list took longer than one page may');
       api.fault('nadList', { delayMs: 600, after: 2 });
-      await assert.rejects(client.listNads(() => undefined), failsWith('timeout', /300 ms/));
+      await assert.rejects(
+        client.listNads(() => undefined),
+        failsWith('timeout', /300 ms/),
+      );
     } finally {
       api.fault('nadList', undefined);
     }
@@ -83,17 +94,29 @@ describe('kube client', () => {
 
   it('treats a list that is not found (no NAD CRD) as an error naming the status, not as an empty answer', async () => {
     api.fault('nadList', { status: 404, times: 1 });
-    await assert.rejects(kube.listNads(() => undefined), failsWith('not_found', /answered 404/));
+    await assert.rejects(
+      kube.listNads(() => undefined),
+      failsWith('not_found', /answered 404/),
+    );
     api.fault('cmList', { status: 404, times: 1 });
-    await assert.rejects(kube.listNamed('/api/v1/namespaces/nri/configmaps', 'switches', () => undefined), failsWith('not_found', /answered 404/));
+    await assert.rejects(
+      kube.listNamed('/api/v1/namespaces/nri/configmaps', 'switches', () => undefined),
+      failsWith('not_found', /answered 404/),
+    );
   });
 
   it('classifies server errors and refusals, on any page', async () => {
     api.fault('nadGet', { status: 500, times: 1 });
     await assert.rejects(kube.getNad('default', 'net'), failsWith('server_error', /answered 500/));
     api.fault('nadList', { status: 403, times: 1 });
-    await assert.rejects(kube.listNads(() => undefined), failsWith('forbidden', /answered 403/));
+    await assert.rejects(
+      kube.listNads(() => undefined),
+      failsWith('forbidden', /answered 403/),
+    );
     api.fault('nadList', { status: 500, times: 1, after: 1 });
-    await assert.rejects(paged.listNads(() => undefined), failsWith('server_error', /answered 500/));
+    await assert.rejects(
+      paged.listNads(() => undefined),
+      failsWith('server_error', /answered 500/),
+    );
   });
 });

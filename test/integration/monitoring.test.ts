@@ -12,11 +12,16 @@ import { send, startFunction, type RunningFunction } from '../support/function-p
 
 const rules = parse(readFileSync(new URL('knative/monitoring/prometheusrule.yaml', repoRoot), 'utf8'));
 const dashboard = JSON.parse(readFileSync(new URL('knative/monitoring/grafana-dashboard.json', repoRoot), 'utf8'));
-const ruleExprs: string[] = rules.spec.groups.flatMap((group: { rules: Array<{ expr: string }> }) => group.rules.map((rule) => rule.expr));
-const dashboardExprs: string[] = dashboard.panels.flatMap((panel: { targets: Array<{ expr: string }> }) => panel.targets.map((target) => target.expr));
+const ruleExprs: string[] = rules.spec.groups.flatMap((group: { rules: Array<{ expr: string }> }) =>
+  group.rules.map((rule) => rule.expr),
+);
+const dashboardExprs: string[] = dashboard.panels.flatMap((panel: { targets: Array<{ expr: string }> }) =>
+  panel.targets.map((target) => target.expr),
+);
 
 /** The metric names an expression reads (ours and the process's; kube-apiserver's are its own). */
-const metricsIn = (expr: string) => [...expr.matchAll(/\b(?:nri|process|nodejs)_[a-z0-9_]+\b/g)].map((match) => match[0]);
+const metricsIn = (expr: string) =>
+  [...expr.matchAll(/\b(?:nri|process|nodejs)_[a-z0-9_]+\b/g)].map((match) => match[0]);
 
 describe('knative/monitoring', () => {
   let fn: RunningFunction;
@@ -34,17 +39,34 @@ describe('knative/monitoring', () => {
   after(() => fn?.stop());
 
   it('alerts on what the README recommends: denials, an unsynced cache, failing watches, certificate expiry with TLS on, replicas not ready', () => {
-    const names = rules.spec.groups.flatMap((group: { rules: Array<{ alert: string }> }) => group.rules.map((rule) => rule.alert));
-    assert.deepEqual(names, ['NriDenialRateHigh', 'NriNadCacheNotSynced', 'NriWatchRestarting', 'NriCertificateExpiresSoon', 'NriReplicasNotReady']);
-    assert.match(ruleExprs[3]!, /nri_serving_certificate_expiry_timestamp_seconds > 0/, 'no alert where TLS is off (the gauge reads 0)');
+    const names = rules.spec.groups.flatMap((group: { rules: Array<{ alert: string }> }) =>
+      group.rules.map((rule) => rule.alert),
+    );
+    assert.deepEqual(names, [
+      'NriDenialRateHigh',
+      'NriNadCacheNotSynced',
+      'NriWatchRestarting',
+      'NriCertificateExpiresSoon',
+      'NriReplicasNotReady',
+    ]);
+    assert.match(
+      ruleExprs[3]!,
+      /nri_serving_certificate_expiry_timestamp_seconds > 0/,
+      'no alert where TLS is off (the gauge reads 0)',
+    );
   });
 
   it('every query of the rules and of the dashboard reads metrics nri exports', () => {
-    assert.ok(exported.has('nri_admission_reviews_total') && exported.has('nri_serving_certificate_expiry_timestamp_seconds'));
+    assert.ok(
+      exported.has('nri_admission_reviews_total') && exported.has('nri_serving_certificate_expiry_timestamp_seconds'),
+    );
     assert.ok(dashboardExprs.length >= 10);
     for (const expr of [...ruleExprs, ...dashboardExprs]) {
       const read = metricsIn(expr);
-      assert.ok(read.length > 0 || expr.includes('apiserver_admission_webhook_admission_duration_seconds'), `reads no metric: ${expr}`);
+      assert.ok(
+        read.length > 0 || expr.includes('apiserver_admission_webhook_admission_duration_seconds'),
+        `reads no metric: ${expr}`,
+      );
       for (const name of read) assert.ok(exported.has(name), `${name} (in ${expr}) is not exported by nri`);
     }
   });
@@ -52,6 +74,10 @@ describe('knative/monitoring', () => {
   it('is a Grafana dashboard with a Prometheus data source picked at import and a namespace to choose', () => {
     assert.equal(dashboard.templating.list[0].type, 'datasource');
     for (const panel of dashboard.panels) assert.equal(panel.datasource.uid, '${datasource}', panel.title);
-    assert.equal(new Set(dashboard.panels.map((panel: { id: number }) => panel.id)).size, dashboard.panels.length, 'panel ids are unique');
+    assert.equal(
+      new Set(dashboard.panels.map((panel: { id: number }) => panel.id)).size,
+      dashboard.panels.length,
+      'panel ids are unique',
+    );
   });
 });

@@ -7,7 +7,10 @@ import { admissionReview, send, startFunction, type RunningFunction } from '../s
 import { metricValue } from '../support/metrics.js';
 
 const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
-const pod = (annotations: Record<string, string>, name = 'web-1') => ({ metadata: { name, namespace: 'default', annotations }, spec: { containers: [{ name: 'c' }] } });
+const pod = (annotations: Record<string, string>, name = 'web-1') => ({
+  metadata: { name, namespace: 'default', annotations },
+  spec: { containers: [{ name: 'c' }] },
+});
 
 describe('metrics and logs', () => {
   const pki = createPki();
@@ -20,7 +23,13 @@ describe('metrics and logs', () => {
     await api.start();
     api.upsertNad('default', 'foo-network', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/foo' });
     api.upsertNad('default', 'plain');
-    fn = await startFunction({ KUBECONFIG: api.kubeconfigPath, NRI_LOG_LEVEL: 'info', NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_PORT: '0' });
+    fn = await startFunction({
+      KUBECONFIG: api.kubeconfigPath,
+      NRI_LOG_LEVEL: 'info',
+      NRI_TLS_CERT_FILE: pki.serverCert,
+      NRI_TLS_KEY_FILE: pki.serverKey,
+      NRI_TLS_PORT: '0',
+    });
     await fn.waitForLog(/NAD watch cache synced/);
     const review = async (name: string, object: unknown, https = false) => {
       const body = admissionReview(object);
@@ -35,7 +44,15 @@ describe('metrics and logs', () => {
     await review('none', pod({}));
     await review('unchanged', pod({ [NETWORKS]: 'plain' }));
     // A burst of one template (generateName, no name): decided twice, then recalled.
-    for (let replica = 0; replica < 4; replica++) await review(`burst${replica}`, { ...pod({ [NETWORKS]: 'foo-network' }), metadata: { generateName: 'burst-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } } }, true);
+    for (let replica = 0; replica < 4; replica++)
+      await review(
+        `burst${replica}`,
+        {
+          ...pod({ [NETWORKS]: 'foo-network' }),
+          metadata: { generateName: 'burst-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } },
+        },
+        true,
+      );
     await send(`${fn.url}/mutate`, { body: 'not json' });
     metrics = (await send(`${fn.url}/metrics`)).text;
   });
@@ -53,7 +70,8 @@ describe('metrics and logs', () => {
       ['outcome="allowed_unchanged",reason="unchanged"', 1],
       ['outcome="bad_request",reason="invalid_json"', 1],
     ];
-    for (const [labels, value] of expected) assert.equal(metricValue(metrics, 'nri_admission_reviews_total', labels), value, labels);
+    for (const [labels, value] of expected)
+      assert.equal(metricValue(metrics, 'nri_admission_reviews_total', labels), value, labels);
   });
 
   it('times reviews per transport', () => {
@@ -76,7 +94,8 @@ describe('metrics and logs', () => {
   });
 
   it('never puts user-controlled strings in labels', () => {
-    for (const needle of ['web-1', 'ghost', 'foo-network', 'a/b/c', 'default']) assert.ok(!metrics.includes(needle), `${needle} is not in /metrics`);
+    for (const needle of ['web-1', 'ghost', 'foo-network', 'a/b/c', 'default'])
+      assert.ok(!metrics.includes(needle), `${needle} is not in /metrics`);
   });
 
   it('logs one structured line per review with what an operator needs', async () => {
@@ -87,7 +106,20 @@ describe('metrics and logs', () => {
     assert.equal(patched.length, 1);
     assert.deepEqual(
       { ...patched[0], time: undefined, durationMs: undefined },
-      { level: 'info', time: undefined, component: 'nri', uid: uids.patched2, namespace: 'default', podName: 'web-2', networks: ['default/foo-network', 'default/foo-network'], resources: { 'example.com/foo': 2 }, decision: 'patched', durationMs: undefined, transport: 'https', msg: 'review patched' },
+      {
+        level: 'info',
+        time: undefined,
+        component: 'nri',
+        uid: uids.patched2,
+        namespace: 'default',
+        podName: 'web-2',
+        networks: ['default/foo-network', 'default/foo-network'],
+        resources: { 'example.com/foo': 2 },
+        decision: 'patched',
+        durationMs: undefined,
+        transport: 'https',
+        msg: 'review patched',
+      },
     );
     assert.equal(typeof patched[0].durationMs, 'number');
     const denied = byUid('missing')[0];
@@ -105,7 +137,10 @@ describe('metrics and logs', () => {
   });
 
   it('names a pod by generateName when it has no name yet', async () => {
-    const body = admissionReview({ metadata: { generateName: 'dpdk-7c9f-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } }, spec: { containers: [{ name: 'c' }] } });
+    const body = admissionReview({
+      metadata: { generateName: 'dpdk-7c9f-', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } },
+      spec: { containers: [{ name: 'c' }] },
+    });
     await send(`${fn.url}/mutate`, { body });
     const line = await fn.waitForLog(new RegExp(JSON.parse(body).request.uid));
     assert.equal(JSON.parse(line).podName, 'dpdk-7c9f-*');

@@ -22,10 +22,21 @@ describe('startup', () => {
     try {
       const line = await fn.waitForLog(/nri starting without a cluster/);
       assert.match(line, /examples\/nads/);
-      const pod = { metadata: { name: 'webhook-demo', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network' } }, spec: { containers: [{ name: 'busybox', image: 'busybox' }] } };
+      const pod = {
+        metadata: {
+          name: 'webhook-demo',
+          namespace: 'default',
+          annotations: { [NETWORKS]: 'foo-network, foo-network' },
+        },
+        spec: { containers: [{ name: 'busybox', image: 'busybox' }] },
+      };
       const result = await send(`${fn.url}/mutate`, { body: admissionReview(pod) });
       assert.equal(result.status, 200);
-      assert.deepEqual(decodePatch(result)[0], { op: 'add', path: '/spec/containers/0/resources', value: { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } } });
+      assert.deepEqual(decodePatch(result)[0], {
+        op: 'add',
+        path: '/spec/containers/0/resources',
+        value: { requests: { 'example.com/foo': '2' }, limits: { 'example.com/foo': '2' } },
+      });
       const root = await send(`${fn.url}/`, { body: admissionReview(pod) });
       assert.equal(root.status, 200, 'POST / works as well as POST /mutate');
     } finally {
@@ -33,18 +44,31 @@ describe('startup', () => {
     }
   });
 
-  it('ignores a ~/.kube/config: only KUBECONFIG or the pod\'s service account choose a cluster', async () => {
+  it("ignores a ~/.kube/config: only KUBECONFIG or the pod's service account choose a cluster", async () => {
     const home = mkdtempSync(join(tmpdir(), 'nri-home-kube-'));
     mkdirSync(join(home, '.kube'));
     // A kubeconfig most users have, here pointing at a cluster that cannot be reached.
-    writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    writeFileSync(
+      join(home, '.kube', 'config'),
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
     const fn = await startFunction({ HOME: home });
     try {
       const line = await fn.waitForLog(/nri starting/);
       assert.match(line, /nri starting without a cluster/);
       assert.match(line, /"clusterConfig":"none"/);
-      const pod = { metadata: { name: 'webhook-demo', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network' } }, spec: { containers: [{ name: 'busybox' }] } };
-      assert.equal(decodePatch(await send(`${fn.url}/mutate`, { body: admissionReview(pod) }))[0].value.limits['example.com/foo'], '2');
+      const pod = {
+        metadata: {
+          name: 'webhook-demo',
+          namespace: 'default',
+          annotations: { [NETWORKS]: 'foo-network, foo-network' },
+        },
+        spec: { containers: [{ name: 'busybox' }] },
+      };
+      assert.equal(
+        decodePatch(await send(`${fn.url}/mutate`, { body: admissionReview(pod) }))[0].value.limits['example.com/foo'],
+        '2',
+      );
       assert.equal((await send(`${fn.url}/readyz`)).status, 200);
     } finally {
       await fn.stop();
@@ -54,7 +78,10 @@ describe('startup', () => {
   it('names the cluster it was told to use, and is not ready while its NAD cache cannot sync', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nri-kubeconfig-'));
     const kubeconfig = join(dir, 'config');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    writeFileSync(
+      kubeconfig,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
     const fn = await startFunction({ KUBECONFIG: kubeconfig, NRI_NAMESPACE: 'nri', NRI_WATCH_TIMEOUT_SECONDS: '2' });
     try {
       const line = await fn.waitForLog(/nri starting/);
@@ -83,7 +110,8 @@ describe('startup', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(withCluster.stderr.join(''), '');
       assert.equal(withoutCluster.stderr.join(''), '');
-      for (const line of [...withCluster.logs, ...withoutCluster.logs]) assert.doesNotThrow(() => JSON.parse(line), line);
+      for (const line of [...withCluster.logs, ...withoutCluster.logs])
+        assert.doesNotThrow(() => JSON.parse(line), line);
     } finally {
       await Promise.all([withCluster.stop(), withoutCluster.stop()]);
       await api.stop();
@@ -96,9 +124,16 @@ describe('startup', () => {
       const text = (await send(`${fn.url}/metrics`)).text;
       assert.equal(metricValue(text, 'nri_nad_cache_synced'), 1);
       assert.equal(metricValue(text, 'nri_nad_cache_objects'), 4);
-      const pod = { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network, nope' } }, spec: { containers: [{ name: 'c' }] } };
+      const pod = {
+        metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network, foo-network, nope' } },
+        spec: { containers: [{ name: 'c' }] },
+      };
       await send(`${fn.url}/mutate`, { body: admissionReview(pod) });
-      assert.equal(metricValue((await send(`${fn.url}/metrics`)).text, 'nri_nad_cache_hits_total'), 2, 'each distinct NAD looked up once, from memory');
+      assert.equal(
+        metricValue((await send(`${fn.url}/metrics`)).text, 'nri_nad_cache_hits_total'),
+        2,
+        'each distinct NAD looked up once, from memory',
+      );
     } finally {
       await fn.stop();
     }
@@ -107,14 +142,37 @@ describe('startup', () => {
   it('allows a DELETE review as kube-apiserver sends it (object null, oldObject set) untouched', async () => {
     const fn = await startFunction({});
     try {
-      const old = { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } }, spec: { containers: [{ name: 'c' }] } };
-      for (const [operation, extra] of [['DELETE', { object: null, oldObject: old }], ['CONNECT', {}], ['UPDATE', { object: null, oldObject: null }]] as const) {
-        const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${operation}`, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'default', operation, ...extra } });
+      const old = {
+        metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: 'foo-network' } },
+        spec: { containers: [{ name: 'c' }] },
+      };
+      for (const [operation, extra] of [
+        ['DELETE', { object: null, oldObject: old }],
+        ['CONNECT', {}],
+        ['UPDATE', { object: null, oldObject: null }],
+      ] as const) {
+        const body = JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: `u-${operation}`,
+            kind: { group: '', version: 'v1', kind: 'Pod' },
+            namespace: 'default',
+            operation,
+            ...extra,
+          },
+        });
         const result = await send(`${fn.url}/mutate`, { body });
         assert.equal(result.status, 200, `${operation}: ${result.text}`);
         assert.deepEqual(result.json.response, { uid: `u-${operation}`, allowed: true });
       }
-      const noPod = await send(`${fn.url}/mutate`, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'c', kind: { kind: 'Pod' }, operation: 'CREATE', object: null } }) });
+      const noPod = await send(`${fn.url}/mutate`, {
+        body: JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: { uid: 'c', kind: { kind: 'Pod' }, operation: 'CREATE', object: null },
+        }),
+      });
       assert.equal(noPod.status, 400, 'a CREATE still needs its pod');
     } finally {
       await fn.stop();
@@ -124,10 +182,28 @@ describe('startup', () => {
   it('reads NADs from NRI_NADS (a JSON file here)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nri-nads-'));
     const file = join(dir, 'nads.json');
-    writeFileSync(file, JSON.stringify({ kind: 'List', items: [{ kind: 'NetworkAttachmentDefinition', metadata: { name: 'mine', namespace: 'lab', annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'lab.example/vf' } } }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        kind: 'List',
+        items: [
+          {
+            kind: 'NetworkAttachmentDefinition',
+            metadata: {
+              name: 'mine',
+              namespace: 'lab',
+              annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'lab.example/vf' },
+            },
+          },
+        ],
+      }),
+    );
     const fn = await startFunction({ NRI_NADS: file });
     try {
-      const pod = { metadata: { name: 'p', namespace: 'lab', annotations: { [NETWORKS]: 'mine' } }, spec: { containers: [{ name: 'c' }] } };
+      const pod = {
+        metadata: { name: 'p', namespace: 'lab', annotations: { [NETWORKS]: 'mine' } },
+        spec: { containers: [{ name: 'c' }] },
+      };
       const ops = decodePatch(await send(`${fn.url}/mutate`, { body: admissionReview(pod, { namespace: 'lab' }) }));
       assert.equal(ops[0].value.limits['lab.example/vf'], '1');
     } finally {
@@ -157,18 +233,36 @@ describe('startup', () => {
     [{ NRI_API_TIMEOUT_MS: '20000' }, /NRI_API_TIMEOUT_MS="20000" must be a whole number from 100 to 9000/],
     [{ NRI_NADS: '/nonexistent/nads' }, /NRI_NADS: cannot read \/nonexistent\/nads/],
     [{ NRI_TLS_CERT_FILE: '/x.crt' }, /NRI_TLS_KEY_FILE must be set together with NRI_TLS_CERT_FILE/],
-    [{ NRI_TLS_MIN_VERSION: '1.1', NRI_TLS_CERT_FILE: '/x', NRI_TLS_KEY_FILE: '/y' }, /NRI_TLS_MIN_VERSION="1.1" must be 1.2 or 1.3/],
+    [
+      { NRI_TLS_MIN_VERSION: '1.1', NRI_TLS_CERT_FILE: '/x', NRI_TLS_KEY_FILE: '/y' },
+      /NRI_TLS_MIN_VERSION="1.1" must be 1.2 or 1.3/,
+    ],
     [{ NRI_LOG_LEVEL: 'loud' }, /NRI_LOG_LEVEL/],
-    [{ NRI_RESOURCE_NAME_KEYS: '' }, /NRI_RESOURCE_NAME_KEYS is set but empty: unset it for the default \(k8s.v1.cni.cncf.io\/resourceName\), or name at least one annotation key/],
+    [
+      { NRI_RESOURCE_NAME_KEYS: '' },
+      /NRI_RESOURCE_NAME_KEYS is set but empty: unset it for the default \(k8s.v1.cni.cncf.io\/resourceName\), or name at least one annotation key/,
+    ],
     [{ NRI_EXCLUDE_NAMESPACES: ' ' }, /NRI_EXCLUDE_NAMESPACES is set but empty/],
     [{ KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load/],
   ];
   const pki = createPki();
   badSettings.push(
-    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CIPHERS: 'NOPE' }, /^nri: NRI_TLS_CIPHERS="NOPE"/],
-    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CLIENT_CA_FILE: '/nonexistent' }, /^nri: NRI_TLS_CLIENT_CA_FILE: cannot read \/nonexistent/],
-    [{ NRI_TLS_CERT_FILE: '/nonexistent.crt', NRI_TLS_KEY_FILE: pki.serverKey }, /^nri: NRI_TLS_CERT_FILE: cannot read \/nonexistent\.crt/],
-    [{ NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: '/nonexistent.key' }, /^nri: NRI_TLS_KEY_FILE: cannot read \/nonexistent\.key/],
+    [
+      { NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CIPHERS: 'NOPE' },
+      /^nri: NRI_TLS_CIPHERS="NOPE"/,
+    ],
+    [
+      { NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: pki.serverKey, NRI_TLS_CLIENT_CA_FILE: '/nonexistent' },
+      /^nri: NRI_TLS_CLIENT_CA_FILE: cannot read \/nonexistent/,
+    ],
+    [
+      { NRI_TLS_CERT_FILE: '/nonexistent.crt', NRI_TLS_KEY_FILE: pki.serverKey },
+      /^nri: NRI_TLS_CERT_FILE: cannot read \/nonexistent\.crt/,
+    ],
+    [
+      { NRI_TLS_CERT_FILE: pki.serverCert, NRI_TLS_KEY_FILE: '/nonexistent.key' },
+      /^nri: NRI_TLS_KEY_FILE: cannot read \/nonexistent\.key/,
+    ],
   );
   for (const [env, message] of badSettings) {
     it(`refuses to start on ${Object.keys(env).join(' + ')}=${Object.values(env).join(' + ')}`, async () => {
@@ -186,7 +280,10 @@ describe('startup', () => {
       const port = (taken.address() as AddressInfo).port;
       const fn = await startFunction({ PORT: String(port) }, { expectExit: true });
       assert.equal(await fn.exited, 2);
-      assert.match(fn.stderr.join(''), new RegExp(`^nri: cannot listen: port ${port} \\(PORT\\) is already in use: set PORT to a free port`));
+      assert.match(
+        fn.stderr.join(''),
+        new RegExp(`^nri: cannot listen: port ${port} \\(PORT\\) is already in use: set PORT to a free port`),
+      );
     } finally {
       taken.close();
     }
@@ -197,10 +294,20 @@ describe('startup', () => {
     .split(delimiter)
     .filter((dir) => !dir.includes('node_modules'))
     .map((dir) => join(dir, 'node'))
-    .find((file) => existsSync(file) && Number(/^v(\d+)/.exec(spawnSync(file, ['--version'], { encoding: 'utf8' }).stdout)?.[1]) < 26);
-  it('refuses to start on an older Node, saying which it needs and how to get it', { skip: olderNode ? false : 'no Node older than 26 on PATH' }, () => {
+    .find(
+      (file) =>
+        existsSync(file) &&
+        Number(/^v(\d+)/.exec(spawnSync(file, ['--version'], { encoding: 'utf8' }).stdout)?.[1]) < 26,
+    );
+  it('refuses to start on an older Node, saying which it needs and how to get it', {
+    skip: olderNode ? false : 'no Node older than 26 on PATH',
+  }, () => {
     for (const entry of ['main.js', 'nri.js', 'webhook.js']) {
-      const result = spawnSync(olderNode!, [fileURLToPath(new URL(`build/dist/${entry}`, repoRoot)), 'explain', '-f', '-'], { encoding: 'utf8', input: '', timeout: 10000, env: { PATH: process.env.PATH, KUBECONFIG: '/nonexistent' } });
+      const result = spawnSync(
+        olderNode!,
+        [fileURLToPath(new URL(`build/dist/${entry}`, repoRoot)), 'explain', '-f', '-'],
+        { encoding: 'utf8', input: '', timeout: 10000, env: { PATH: process.env.PATH, KUBECONFIG: '/nonexistent' } },
+      );
       assert.equal(result.status, 2, `${entry}: ${result.stderr}`);
       assert.match(result.stderr, /^(nri|webhook): nri runs on Node\.js 26 or newer; this is Node\.js 2\d\./, entry);
     }

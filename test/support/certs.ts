@@ -17,19 +17,47 @@ export interface TestPki {
   caPem: string;
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
-export function issue(dir: string, name: string, subject: string, options: { ca: { cert: string; key: string }; san?: string; days?: number; client?: boolean }): { cert: string; key: string } {
+export function issue(
+  dir: string,
+  name: string,
+  subject: string,
+  options: { ca: { cert: string; key: string }; san?: string; days?: number; client?: boolean },
+): { cert: string; key: string } {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const cert = join(dir, `${name}.crt`);
   const ext = join(dir, `${name}.ext`);
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
   openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr], dir);
-  const lines = [options.client ? 'extendedKeyUsage=clientAuth' : 'extendedKeyUsage=serverAuth', 'basicConstraints=CA:FALSE'];
+  const lines = [
+    options.client ? 'extendedKeyUsage=clientAuth' : 'extendedKeyUsage=serverAuth',
+    'basicConstraints=CA:FALSE',
+  ];
   if (options.san) lines.push(`subjectAltName=${options.san}`);
   writeFileSync(ext, lines.join('\n') + '\n');
-  openssl(['x509', '-req', '-in', csr, '-CA', options.ca.cert, '-CAkey', options.ca.key, '-CAcreateserial', '-days', String(options.days ?? 2), '-extfile', ext, '-out', cert], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      options.ca.cert,
+      '-CAkey',
+      options.ca.key,
+      '-CAcreateserial',
+      '-days',
+      String(options.days ?? 2),
+      '-extfile',
+      ext,
+      '-out',
+      cert,
+    ],
+    dir,
+  );
   return { cert, key };
 }
 

@@ -4,15 +4,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from "node:net";
-import type { Duplex } from "node:stream";
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestPki } from './certs.js';
 
 export type Route = 'nadGet' | 'nadList' | 'nadWatch' | 'cmGet' | 'cmList' | 'cmWatch' | 'ksvcList' | 'ksvcWatch';
 type WatchRoute = 'nadWatch' | 'cmWatch' | 'ksvcWatch';
-const watchRouteOf = (route: Route): WatchRoute => (route.startsWith('nad') ? 'nadWatch' : route.startsWith('cm') ? 'cmWatch' : 'ksvcWatch');
+const watchRouteOf = (route: Route): WatchRoute =>
+  route.startsWith('nad') ? 'nadWatch' : route.startsWith('cm') ? 'cmWatch' : 'ksvcWatch';
 
 export interface Fault {
   status?: number;
@@ -38,14 +39,24 @@ interface Watcher {
   bookmarks: boolean;
 }
 
-const nadObject = (namespace: string, name: string, annotations: Record<string, string>, config: string): KubeObject => ({
+const nadObject = (
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+  config: string,
+): KubeObject => ({
   apiVersion: 'k8s.cni.cncf.io/v1',
   kind: 'NetworkAttachmentDefinition',
   metadata: { name, namespace, annotations },
   spec: { config },
 });
 
-type KubeObject = { apiVersion?: string; kind?: string; metadata: { name: string; namespace: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
+type KubeObject = {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 export const TOKEN = 'test-token-not-a-secret';
 const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
@@ -55,7 +66,16 @@ export class FakeApiServer {
   readonly configMaps = new Map<string, KubeObject>();
   /** serving.knative.dev/v1 Services */
   readonly knativeServices = new Map<string, KubeObject>();
-  readonly counts: Record<Route, number> = { nadGet: 0, nadList: 0, nadWatch: 0, cmGet: 0, cmList: 0, cmWatch: 0, ksvcList: 0, ksvcWatch: 0 };
+  readonly counts: Record<Route, number> = {
+    nadGet: 0,
+    nadList: 0,
+    nadWatch: 0,
+    cmGet: 0,
+    cmList: 0,
+    cmWatch: 0,
+    ksvcList: 0,
+    ksvcWatch: 0,
+  };
   /** watches that asked for the list as their initial events (sendInitialEvents), by watched resource; counted in counts.*Watch too */
   readonly streamedLists: Record<WatchRoute, number> = { nadWatch: 0, cmWatch: 0, ksvcWatch: 0 };
   /** false: sendInitialEvents is refused with 422, as by a kube-apiserver whose WatchList gate is off */
@@ -79,7 +99,10 @@ export class FakeApiServer {
   constructor(private readonly pki: TestPki) {}
 
   async start(): Promise<void> {
-    this.server = createServer({ cert: readFileSync(this.pki.serverCert), key: readFileSync(this.pki.serverKey) }, (req, res) => this.handle(req, res));
+    this.server = createServer(
+      { cert: readFileSync(this.pki.serverCert), key: readFileSync(this.pki.serverKey) },
+      (req, res) => this.handle(req, res),
+    );
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -94,7 +117,12 @@ export class FakeApiServer {
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'fake', cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.pki.caPem).toString('base64') } }],
+        clusters: [
+          {
+            name: 'fake',
+            cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.pki.caPem).toString('base64') },
+          },
+        ],
         users: [{ name: 'nri', user: { token: TOKEN } }],
         contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'nri' } }],
         'current-context': 'fake',
@@ -140,10 +168,18 @@ export class FakeApiServer {
   }
 
   private matches(watcher: Watcher, object: KubeObject): boolean {
-    return (!watcher.namespace || watcher.namespace === object.metadata.namespace) && (!watcher.name || watcher.name === object.metadata.name);
+    return (
+      (!watcher.namespace || watcher.namespace === object.metadata.namespace) &&
+      (!watcher.name || watcher.name === object.metadata.name)
+    );
   }
 
-  upsertNad(namespace: string, name: string, annotations: Record<string, string> = {}, config = '{"cniVersion":"0.3.1","type":"sriov"}'): void {
+  upsertNad(
+    namespace: string,
+    name: string,
+    annotations: Record<string, string> = {},
+    config = '{"cniVersion":"0.3.1","type":"sriov"}',
+  ): void {
     this.put('nadWatch', nadObject(namespace, name, annotations, config));
   }
 
@@ -154,7 +190,12 @@ export class FakeApiServer {
   /** Adds many NADs without recording events one by one (for scale tests). */
   seedNads(objects: Array<{ namespace: string; name: string; annotations: Record<string, string> }>): void {
     for (const { namespace, name, annotations } of objects) {
-      const object = nadObject(namespace, name, annotations, '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}');
+      const object = nadObject(
+        namespace,
+        name,
+        annotations,
+        '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}',
+      );
       object.metadata.resourceVersion = String(++this.resourceVersion);
       this.nads.set(`${namespace}/${name}`, object);
     }
@@ -169,7 +210,13 @@ export class FakeApiServer {
   }
 
   upsertKnativeService(namespace: string, name: string, spec: unknown, status: unknown): void {
-    this.put('ksvcWatch', { apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name, namespace }, spec, status } as KubeObject);
+    this.put('ksvcWatch', {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec,
+      status,
+    } as KubeObject);
   }
 
   private store(route: WatchRoute): Map<string, KubeObject> {
@@ -197,7 +244,19 @@ export class FakeApiServer {
   expireWatches(): void {
     this.compactedBefore = this.resourceVersion;
     for (const watcher of [...this.watchers]) {
-      watcher.response.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } }) + '\n');
+      watcher.response.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: {
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            reason: 'Expired',
+            code: 410,
+            message: 'too old resource version',
+          },
+        }) + '\n',
+      );
       this.watchers.delete(watcher);
     }
   }
@@ -215,7 +274,12 @@ export class FakeApiServer {
   bookmark(): number {
     for (const watcher of this.watchers) {
       if (!watcher.bookmarks) continue;
-      watcher.response.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion) } } }) + '\n');
+      watcher.response.write(
+        JSON.stringify({
+          type: 'BOOKMARK',
+          object: { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion) } },
+        }) + '\n',
+      );
     }
     return this.resourceVersion;
   }
@@ -270,7 +334,16 @@ export class FakeApiServer {
   }
 
   private status(res: ServerResponse, code: number, message: string): void {
-    const reason = code === 404 ? 'NotFound' : code === 403 ? 'Forbidden' : code === 429 ? 'TooManyRequests' : code === 410 ? 'Expired' : 'InternalError';
+    const reason =
+      code === 404
+        ? 'NotFound'
+        : code === 403
+          ? 'Forbidden'
+          : code === 429
+            ? 'TooManyRequests'
+            : code === 410
+              ? 'Expired'
+              : 'InternalError';
     this.send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
   }
 
@@ -283,7 +356,11 @@ export class FakeApiServer {
     let route: Route;
     let params: { namespace?: string; name?: string } = {};
     if (url.pathname === `${NAD_PREFIX}/network-attachment-definitions`) route = watch ? 'nadWatch' : 'nadList';
-    else if ((match = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(url.pathname))) {
+    else if (
+      (match = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
+        url.pathname,
+      ))
+    ) {
       route = 'nadGet';
       params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
     } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(url.pathname))) {
@@ -311,14 +388,26 @@ export class FakeApiServer {
 
   private list(route: WatchRoute, params: { namespace?: string; name?: string }): KubeObject[] {
     const source = this.store(route);
-    return [...source.values()].filter((object) => (!params.namespace || object.metadata.namespace === params.namespace) && (!params.name || object.metadata.name === params.name));
+    return [...source.values()].filter(
+      (object) =>
+        (!params.namespace || object.metadata.namespace === params.namespace) &&
+        (!params.name || object.metadata.name === params.name),
+    );
   }
 
-  private serve(route: Route, params: { namespace?: string; name?: string }, url: URL, res: ServerResponse, fault: Fault | undefined): void {
+  private serve(
+    route: Route,
+    params: { namespace?: string; name?: string },
+    url: URL,
+    res: ServerResponse,
+    fault: Fault | undefined,
+  ): void {
     switch (route) {
       case 'nadGet': {
         const object = this.nads.get(`${params.namespace}/${params.name}`);
-        return object ? this.send(res, 200, object) : this.status(res, 404, `network-attachment-definitions "${params.name}" not found`);
+        return object
+          ? this.send(res, 200, object)
+          : this.status(res, 404, `network-attachment-definitions "${params.name}" not found`);
       }
       case 'cmGet': {
         const object = this.configMaps.get(`${params.namespace}/${params.name}`);
@@ -337,7 +426,12 @@ export class FakeApiServer {
         let snapshot = this.resourceVersion;
         if (token) {
           const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { rv: number; after: string };
-          if (parsed.rv < this.compactedBefore) return this.status(res, 410, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+          if (parsed.rv < this.compactedBefore)
+            return this.status(
+              res,
+              410,
+              'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+            );
           [after, snapshot] = [parsed.after, parsed.rv];
         }
         const snapshotKey = `${route} ${params.namespace ?? ''} ${params.name ?? ''} ${snapshot}`;
@@ -358,7 +452,12 @@ export class FakeApiServer {
           }
         }
         const items = limit > 0 ? sorted.slice(start, start + limit) : sorted.slice(start);
-        const more = start + items.length < sorted.length ? { continue: Buffer.from(JSON.stringify({ rv: snapshot, after: keyOf(items.at(-1)!) })).toString('base64') } : {};
+        const more =
+          start + items.length < sorted.length
+            ? {
+                continue: Buffer.from(JSON.stringify({ rv: snapshot, after: keyOf(items.at(-1)!) })).toString('base64'),
+              }
+            : {};
         const metadata = { resourceVersion: String(snapshot), ...more };
         this.listPages.push({ route, items: items.length, limit });
         return this.send(res, 200, { apiVersion: 'v1', kind: 'List', metadata, items });
@@ -369,32 +468,79 @@ export class FakeApiServer {
         const from = Number(url.searchParams.get('resourceVersion') || '0');
         const stream = url.searchParams.get('sendInitialEvents') === 'true';
         if (stream && !this.watchList) {
-          return this.send(res, 422, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled' });
+          return this.send(res, 422, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            reason: 'Invalid',
+            code: 422,
+            message:
+              'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled',
+          });
         }
         if (stream && url.searchParams.get('resourceVersionMatch') !== 'NotOlderThan') {
-          return this.send(res, 422, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: 'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' });
+          return this.send(res, 422, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            reason: 'Invalid',
+            code: 422,
+            message:
+              'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+          });
         }
         if (from > this.resourceVersion) {
           const message = `Too large resource version: ${from}, current: ${this.resourceVersion}`;
-          return this.send(res, 504, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Timeout', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 }, code: 504 });
+          return this.send(res, 504, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message,
+            reason: 'Timeout',
+            details: {
+              causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+              retryAfterSeconds: 1,
+            },
+            code: 504,
+          });
         }
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
         res.flushHeaders(); // as the real API server does: the watch is open before any event
         if (fault?.silent) return;
         if (!stream && from < this.compactedBefore) {
-          res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
+          res.end(
+            JSON.stringify({
+              type: 'ERROR',
+              object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' },
+            }) + '\n',
+          );
           return;
         }
-        const watcher: Watcher = { route, response: res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...params };
+        const watcher: Watcher = {
+          route,
+          response: res,
+          bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
+          ...params,
+        };
         if (stream) {
           // WatchList: every object as ADDED, then the bookmark that ends the initial events.
           this.streamedLists[route]++;
           for (const object of this.list(route, params)) res.write(JSON.stringify({ type: 'ADDED', object }) + '\n');
-          const end = { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion), annotations: { 'k8s.io/initial-events-end': 'true' } } };
+          const end = {
+            kind: 'Bookmark',
+            metadata: {
+              resourceVersion: String(this.resourceVersion),
+              annotations: { 'k8s.io/initial-events-end': 'true' },
+            },
+          };
           res.write(JSON.stringify({ type: 'BOOKMARK', object: end }) + '\n');
         } else {
           for (const event of this.events) {
-            if (event.route === route && event.rv > from && this.matches(watcher, event.object)) res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
+            if (event.route === route && event.rv > from && this.matches(watcher, event.object))
+              res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
           }
         }
         if (fault?.garbage) res.write('garbage that is {not json\n');

@@ -3,7 +3,15 @@ import { readFileSync } from 'node:fs';
 import jsonPatch, { type Operation } from 'fast-json-patch';
 import type { Decision, Verdict } from '../../functions/core/decision.js';
 import { reviewPod } from '../../functions/core/review.js';
-import type { CoreSettings, Nad, NadLookupOutcome, NadRef, Pod, StringMap, Switches } from '../../functions/core/types.js';
+import type {
+  CoreSettings,
+  Nad,
+  NadLookupOutcome,
+  NadRef,
+  Pod,
+  StringMap,
+  Switches,
+} from '../../functions/core/types.js';
 
 export const repoRoot = new URL('../../../', import.meta.url);
 
@@ -27,7 +35,11 @@ export function sriovNad(namespace: string, name: string, resource: string, extr
   return nad(namespace, name, { 'k8s.v1.cni.cncf.io/resourceName': resource, ...extra });
 }
 
-export function pod(annotations: StringMap = {}, overrides: Partial<Pod['spec']> = {}, metadata: Record<string, unknown> = {}): Pod {
+export function pod(
+  annotations: StringMap = {},
+  overrides: Partial<Pod['spec']> = {},
+  metadata: Record<string, unknown> = {},
+): Pod {
   return {
     metadata: { name: 'p', namespace: 'default', annotations, ...metadata },
     spec: { containers: [{ name: 'app', image: 'busybox' }], ...overrides },
@@ -35,13 +47,20 @@ export function pod(annotations: StringMap = {}, overrides: Partial<Pod['spec']>
 }
 
 /** The StatefulSet pod from shared/examples, as the API server sends it. */
-export function realisticReview(): { apiVersion: string; kind: string; request: { uid: string; namespace: string; object: Pod; [k: string]: unknown } } {
+export function realisticReview(): {
+  apiVersion: string;
+  kind: string;
+  request: { uid: string; namespace: string; object: Pod; [k: string]: unknown };
+} {
   const path = new URL('test/fixtures/admission-review-statefulset.json', repoRoot);
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
 /** A NAD source held in memory, as the core's third argument; it records what it was asked. */
-export function lookupFrom(nads: Nad[], failures: Record<string, string> = {}): ((refs: readonly NadRef[]) => Map<string, NadLookupOutcome>) & { calls: string[] } {
+export function lookupFrom(
+  nads: Nad[],
+  failures: Record<string, string> = {},
+): ((refs: readonly NadRef[]) => Map<string, NadLookupOutcome>) & { calls: string[] } {
   const byKey = new Map(nads.map((item) => [`${item.namespace}/${item.name}`, item]));
   const calls: string[] = [];
   const lookup = (refs: readonly NadRef[]) => {
@@ -73,7 +92,11 @@ export interface RunOptions {
 
 export function verdictOf(target: Pod, options: RunOptions = {}): Verdict {
   return reviewPod(
-    { pod: target, namespace: options.namespace ?? 'default', ...(options.operation ? { operation: options.operation } : {}) },
+    {
+      pod: target,
+      namespace: options.namespace ?? 'default',
+      ...(options.operation ? { operation: options.operation } : {}),
+    },
     { settings: { ...defaultSettings, ...options.settings }, switches: { ...defaultSwitches, ...options.switches } },
     lookupFrom(options.nads ?? []),
   );

@@ -46,7 +46,10 @@ export interface StartOptions {
   gid?: number;
 }
 
-export async function startFunction(env: Record<string, string | undefined>, options: StartOptions = {}): Promise<RunningFunction> {
+export async function startFunction(
+  env: Record<string, string | undefined>,
+  options: StartOptions = {},
+): Promise<RunningFunction> {
   const home = mkdtempSync(join(tmpdir(), 'nri-home-'));
   const port = options.expectExit ? 0 : await freePort();
   if (env.NRI_TLS_CERT_FILE && env.NRI_TLS_PORT === '0') env = { ...env, NRI_TLS_PORT: String(await freePort()) };
@@ -81,7 +84,9 @@ export async function startFunction(env: Record<string, string | undefined>, opt
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => {
       if (!stopping && !options.expectExit) {
-        process.stderr.write(`function exited unexpectedly (code ${code}, signal ${signal}):\n${logs.slice(-10).join('\n')}\n${stderr.join('')}\n`);
+        process.stderr.write(
+          `function exited unexpectedly (code ${code}, signal ${signal}):\n${logs.slice(-10).join('\n')}\n${stderr.join('')}\n`,
+        );
       }
       resolve(code);
     }),
@@ -91,7 +96,15 @@ export async function startFunction(env: Record<string, string | undefined>, opt
     const seen = logs.find((line) => pattern.test(line));
     if (seen) return Promise.resolve(seen);
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no log line matching ${pattern} within ${timeoutMs} ms; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`,
+            ),
+          ),
+        timeoutMs,
+      );
       waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
     });
   };
@@ -114,10 +127,16 @@ export async function startFunction(env: Record<string, string | undefined>, opt
   const tlsPort = env.NRI_TLS_CERT_FILE ? Number(env.NRI_TLS_PORT ?? 8443) : undefined;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`function exited with ${child.exitCode}: ${stderr.join('')}`);
-    const healthy = await send(`${url}/healthz`, { timeoutMs: 1000 }).then((r) => r.status === 200, () => false);
+    const healthy = await send(`${url}/healthz`, { timeoutMs: 1000 }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     const tlsUp = tlsPort === undefined || (await canConnect(tlsPort));
     if (healthy && tlsUp) break;
-    if (Date.now() > deadline) throw new Error(`function did not become healthy; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `function did not become healthy; logs:\n${logs.slice(-20).join('\n')}\nstderr: ${stderr.join('')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const running: RunningFunction = { child, port, logs, stderr, url, waitForLog, stop, exited };
@@ -142,7 +161,16 @@ export interface HttpResult {
   json: any;
 }
 
-export function send(url: string, options: { method?: string; body?: string | Buffer; headers?: Record<string, string | number>; tls?: RequestOptions; timeoutMs?: number } = {}): Promise<HttpResult> {
+export function send(
+  url: string,
+  options: {
+    method?: string;
+    body?: string | Buffer;
+    headers?: Record<string, string | number>;
+    tls?: RequestOptions;
+    timeoutMs?: number;
+  } = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const requester = target.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -180,7 +208,14 @@ export function admissionReview(object: unknown, extra: Record<string, unknown> 
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'uid-' + Math.random().toString(16).slice(2), kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'default', operation: 'CREATE', object, ...extra },
+    request: {
+      uid: 'uid-' + Math.random().toString(16).slice(2),
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      namespace: 'default',
+      operation: 'CREATE',
+      object,
+      ...extra,
+    },
   });
 }
 
@@ -189,11 +224,17 @@ export function decodePatch(result: HttpResult): any[] {
   return patch ? JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) : [];
 }
 
-export async function eventually<T>(probe: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = 10000, stepMs = 50): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T> | T,
+  check: (value: T) => boolean,
+  timeoutMs = 10000,
+  stepMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T = await probe();
   while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
     last = await probe();
   }

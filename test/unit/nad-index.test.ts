@@ -11,7 +11,11 @@ describe('NadIndex', () => {
   it('answers what was set, by namespace and name, and nothing else', () => {
     const index = new NadIndex();
     index.set({ namespace: 'a', name: 'net', annotations: { [RESOURCE]: 'example.com/a' } });
-    assert.deepEqual(index.get('a', 'net'), { namespace: 'a', name: 'net', annotations: { [RESOURCE]: 'example.com/a' } });
+    assert.deepEqual(index.get('a', 'net'), {
+      namespace: 'a',
+      name: 'net',
+      annotations: { [RESOURCE]: 'example.com/a' },
+    });
     assert.equal(index.get('b', 'net'), undefined);
     assert.equal(index.get('a', 'other'), undefined);
     assert.equal(index.size, 1);
@@ -20,7 +24,10 @@ describe('NadIndex', () => {
   it('shares one frozen annotation set among every NAD that carries it, whatever the key order', () => {
     const index = new NadIndex();
     for (let i = 0; i < 1000; i++) {
-      const annotations = i % 2 ? { [RESOURCE]: 'example.com/pool', [SELECTOR]: 'sriov=true' } : { [SELECTOR]: 'sriov=true', [RESOURCE]: 'example.com/pool' };
+      const annotations =
+        i % 2
+          ? { [RESOURCE]: 'example.com/pool', [SELECTOR]: 'sriov=true' }
+          : { [SELECTOR]: 'sriov=true', [RESOURCE]: 'example.com/pool' };
       index.set({ namespace: `ns-${i}`, name: 'net', annotations });
     }
     assert.equal(index.size, 1000);

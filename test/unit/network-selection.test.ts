@@ -10,20 +10,52 @@ describe('network selection: accepted forms', () => {
     ['namespaced', 'other/foo', [{ namespace: 'other', name: 'foo' }]],
     ['interface', 'foo@net1', [{ namespace: 'podns', name: 'foo', interface: 'net1' }]],
     ['namespace and interface', 'other/foo@net1', [{ namespace: 'other', name: 'foo', interface: 'net1' }]],
-    ['spaces around items, / and @', ' other / foo @ net1 ,  bar ', [{ namespace: 'other', name: 'foo', interface: 'net1' }, { namespace: 'podns', name: 'bar' }]],
-    ['duplicates count separately', 'foo, foo', [{ namespace: 'podns', name: 'foo' }, { namespace: 'podns', name: 'foo' }]],
-    ['JSON list', '[{"name":"foo"},{"name":"bar","namespace":"other","interface":"net2"}]', [{ namespace: 'podns', name: 'foo' }, { namespace: 'other', name: 'bar', interface: 'net2' }]],
-    ['JSON with NPWG fields', '[{"name":"foo","ips":["10.0.0.1/24"],"mac":"02:00:00:00:00:01","default-route":["10.0.0.254"],"cni-args":{"a":1}}]', [{ namespace: 'podns', name: 'foo' }]],
+    [
+      'spaces around items, / and @',
+      ' other / foo @ net1 ,  bar ',
+      [
+        { namespace: 'other', name: 'foo', interface: 'net1' },
+        { namespace: 'podns', name: 'bar' },
+      ],
+    ],
+    [
+      'duplicates count separately',
+      'foo, foo',
+      [
+        { namespace: 'podns', name: 'foo' },
+        { namespace: 'podns', name: 'foo' },
+      ],
+    ],
+    [
+      'JSON list',
+      '[{"name":"foo"},{"name":"bar","namespace":"other","interface":"net2"}]',
+      [
+        { namespace: 'podns', name: 'foo' },
+        { namespace: 'other', name: 'bar', interface: 'net2' },
+      ],
+    ],
+    [
+      'JSON with NPWG fields',
+      '[{"name":"foo","ips":["10.0.0.1/24"],"mac":"02:00:00:00:00:01","default-route":["10.0.0.254"],"cni-args":{"a":1}}]',
+      [{ namespace: 'podns', name: 'foo' }],
+    ],
     ['JSON empty list', '[]', []],
     ['empty value', '', []],
     ['blank value', '   ', []],
-    ['interface of 15 characters', 'foo@abcdefghijklmno', [{ namespace: 'podns', name: 'foo', interface: 'abcdefghijklmno' }]],
+    [
+      'interface of 15 characters',
+      'foo@abcdefghijklmno',
+      [{ namespace: 'podns', name: 'foo', interface: 'abcdefghijklmno' }],
+    ],
   ];
   for (const [title, value, expected] of cases) {
     it(title, () => {
       const result = parse(value);
       assert.ok(result.ok, !result.ok ? result.error : '');
-      assert.deepEqual(result.value.map(({ source: _source, ...rest }) => rest), expected);
+      assert.deepEqual(
+        result.value.map(({ source: _source, ...rest }) => rest),
+        expected,
+      );
     });
   }
 });
@@ -44,12 +76,20 @@ describe('network selection: denied with the culprit quoted', () => {
     ['interface with colon', 'foo@eth:1', /the interface name \(after '@'\) must be an interface name/],
     ['interface dot-dot', 'foo@..', /the interface name \(after '@'\) must be an interface name/],
     ['JSON null element', '[null]', /element 1 null must be an object/],
-    ['JSON object instead of list', '{"name":"foo"}', /must be a JSON list of network selection objects, got \{"name":"foo"\}/],
+    [
+      'JSON object instead of list',
+      '{"name":"foo"}',
+      /must be a JSON list of network selection objects, got \{"name":"foo"\}/,
+    ],
     ['JSON string element', '["foo"]', /element 1 "foo" must be an object/],
     ['JSON non-string name', '[{"name":5}]', /element 1 \{"name":5\}: its "name" must be a string/],
     ['JSON missing name', '[{"namespace":"a"}]', /has no "name", which is required/],
     ['JSON path traversal name', '[{"name":"../../secrets"}]', /its "name" must be a DNS-1123 label/],
-    ['JSON path traversal namespace', '[{"name":"a","namespace":"kube-system/secrets/x"}]', /its "namespace" must be a DNS-1123 label/],
+    [
+      'JSON path traversal namespace',
+      '[{"name":"a","namespace":"kube-system/secrets/x"}]',
+      /its "namespace" must be a DNS-1123 label/,
+    ],
     ['JSON interface with slash', '[{"name":"a","interface":"a/b"}]', /its "interface" must be an interface name/],
     ['JSON interface with space', '[{"name":"a","interface":"a b"}]', /its "interface"/],
     ['JSON wrong type of ips', '[{"name":"a","ips":"10.0.0.1"}]', /its "ips" must be an array/],

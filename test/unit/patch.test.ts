@@ -8,10 +8,15 @@ import type { Pod } from '../../functions/core/types.js';
 import { pod, realisticReview } from '../support/fixtures.js';
 
 const podWithLists = (): Pod =>
-  pod({ 'k8s.v1.cni.cncf.io/networks': 'a' }, {
-    containers: [{ name: 'app', resources: { requests: { cpu: '1' } }, volumeMounts: [{ name: 'v', mountPath: '/v' }] }],
-    volumes: [{ name: 'v', emptyDir: {} }],
-  });
+  pod(
+    { 'k8s.v1.cni.cncf.io/networks': 'a' },
+    {
+      containers: [
+        { name: 'app', resources: { requests: { cpu: '1' } }, volumeMounts: [{ name: 'v', mountPath: '/v' }] },
+      ],
+      volumes: [{ name: 'v', emptyDir: {} }],
+    },
+  );
 
 describe('patchProblem', () => {
   it('accepts each kind of operation buildPatch emits, on the shape kube-apiserver sends', () => {
@@ -20,7 +25,11 @@ describe('patchProblem', () => {
     const ops = buildPatch(target, {
       annotations: new Map([['k8s.v1.cni.cncf.io/network-status', 'x']]),
       nodeSelector: new Map([['sriov', 'true']]),
-      resources: { containerIndex: 0, requests: new Map([['intel.com/sriov', '1']]), limits: new Map([['intel.com/sriov', '1']]) },
+      resources: {
+        containerIndex: 0,
+        requests: new Map([['intel.com/sriov', '1']]),
+        limits: new Map([['intel.com/sriov', '1']]),
+      },
       volumeItems: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }],
       mountContainers: [0],
       envContainers: [0],
@@ -46,17 +55,57 @@ describe('patchProblem', () => {
   });
 
   const broken: Array<[string, Operation, RegExp]> = [
-    ['a missing parent', { op: 'add', path: '/spec/containers/0/env/-', value: { name: 'A', value: 'b' } }, /operation 1 \(add \/spec\/containers\/0\/env\/-\): the parent does not exist/],
-    ['a parent two levels missing', { op: 'add', path: '/spec/nodeSelector/a', value: 'b' }, /the parent does not exist/],
-    ['an index past the end of a list', { op: 'add', path: '/spec/volumes/5', value: { name: 'x' } }, /nri appends to arrays; index "5" is not the end \(1\)/],
-    ['an insertion inside a list', { op: 'add', path: '/spec/volumes/0', value: { name: 'x' } }, /nri appends to arrays/],
-    ['a container that does not exist', { op: 'add', path: '/spec/containers/3/env', value: [] }, /the parent does not exist/],
-    ['a non-numeric list index', { op: 'add', path: '/spec/volumes/first', value: { name: 'x' } }, /index "first" is not the end/],
-    ['a string where an object is needed', { op: 'add', path: '/spec/containers/0/name/x', value: 'y' }, /the parent is not an object or array/],
-    ['a prototype key', { op: 'add', path: '/metadata/__proto__', value: { polluted: 'yes' } }, /"__proto__" is not a key a patch may write/],
-    ['a path through a prototype key', { op: 'add', path: '/metadata/__proto__/polluted', value: 'yes' }, /the parent does not exist/],
+    [
+      'a missing parent',
+      { op: 'add', path: '/spec/containers/0/env/-', value: { name: 'A', value: 'b' } },
+      /operation 1 \(add \/spec\/containers\/0\/env\/-\): the parent does not exist/,
+    ],
+    [
+      'a parent two levels missing',
+      { op: 'add', path: '/spec/nodeSelector/a', value: 'b' },
+      /the parent does not exist/,
+    ],
+    [
+      'an index past the end of a list',
+      { op: 'add', path: '/spec/volumes/5', value: { name: 'x' } },
+      /nri appends to arrays; index "5" is not the end \(1\)/,
+    ],
+    [
+      'an insertion inside a list',
+      { op: 'add', path: '/spec/volumes/0', value: { name: 'x' } },
+      /nri appends to arrays/,
+    ],
+    [
+      'a container that does not exist',
+      { op: 'add', path: '/spec/containers/3/env', value: [] },
+      /the parent does not exist/,
+    ],
+    [
+      'a non-numeric list index',
+      { op: 'add', path: '/spec/volumes/first', value: { name: 'x' } },
+      /index "first" is not the end/,
+    ],
+    [
+      'a string where an object is needed',
+      { op: 'add', path: '/spec/containers/0/name/x', value: 'y' },
+      /the parent is not an object or array/,
+    ],
+    [
+      'a prototype key',
+      { op: 'add', path: '/metadata/__proto__', value: { polluted: 'yes' } },
+      /"__proto__" is not a key a patch may write/,
+    ],
+    [
+      'a path through a prototype key',
+      { op: 'add', path: '/metadata/__proto__/polluted', value: 'yes' },
+      /the parent does not exist/,
+    ],
     ['an operation other than add', { op: 'remove', path: '/spec/volumes/0' }, /only "add" with a value/],
-    ['an add without a value', { op: 'add', path: '/metadata/annotations/x', value: undefined }, /only "add" with a value/],
+    [
+      'an add without a value',
+      { op: 'add', path: '/metadata/annotations/x', value: undefined },
+      /only "add" with a value/,
+    ],
     ['a path without a leading slash', { op: 'add', path: 'metadata', value: {} }, /must start with "\/"/],
   ];
   for (const [name, op, message] of broken) {

@@ -19,24 +19,58 @@ const RUNS = { numRuns: 400 };
 
 const NADS: Nad[] = [
   nad('default', 'a', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/a' }),
-  nad('default', 'b', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/b', 'k8s.v1.cni.cncf.io/nodeSelector': 'nic=b' }),
+  nad('default', 'b', {
+    'k8s.v1.cni.cncf.io/resourceName': 'example.com/b',
+    'k8s.v1.cni.cncf.io/nodeSelector': 'nic=b',
+  }),
   nad('default', 'c'),
   nad('other', 'a', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/c' }),
 ];
-const RESOURCE_OF: Record<string, string | undefined> = { 'default/a': 'example.com/a', 'default/b': 'example.com/b', 'default/c': undefined, 'other/a': 'example.com/c' };
+const RESOURCE_OF: Record<string, string | undefined> = {
+  'default/a': 'example.com/a',
+  'default/b': 'example.com/b',
+  'default/c': undefined,
+  'other/a': 'example.com/c',
+};
 
 // A network reference as the generator means it; the annotation is written from it (as CSV with
 // optional spaces around ',', '/' and '@', which Multus trims, or as JSON), so the reference
 // model below knows the intended NADs without running the parser under test.
-const reference = fc.record({ ns: fc.constantFrom(undefined, 'default', 'other'), name: fc.constantFrom('a', 'b', 'c', 'a', 'b'), iface: fc.option(fc.constantFrom('net1', 'eth9'), { nil: undefined }) });
+const reference = fc.record({
+  ns: fc.constantFrom(undefined, 'default', 'other'),
+  name: fc.constantFrom('a', 'b', 'c', 'a', 'b'),
+  iface: fc.option(fc.constantFrom('net1', 'eth9'), { nil: undefined }),
+});
 const space = fc.constantFrom('', '', ' ', '  ');
-const resourceList = fc.dictionary(fc.constantFrom('example.com/a', 'example.com/b', 'cpu', 'hugepages-1Gi'), fc.constantFrom('1', '2', '0', '3'), { maxKeys: 2 });
+const resourceList = fc.dictionary(
+  fc.constantFrom('example.com/a', 'example.com/b', 'cpu', 'hugepages-1Gi'),
+  fc.constantFrom('1', '2', '0', '3'),
+  { maxKeys: 2 },
+);
 const container = (name: string) =>
   fc.record(
     {
       name: fc.constant(name),
-      resources: fc.option(fc.record({ requests: fc.option(resourceList, { nil: undefined }), limits: fc.option(resourceList, { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
-      volumeMounts: fc.option(fc.array(fc.record({ name: fc.constantFrom('data', 'podnetinfo'), mountPath: fc.constantFrom('/data', '/etc/podnetinfo', '/x') }), { maxLength: 2 }), { nil: undefined }),
+      resources: fc.option(
+        fc.record(
+          {
+            requests: fc.option(resourceList, { nil: undefined }),
+            limits: fc.option(resourceList, { nil: undefined }),
+          },
+          { requiredKeys: [] },
+        ),
+        { nil: undefined },
+      ),
+      volumeMounts: fc.option(
+        fc.array(
+          fc.record({
+            name: fc.constantFrom('data', 'podnetinfo'),
+            mountPath: fc.constantFrom('/data', '/etc/podnetinfo', '/x'),
+          }),
+          { maxLength: 2 },
+        ),
+        { nil: undefined },
+      ),
     },
     { requiredKeys: ['name'] },
   );
@@ -49,26 +83,52 @@ const podArbitrary: fc.Arbitrary<GeneratedPod> = fc
   .record({
     refs: fc.array(fc.tuple(reference, fc.array(space, { minLength: 6, maxLength: 6 })), { maxLength: 5 }),
     json: fc.boolean(),
-    containers: fc.integer({ min: 1, max: 3 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => container(`c${i}`)))),
-    volumes: fc.option(fc.array(fc.record({ name: fc.constantFrom('data', 'podnetinfo') }), { maxLength: 2 }), { nil: undefined }),
+    containers: fc
+      .integer({ min: 1, max: 3 })
+      .chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => container(`c${i}`)))),
+    volumes: fc.option(fc.array(fc.record({ name: fc.constantFrom('data', 'podnetinfo') }), { maxLength: 2 }), {
+      nil: undefined,
+    }),
     labels: fc.option(fc.dictionary(fc.constantFrom('app', 'tier'), fc.constantFrom('x', 'y')), { nil: undefined }),
-    nodeSelector: fc.option(fc.dictionary(fc.constantFrom('zone', 'nic'), fc.constantFrom('b', 'z')), { nil: undefined }),
+    nodeSelector: fc.option(fc.dictionary(fc.constantFrom('zone', 'nic'), fc.constantFrom('b', 'z')), {
+      nil: undefined,
+    }),
   })
   .map(({ refs, json, containers, volumes, labels, nodeSelector }): GeneratedPod => {
     const value = json
-      ? JSON.stringify(refs.map(([r]) => ({ name: r.name, ...(r.ns ? { namespace: r.ns } : {}), ...(r.iface ? { interface: r.iface } : {}) })))
-      : refs.map(([r, [s0, s1, s2, s3, s4, s5]]) => `${s0}${r.ns ? `${r.ns}${s1}/${s2}` : ''}${r.name}${r.iface ? `${s3}@${s4}${r.iface}` : ''}${s5}`).join(',');
+      ? JSON.stringify(
+          refs.map(([r]) => ({
+            name: r.name,
+            ...(r.ns ? { namespace: r.ns } : {}),
+            ...(r.iface ? { interface: r.iface } : {}),
+          })),
+        )
+      : refs
+          .map(
+            ([r, [s0, s1, s2, s3, s4, s5]]) =>
+              `${s0}${r.ns ? `${r.ns}${s1}/${s2}` : ''}${r.name}${r.iface ? `${s3}@${s4}${r.iface}` : ''}${s5}`,
+          )
+          .join(',');
     const spec: Pod['spec'] = { containers: containers.map((c) => JSON.parse(JSON.stringify(c)) as Container) };
     if (volumes) spec.volumes = volumes;
     if (nodeSelector) spec.nodeSelector = nodeSelector;
-    const pod = { metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: value }, ...(labels ? { labels } : {}) }, spec };
+    const pod = {
+      metadata: { name: 'p', namespace: 'default', annotations: { [NETWORKS]: value }, ...(labels ? { labels } : {}) },
+      spec,
+    };
     return { pod, keys: refs.map(([r]) => `${r.ns ?? 'default'}/${r.name}`) };
   });
 
-const decide = (pod: Pod) => reviewPod({ pod, namespace: 'default' }, { settings: defaultSettings, switches: defaultSwitches }, lookupFrom(NADS)).decision;
+const decide = (pod: Pod) =>
+  reviewPod({ pod, namespace: 'default' }, { settings: defaultSettings, switches: defaultSwitches }, lookupFrom(NADS))
+    .decision;
 
 /** The reference model: what the rules say should happen, computed the simple way. */
-function expectedOutcome({ pod, keys }: GeneratedPod): { deny?: 'missing' | 'conflict'; counts: Map<string, number>; usesB: boolean } {
+function expectedOutcome({ pod, keys }: GeneratedPod): {
+  deny?: 'missing' | 'conflict';
+  counts: Map<string, number>;
+  usesB: boolean;
+} {
   const counts = new Map<string, number>();
   const usesB = keys.includes('default/b');
   if (keys.some((key) => !(key in RESOURCE_OF))) return { deny: 'missing', counts, usesB };
@@ -78,7 +138,10 @@ function expectedOutcome({ pod, keys }: GeneratedPod): { deny?: 'missing' | 'con
     const resource = RESOURCE_OF[key];
     if (resource) counts.set(resource, (counts.get(resource) ?? 0) + 1);
   }
-  const userSet = (resource: string) => pod.spec.containers.some((c) => Object.hasOwn(c.resources?.requests ?? {}, resource) || Object.hasOwn(c.resources?.limits ?? {}, resource));
+  const userSet = (resource: string) =>
+    pod.spec.containers.some(
+      (c) => Object.hasOwn(c.resources?.requests ?? {}, resource) || Object.hasOwn(c.resources?.limits ?? {}, resource),
+    );
   for (const resource of [...counts.keys()]) if (userSet(resource)) counts.delete(resource);
   return { counts, usesB };
 }
@@ -89,7 +152,10 @@ describe('properties of the annotation parser', () => {
       fc.property(fc.oneof(fc.string(), fc.json(), fc.stringMatching(/^[a-z/@, .{}[\]"]{0,40}$/)), (value) => {
         const result = parseNetworkSelection(value, 'ns', 'networks');
         if (!result.ok) return typeof result.error === 'string' && result.error.length > 0;
-        return result.value.every((ref) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.name) && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.namespace));
+        return result.value.every(
+          (ref) =>
+            /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.name) && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ref.namespace),
+        );
       }),
       { numRuns: 2000 },
     );
@@ -108,7 +174,10 @@ describe('properties of the whole decision', () => {
         const model = expectedOutcome(generated);
         if (model.deny) {
           assert.equal(decision.type, 'denied');
-          assert.equal(decision.type === 'denied' && decision.kind, model.deny === 'missing' ? 'nad_not_found' : 'conflict');
+          assert.equal(
+            decision.type === 'denied' && decision.kind,
+            model.deny === 'missing' ? 'nad_not_found' : 'conflict',
+          );
           assert.equal(review.response.allowed, false);
           return;
         }
@@ -123,12 +192,20 @@ describe('properties of the whole decision', () => {
           assert.equal(after.spec.containers[0]!.resources?.limits?.[resource], String(count));
         }
         const volumes = (after.spec.volumes ?? []).filter((v) => v.name === 'podnetinfo').length;
-        assert.equal(volumes, expected.size > 0 || pod.spec.volumes?.some((v) => v.name === 'podnetinfo') ? Math.max(1, (pod.spec.volumes ?? []).filter((v) => v.name === 'podnetinfo').length) : 0);
+        assert.equal(
+          volumes,
+          expected.size > 0 || pod.spec.volumes?.some((v) => v.name === 'podnetinfo')
+            ? Math.max(1, (pod.spec.volumes ?? []).filter((v) => v.name === 'podnetinfo').length)
+            : 0,
+        );
         for (const c of after.spec.containers) {
           const before = pod.spec.containers.find((x) => x.name === c.name)!;
           const added = (c.volumeMounts?.length ?? 0) - (before.volumeMounts?.length ?? 0);
           assert.ok(added === 0 || added === 1);
-          if (added === 1) assert.ok(!(before.volumeMounts ?? []).some((m) => m.name === 'podnetinfo' || m.mountPath === '/etc/podnetinfo'));
+          if (added === 1)
+            assert.ok(
+              !(before.volumeMounts ?? []).some((m) => m.name === 'podnetinfo' || m.mountPath === '/etc/podnetinfo'),
+            );
         }
         // Idempotent: the function applied to its own output changes nothing.
         const again = await decide(after);
@@ -140,26 +217,48 @@ describe('properties of the whole decision', () => {
 
   it('never throws on arbitrary JSON bodies: a review or a 4xx reason', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.json(), fc.string(), fc.jsonValue().map((v) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: v }))), (body) => {
-        try {
-          decodeReview(Buffer.from(body));
-        } catch (error) {
-          assert.equal((error as { status?: number }).status, 400, String(error));
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc
+            .jsonValue()
+            .map((v) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: v })),
+        ),
+        (body) => {
+          try {
+            decodeReview(Buffer.from(body));
+          } catch (error) {
+            assert.equal((error as { status?: number }).status, 400, String(error));
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it('encodes an answer as JSON.stringify of its review would, character for character, whatever the uid, patch, warnings and audit facts', () => {
     const decision: fc.Arbitrary<Decision> = fc.oneof(
-      fc.array(fc.record({ op: fc.constant('add' as const), path: fc.string({ unit: 'grapheme' }).map((path) => `/${path}`), value: fc.jsonValue() }), { maxLength: 4 }).map((ops) => ({ type: 'patched' as const, ops })),
+      fc
+        .array(
+          fc.record({
+            op: fc.constant('add' as const),
+            path: fc.string({ unit: 'grapheme' }).map((path) => `/${path}`),
+            value: fc.jsonValue(),
+          }),
+          { maxLength: 4 },
+        )
+        .map((ops) => ({ type: 'patched' as const, ops })),
       fc.constant({ type: 'allowed' as const, reason: 'no_networks' as const }),
-      fc.string({ unit: 'grapheme' }).map((message) => ({ type: 'denied' as const, kind: 'nad_not_found' as const, message })),
+      fc
+        .string({ unit: 'grapheme' })
+        .map((message) => ({ type: 'denied' as const, kind: 'nad_not_found' as const, message })),
     );
     const text = fc.string({ unit: 'grapheme', maxLength: 20 });
     const facts = fc.record({
-      networks: fc.array(fc.record({ namespace: text, name: text, source: fc.constant('networks' as const) }), { maxLength: 3 }),
+      networks: fc.array(fc.record({ namespace: text, name: text, source: fc.constant('networks' as const) }), {
+        maxLength: 3,
+      }),
       injected: fc.array(fc.tuple(text, fc.nat()), { maxLength: 3 }).map((pairs) => new Map(pairs)),
       warnings: fc.array(fc.string({ unit: 'binary' }), { maxLength: 10 }),
     });
@@ -172,14 +271,31 @@ describe('properties of the whole decision', () => {
     );
   });
 
-  it("proves patches the way fast-json-patch applies them: the proof and the library agree on any add sequence", () => {
-    const token = fc.constantFrom('spec', 'containers', '0', '1', '2', '-', 'volumes', 'resources', 'requests', 'x~1y', 'metadata', 'labels', 'z');
+  it('proves patches the way fast-json-patch applies them: the proof and the library agree on any add sequence', () => {
+    const token = fc.constantFrom(
+      'spec',
+      'containers',
+      '0',
+      '1',
+      '2',
+      '-',
+      'volumes',
+      'resources',
+      'requests',
+      'x~1y',
+      'metadata',
+      'labels',
+      'z',
+    );
     const opArbitrary = fc.record({
       op: fc.constant('add' as const),
       path: fc.array(token, { minLength: 1, maxLength: 5 }).map((tokens) => `/${tokens.join('/')}`),
       value: fc.oneof(fc.constant('v'), fc.constant({}), fc.constant([]), fc.constant({ requests: {} })),
     });
-    const document = { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', resources: {} }], volumes: [{ name: 'v' }] } };
+    const document = {
+      metadata: { labels: { a: 'b' } },
+      spec: { containers: [{ name: 'c', resources: {} }], volumes: [{ name: 'v' }] },
+    };
     fc.assert(
       fc.property(fc.array(opArbitrary, { maxLength: 6 }), (generated) => {
         // fast-check hands out one instance per constant, and the library writes into
@@ -197,7 +313,8 @@ describe('properties of the whole decision', () => {
         }
         // nri appends to arrays only, so an insertion the library would accept is refused here;
         // anything the proof accepts the library applies.
-        if (problem === undefined) assert.ok(applies, `proof accepted what fast-json-patch refuses: ${JSON.stringify(ops)}`);
+        if (problem === undefined)
+          assert.ok(applies, `proof accepted what fast-json-patch refuses: ${JSON.stringify(ops)}`);
         else if (applies) assert.match(problem, /nri appends to arrays/, JSON.stringify(ops));
       }),
       { numRuns: 3000 },

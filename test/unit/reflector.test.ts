@@ -3,8 +3,19 @@
 // bookmarks, a streamed list (WatchList) and its fallback to pages, and the cases that list anew.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubeApiError, type KubeClient, type PageConsumer, type WatchEvent, type WatchHandle } from '../../functions/adapters/kube/kube-client.js';
-import { INITIAL_EVENTS_END, Reflector, type ListMode, type ReflectorOptions } from '../../functions/adapters/kube/reflector.js';
+import {
+  KubeApiError,
+  type KubeClient,
+  type PageConsumer,
+  type WatchEvent,
+  type WatchHandle,
+} from '../../functions/adapters/kube/kube-client.js';
+import {
+  INITIAL_EVENTS_END,
+  Reflector,
+  type ListMode,
+  type ReflectorOptions,
+} from '../../functions/adapters/kube/reflector.js';
 
 type Emit = (event: WatchEvent) => void;
 /** What one watch request does: emits events, then ends (resolves) or fails (throws); `signal` aborts with the handle. */
@@ -18,7 +29,11 @@ const wait = (ms: number, signal?: AbortSignal) =>
   });
 
 /** A reflector over a scripted client, recording what it was asked and what it did. */
-function harness(watchScript: WatchScript, overrides: Partial<ReflectorOptions> = {}, list?: (onPage: PageConsumer, signal: AbortSignal) => Promise<string>) {
+function harness(
+  watchScript: WatchScript,
+  overrides: Partial<ReflectorOptions> = {},
+  list?: (onPage: PageConsumer, signal: AbortSignal) => Promise<string>,
+) {
   const watches: Array<{ at: number; query: Record<string, string> }> = [];
   const lists: number[] = [];
   const commits: Array<{ mode: ListMode; items: unknown[] }> = [];
@@ -28,9 +43,12 @@ function harness(watchScript: WatchScript, overrides: Partial<ReflectorOptions> 
     watch(_path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle {
       watches.push({ at: Date.now(), query });
       const controller = new AbortController();
-      const done = watchScript(query, onEvent, controller.signal).then(() => undefined, (error) => {
-        if (!controller.signal.aborted) throw error;
-      });
+      const done = watchScript(query, onEvent, controller.signal).then(
+        () => undefined,
+        (error) => {
+          if (!controller.signal.aborted) throw error;
+        },
+      );
       return { done, abort: () => controller.abort() };
     },
   } as unknown as KubeClient;
@@ -88,7 +106,9 @@ describe('reflector: backoff', () => {
     await runUntil(reflector, () => watches.length >= 7, 10000);
     const gaps = watches.slice(1, 7).map((watch, index) => watch.at - watches[index]!.at);
     // Each wait is drawn between half and all of INITIAL·2^(n-1): the n-th gap is at least its half.
-    gaps.forEach((gap, index) => assert.ok(gap >= (INITIAL * 2 ** index) / 2 - 2, `gap ${index + 1} was ${gap} ms (gaps: ${gaps.join(', ')})`));
+    gaps.forEach((gap, index) =>
+      assert.ok(gap >= (INITIAL * 2 ** index) / 2 - 2, `gap ${index + 1} was ${gap} ms (gaps: ${gaps.join(', ')})`),
+    );
     assert.ok(gaps[5]! > gaps[0]! * 4, `the sixth gap (${gaps[5]} ms) is far longer than the first (${gaps[0]} ms)`);
   });
 
@@ -109,7 +129,10 @@ describe('reflector: backoff', () => {
     const fourth = watches[4]!.at - watches[3]!.at;
     assert.ok(fourth >= (INITIAL * 8) / 2 - 2, `the fourth gap (${fourth} ms) is backed off`);
     const afterQuiet = watches[5]!.at - watches[4]!.at - 400;
-    assert.ok(afterQuiet <= INITIAL + 30, `after 400 ms without a failure the next wait (${afterQuiet} ms) is the first step again`);
+    assert.ok(
+      afterQuiet <= INITIAL + 30,
+      `after 400 ms without a failure the next wait (${afterQuiet} ms) is the first step again`,
+    );
   });
 
   it('backs off a stream that ends at once with nothing in it, and not one that ends after the server’s timeout', async () => {
@@ -137,7 +160,10 @@ describe('reflector: what it asks the server', () => {
     });
     await runUntil(reflector, () => watches.length >= 3, 10000);
     const asked = watches.map((watch) => Number(watch.query.timeoutSeconds));
-    assert.ok(asked.every((seconds) => seconds >= 300 && seconds < 600), `timeouts ${asked.join(', ')}`);
+    assert.ok(
+      asked.every((seconds) => seconds >= 300 && seconds < 600),
+      `timeouts ${asked.join(', ')}`,
+    );
     assert.ok(new Set(asked).size > 1, `timeouts ${asked.join(', ')} differ`);
   });
 
@@ -160,7 +186,11 @@ describe('reflector: what it asks the server', () => {
     let attempt = 0;
     const { reflector, watches, lists } = harness(
       async () => {
-        if (++attempt === 1) throw new KubeApiError('too_large', 'the API server answered 504: Too large resource version: 10, current: 3');
+        if (++attempt === 1)
+          throw new KubeApiError(
+            'too_large',
+            'the API server answered 504: Too large resource version: 10, current: 3',
+          );
         await wait(2000);
       },
       { initialBackoffMs: 10 },
@@ -211,7 +241,10 @@ describe('reflector: streamed list (WatchList)', () => {
         if (query.sendInitialEvents === 'true') {
           emit({ type: 'ADDED', object: nad('a', '5') });
           emit({ type: 'ADDED', object: nad('b', '6') });
-          emit({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '30', annotations: { [INITIAL_EVENTS_END]: 'true' } } } });
+          emit({
+            type: 'BOOKMARK',
+            object: { metadata: { resourceVersion: '30', annotations: { [INITIAL_EVENTS_END]: 'true' } } },
+          });
           emit({ type: 'MODIFIED', object: nad('a', '31') });
         }
         await wait(1005);
@@ -235,7 +268,10 @@ describe('reflector: streamed list (WatchList)', () => {
       async (_query, emit) => {
         emit({ type: 'ADDED', object: nad('a', '5') });
         if (++attempt === 1) throw new KubeApiError('network', 'the watch stream was cut off');
-        emit({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9', annotations: { [INITIAL_EVENTS_END]: 'true' } } } });
+        emit({
+          type: 'BOOKMARK',
+          object: { metadata: { resourceVersion: '9', annotations: { [INITIAL_EVENTS_END]: 'true' } } },
+        });
         await wait(2000);
       },
       { streamingList: true, initialBackoffMs: 10 },
@@ -249,7 +285,11 @@ describe('reflector: streamed list (WatchList)', () => {
   it('lists in pages from then on where the server refuses to stream (WatchList off: 422)', async () => {
     const { reflector, watches, commits, unavailable } = harness(
       async (query) => {
-        if (query.sendInitialEvents === 'true') throw new KubeApiError('other', 'the API server answered 422: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled');
+        if (query.sendInitialEvents === 'true')
+          throw new KubeApiError(
+            'other',
+            'the API server answered 422: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled',
+          );
         await wait(1005);
       },
       { streamingList: true, initialBackoffMs: 10 },
@@ -257,8 +297,15 @@ describe('reflector: streamed list (WatchList)', () => {
     await runUntil(reflector, () => watches.length >= 3, 5000);
     assert.equal(unavailable.length, 1);
     assert.match(unavailable[0]!, /WatchList feature gate/);
-    assert.deepEqual(commits.map((commit) => commit.mode), ['pages']);
-    assert.ok(watches.slice(1).every((watch) => watch.query.sendInitialEvents === undefined && watch.query.resourceVersion === '10'));
+    assert.deepEqual(
+      commits.map((commit) => commit.mode),
+      ['pages'],
+    );
+    assert.ok(
+      watches
+        .slice(1)
+        .every((watch) => watch.query.sendInitialEvents === undefined && watch.query.resourceVersion === '10'),
+    );
   });
 
   it('lists in pages where the server ignores the request (a bookmark that does not end the initial events)', async () => {
@@ -274,6 +321,9 @@ describe('reflector: streamed list (WatchList)', () => {
     );
     await runUntil(reflector, () => commits.length >= 1);
     assert.equal(unavailable.length, 1);
-    assert.deepEqual(commits.map((commit) => commit.mode), ['pages']);
+    assert.deepEqual(
+      commits.map((commit) => commit.mode),
+      ['pages'],
+    );
   });
 });

@@ -32,13 +32,20 @@ function runtimeWith(nads: NadSource) {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
   const metrics = createMetrics();
-  const runtime: ReviewRuntime = { context: () => ({ settings: defaultSettings, switches: defaultSwitches }), nads, metrics, logger: createLogger('info', sink) };
-  const reviews = async (labels: string) => metricValue(await metrics.registry.metrics(), 'nri_admission_reviews_total', labels);
+  const runtime: ReviewRuntime = {
+    context: () => ({ settings: defaultSettings, switches: defaultSwitches }),
+    nads,
+    metrics,
+    logger: createLogger('info', sink),
+  };
+  const reviews = async (labels: string) =>
+    metricValue(await metrics.registry.metrics(), 'nri_admission_reviews_total', labels);
   return { runtime, lines, reviews };
 }
 

@@ -26,7 +26,10 @@ describe('runtime', () => {
     assert.equal(unsupportedNode(`${MINIMUM_NODE_MAJOR}.0.0`, '/x/node'), undefined);
     assert.equal(unsupportedNode(`${MINIMUM_NODE_MAJOR + 1}.2.3`, '/x/node'), undefined);
     const message = unsupportedNode('20.20.2', '/usr/local/bin/node');
-    assert.match(message ?? '', /^nri runs on Node\.js 26 or newer; this is Node\.js 20\.20\.2 \(\/usr\/local\/bin\/node\)\. /);
+    assert.match(
+      message ?? '',
+      /^nri runs on Node\.js 26 or newer; this is Node\.js 20\.20\.2 \(\/usr\/local\/bin\/node\)\. /,
+    );
     assert.match(message ?? '', /after npm ci --ignore-scripts it is missing: run npm rebuild node/);
   });
 });

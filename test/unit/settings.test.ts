@@ -7,7 +7,14 @@ import { parseSettings } from '../../functions/config/settings.js';
 
 describe('boolean settings', () => {
   it('take true and false in any case, with spaces around', () => {
-    for (const [value, expected] of [['true', true], ['TRUE', true], [' True ', true], ['false', false], ['FALSE', false], [' False', false]] as const) {
+    for (const [value, expected] of [
+      ['true', true],
+      ['TRUE', true],
+      [' True ', true],
+      ['false', false],
+      ['FALSE', false],
+      [' False', false],
+    ] as const) {
       const parsed = parseSettings({ NRI_INJECT_HUGEPAGE_DOWN_API: value });
       assert.ok(parsed.ok, `${JSON.stringify(value)}: ${parsed.ok ? '' : parsed.error}`);
       assert.equal(parsed.value.envSwitches.hugePageDownApi, expected, JSON.stringify(value));

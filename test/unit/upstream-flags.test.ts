@@ -30,7 +30,7 @@ describe('upstream flags', () => {
     assert.equal(env.NRI_HTTP_REVIEWS, 'false');
     assert.equal(env.NRI_TLS_CLIENT_CA_FILE, SA_CA);
     assert.equal(env.NRI_TLS_MIN_VERSION, '1.2');
-    assert.equal(env.NRI_NAMESPACE, 'sriov', 'NAMESPACE names the ConfigMap\'s namespace');
+    assert.equal(env.NRI_NAMESPACE, 'sriov', "NAMESPACE names the ConfigMap's namespace");
   });
 
   it('the SR-IOV Network Operator: --double-dash flags, --insecure=true asks no client certificate', () => {
@@ -49,7 +49,20 @@ describe('upstream flags', () => {
   });
 
   it('maps the rest: repeated -client-ca, TLS 1.3, curve IDs, features, verbosity; an existing NRI_ variable is kept', () => {
-    const env = run(['-client-ca', '/a.pem', '-client-ca=/b.pem', '-tls-min-version=VersionTLS13', '-tls-curve-preferences=29,23,24', '-injectHugepageDownApi', '-honor-resources=true', '-network-resource-name-keys=a.io/x,b.io/y', '-v=4'], { NRI_NAMESPACE: 'mine', NAMESPACE: 'other' });
+    const env = run(
+      [
+        '-client-ca',
+        '/a.pem',
+        '-client-ca=/b.pem',
+        '-tls-min-version=VersionTLS13',
+        '-tls-curve-preferences=29,23,24',
+        '-injectHugepageDownApi',
+        '-honor-resources=true',
+        '-network-resource-name-keys=a.io/x,b.io/y',
+        '-v=4',
+      ],
+      { NRI_NAMESPACE: 'mine', NAMESPACE: 'other' },
+    );
     assert.equal(env.NRI_TLS_CLIENT_CA_FILE, '/a.pem,/b.pem');
     assert.equal(env.NRI_TLS_MIN_VERSION, '1.3');
     assert.equal(env.NRI_TLS_CURVES, 'X25519:P-256:P-384');
@@ -62,7 +75,7 @@ describe('upstream flags', () => {
 
   it("follows Go's flag syntax: a separate value, bare and explicit booleans, -- ends the flags", () => {
     assert.equal(run(['-port', '9443'])['NRI_TLS_PORT'], '9443');
-    assert.equal(run(['--insecure', '--', ])['NRI_TLS_CLIENT_CA_FILE'], undefined);
+    assert.equal(run(['--insecure', '--'])['NRI_TLS_CLIENT_CA_FILE'], undefined);
     assert.equal(run(['-insecure=false'])['NRI_TLS_CLIENT_CA_FILE'], SA_CA);
     assert.equal(run(['-insecure=F'])['NRI_TLS_CLIENT_CA_FILE'], SA_CA);
   });
@@ -75,7 +88,10 @@ describe('upstream flags', () => {
     assert.match(refused(['-port=x']), /invalid value "x" for flag -port/);
     assert.match(refused(['-enable-http2']), /-enable-http2: nri serves HTTP\/1\.1 only/);
     assert.match(refused(['-tls-min-version=VersionTLS11']), /TLS 1\.0 and 1\.1 are deprecated \(RFC 8996\)/);
-    assert.match(refused(['-tls-cipher-suites=TLS_RSA_WITH_AES_128_GCM_SHA256']), /TLS_RSA_WITH_AES_128_GCM_SHA256 is refused: RSA key exchange gives no forward secrecy/);
+    assert.match(
+      refused(['-tls-cipher-suites=TLS_RSA_WITH_AES_128_GCM_SHA256']),
+      /TLS_RSA_WITH_AES_128_GCM_SHA256 is refused: RSA key exchange gives no forward secrecy/,
+    );
     assert.match(refused(['-tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA']), /CBC suites/);
     assert.match(refused(['-tls-cipher-suites=TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA']), /3DES/);
     assert.match(refused(['-tls-cipher-suites=TLS_MADE_UP']), /unknown cipher suite TLS_MADE_UP/);
@@ -85,7 +101,10 @@ describe('upstream flags', () => {
   });
 
   it('refuses to require client certificates it has no CA for', () => {
-    assert.match(refused([], null), /-insecure is false, so client certificates are required, but no -client-ca was given/);
+    assert.match(
+      refused([], null),
+      /-insecure is false, so client certificates are required, but no -client-ca was given/,
+    );
     assert.equal(run(['-insecure'], {}, null).NRI_TLS_CLIENT_CA_FILE, undefined);
   });
 
@@ -94,7 +113,15 @@ describe('upstream flags', () => {
       const outcome = parseUpstreamFlags([flag], {}, SA_CA);
       assert.ok(outcome.ok && outcome.value.kind === 'help');
       const text = (outcome.value as { text: string }).text;
-      for (const name of ['-port int', '-insecure', '-client-ca string', '-health-check-port int', '-tls-cipher-suites string', '-v int']) assert.ok(text.includes(`  ${name}\n`), name);
+      for (const name of [
+        '-port int',
+        '-insecure',
+        '-client-ca string',
+        '-health-check-port int',
+        '-tls-cipher-suites string',
+        '-v int',
+      ])
+        assert.ok(text.includes(`  ${name}\n`), name);
       assert.match(text, /\(NRI_TLS_PORT\) \(default 8443\)/);
     }
   });

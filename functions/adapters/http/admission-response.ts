@@ -24,7 +24,11 @@ type Response = AdmissionResponseReview['response'];
 /** What a response tells besides its decision. */
 type Told = Pick<Response, 'auditAnnotations' | 'warnings'>;
 
-const envelope = (response: Response): AdmissionResponseReview => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response });
+const envelope = (response: Response): AdmissionResponseReview => ({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response,
+});
 
 /** At most this many warnings in one answer: kube-apiserver keeps a few KB of them. */
 const MAX_WARNINGS = 8;
@@ -45,19 +49,27 @@ function told(decision: Decision, facts: ReviewFacts): Told {
   return out;
 }
 
-export const allowed = (uid: string, extra: Told = {}): AdmissionResponseReview => envelope({ uid, allowed: true, ...extra });
+export const allowed = (uid: string, extra: Told = {}): AdmissionResponseReview =>
+  envelope({ uid, allowed: true, ...extra });
 
 export const denied = (uid: string, message: string, code = 403, extra: Told = {}): AdmissionResponseReview =>
-  envelope({ uid, allowed: false, status: { code, message, reason: code >= 500 ? 'InternalError' : 'Forbidden' }, ...extra });
+  envelope({
+    uid,
+    allowed: false,
+    status: { code, message, reason: code >= 500 ? 'InternalError' : 'Forbidden' },
+    ...extra,
+  });
 
 /** The base64 of a JSONPatch, as AdmissionResponse.patch carries it. */
 const encodePatch = (ops: readonly object[]): string => Buffer.from(JSON.stringify(ops)).toString('base64');
 
 /** The patched answer around a patch already encoded; patch is its last member. */
-const patchedWith = (uid: string, patch: string, extra: Told): AdmissionResponseReview => envelope({ uid, allowed: true, ...extra, patchType: 'JSONPatch', patch });
+const patchedWith = (uid: string, patch: string, extra: Told): AdmissionResponseReview =>
+  envelope({ uid, allowed: true, ...extra, patchType: 'JSONPatch', patch });
 
 /** A JSONPatch travels as base64 of its JSON. */
-export const patched = (uid: string, ops: readonly object[], extra: Told = {}): AdmissionResponseReview => patchedWith(uid, encodePatch(ops), extra);
+export const patched = (uid: string, ops: readonly object[], extra: Told = {}): AdmissionResponseReview =>
+  patchedWith(uid, encodePatch(ops), extra);
 
 export function respond(uid: string, decision: Decision, facts: ReviewFacts = NO_FACTS): AdmissionResponseReview {
   const extra = told(decision, facts);

@@ -12,4 +12,8 @@ export class BadRequest extends Error {
 
 /** The 413 for a body over the cap, whether it is refused before reading (Content-Length, `size`) or while reading. */
 export const bodyTooLarge = (maxBytes: number, size?: number): BadRequest =>
-  new BadRequest(413, `the request body${size === undefined ? '' : ` of ${size} bytes`} exceeds the limit of ${maxBytes} bytes`, 'too_large');
+  new BadRequest(
+    413,
+    `the request body${size === undefined ? '' : ` of ${size} bytes`} exceeds the limit of ${maxBytes} bytes`,
+    'too_large',
+  );

@@ -17,7 +17,8 @@ export interface DecodedReview extends PodReview {
 function parseJsonBody(body: unknown): unknown {
   if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) return body; // parsed already (functions-framework's body parser)
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : '';
-  if (text.trim() === '') throw new BadRequest(400, 'the request body is empty; expected an AdmissionReview', 'empty_body');
+  if (text.trim() === '')
+    throw new BadRequest(400, 'the request body is empty; expected an AdmissionReview', 'empty_body');
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -27,11 +28,15 @@ function parseJsonBody(body: unknown): unknown {
 
 /** "apps/v1 Deployment" when the review says it is about something other than a core Pod; undefined otherwise. */
 function reviewedKind(document: object): string | undefined {
-  const kind = (document as { request?: { kind?: { group?: unknown; version?: unknown; kind?: unknown } } }).request?.kind;
+  const kind = (document as { request?: { kind?: { group?: unknown; version?: unknown; kind?: unknown } } }).request
+    ?.kind;
   if (!kind || typeof kind !== 'object' || typeof kind.kind !== 'string') return undefined; // the schema names what is missing
   const group = typeof kind.group === 'string' ? kind.group : '';
   if (group === '' && kind.kind === 'Pod') return undefined;
-  return `${group === '' ? '' : `${group}/`}${typeof kind.version === 'string' ? kind.version : '?'} ${kind.kind}`.slice(0, 200);
+  return `${group === '' ? '' : `${group}/`}${typeof kind.version === 'string' ? kind.version : '?'} ${kind.kind}`.slice(
+    0,
+    200,
+  );
 }
 
 export function decodeReview(body: unknown): DecodedReview {
@@ -41,12 +46,20 @@ export function decodeReview(body: unknown): DecodedReview {
   }
   const notAPod = reviewedKind(document);
   if (notAPod) {
-    throw new BadRequest(400, `nri reviews Pods only; this review is for a ${notAPod}: check the webhook's rules (resources: ["pods"], operations: ["CREATE"])`, 'not_a_pod');
+    throw new BadRequest(
+      400,
+      `nri reviews Pods only; this review is for a ${notAPod}: check the webhook's rules (resources: ["pods"], operations: ["CREATE"])`,
+      'not_a_pod',
+    );
   }
   if (!validateAdmissionReview(document)) {
     throw new BadRequest(400, describeFirstError(validateAdmissionReview, 'AdmissionReview'), 'invalid_review');
   }
-  const request = (document as { request: { uid: string; namespace?: string; operation?: string; dryRun?: boolean | null; object?: Pod | null } }).request;
+  const request = (
+    document as {
+      request: { uid: string; namespace?: string; operation?: string; dryRun?: boolean | null; object?: Pod | null };
+    }
+  ).request;
   const decoded: DecodedReview = { uid: request.uid, dryRun: request.dryRun === true, pod: request.object ?? null };
   if (request.namespace) decoded.namespace = request.namespace;
   if (request.operation) decoded.operation = request.operation;

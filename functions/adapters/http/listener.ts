@@ -68,7 +68,11 @@ const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
 function refuseTooLarge(request: IncomingMessage, response: ServerResponse, answer: HttpAnswer): void {
   if (response.headersSent) return;
   const text = JSON.stringify(answer.body);
-  response.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  response.writeHead(413, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    connection: 'close',
+  });
   response.write(text);
   let drained = 0;
   let closed = false;
@@ -96,7 +100,10 @@ export async function serveProbe(path: string, probes: Probes, response: ServerR
     sendJson(response, { status: 200, body: { status: 'ok' } });
   } else if (path === '/readyz') {
     const reason = probes.readiness();
-    sendJson(response, reason === null ? { status: 200, body: { status: 'ready' } } : problem(503, 'not_ready', reason));
+    sendJson(
+      response,
+      reason === null ? { status: 200, body: { status: 'ready' } } : problem(503, 'not_ready', reason),
+    );
   } else if (path === '/metrics') {
     const { contentType, text } = await probes.metrics();
     response.writeHead(200, { 'content-type': contentType });
@@ -113,11 +120,17 @@ export function createListener(options: ListenerOptions) {
 
   const failed = (response: ServerResponse) => (error: unknown) => {
     runtime.logger.error({ err: error, transport }, 'request failed');
-    if (!response.headersSent) sendJson(response, problem(500, 'internal', 'the injector failed to answer; see its log'));
+    if (!response.headersSent)
+      sendJson(response, problem(500, 'internal', 'the injector failed to answer; see its log'));
     else response.destroy();
   };
 
-  function onBody(request: IncomingMessage, response: ServerResponse, error: Error | undefined, body: Buffer | undefined): void {
+  function onBody(
+    request: IncomingMessage,
+    response: ServerResponse,
+    error: Error | undefined,
+    body: Buffer | undefined,
+  ): void {
     if (error) {
       // Nobody is left to answer: an ordinary disconnect, not a failure of ours.
       if (error instanceof ClientGone) return runtime.logger.warn({ transport }, error.message);
@@ -145,10 +158,21 @@ export function createListener(options: ListenerOptions) {
   }
 
   function route(request: IncomingMessage, response: ServerResponse, path: string): void {
-    if (!REVIEW_PATHS.has(path)) return sendJson(response, problem(404, 'not_found', `no endpoint at ${path.slice(0, 100)}; send AdmissionReviews to POST /mutate`));
+    if (!REVIEW_PATHS.has(path))
+      return sendJson(
+        response,
+        problem(404, 'not_found', `no endpoint at ${path.slice(0, 100)}; send AdmissionReviews to POST /mutate`),
+      );
     if (!reviews) {
       request.resume();
-      return sendJson(response, problem(404, 'reviews_off', `this ${transport} port serves probes and metrics only (NRI_HTTP_REVIEWS=false); kube-apiserver sends reviews over HTTPS`));
+      return sendJson(
+        response,
+        problem(
+          404,
+          'reviews_off',
+          `this ${transport} port serves probes and metrics only (NRI_HTTP_REVIEWS=false); kube-apiserver sends reviews over HTTPS`,
+        ),
+      );
     }
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');

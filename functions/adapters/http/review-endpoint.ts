@@ -29,7 +29,11 @@ export interface HttpAnswer {
 export type Transport = 'http' | 'https';
 
 /** A request refused before any decision: counted, logged once, and answered with its status and reason. */
-export function refuse(runtime: Pick<ReviewRuntime, 'metrics' | 'logger'>, error: BadRequest, transport: Transport): HttpAnswer {
+export function refuse(
+  runtime: Pick<ReviewRuntime, 'metrics' | 'logger'>,
+  error: BadRequest,
+  transport: Transport,
+): HttpAnswer {
   runtime.metrics.reviews.inc({ outcome: 'bad_request', reason: error.reason });
   runtime.logger.warn({ reason: error.reason, message: error.message, transport }, 'bad review request');
   return { status: error.status, body: { error: error.reason, message: error.message } };
@@ -91,7 +95,10 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
   // A bug of ours: deny with a clear message rather than crash or hand back garbage.
   const failed = (error: unknown): void => {
     logger.error({ uid: review.uid, err: error }, 'review failed unexpectedly');
-    finish({ decision: deny('internal', `internal error in the network resources injector: ${(error as Error).message}`), facts: NO_FACTS });
+    finish({
+      decision: deny('internal', `internal error in the network resources injector: ${(error as Error).message}`),
+      facts: NO_FACTS,
+    });
   };
   const context = runtime.context();
   // Only the decision is guarded here: a failure in answering (the log, the

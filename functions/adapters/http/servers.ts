@@ -40,7 +40,13 @@ export interface SecureServer {
   drained(ms: number): Promise<void>;
 }
 
-export function createSecureServer(tls: TlsSettings, listener: RequestListener, logger: Logger, metrics: Metrics, pollMs?: number): SecureServer {
+export function createSecureServer(
+  tls: TlsSettings,
+  listener: RequestListener,
+  logger: Logger,
+  metrics: Metrics,
+  pollMs?: number,
+): SecureServer {
   let material: TlsMaterial = loadTlsMaterial(tls); // at startup a bad pair is fatal
   metrics.certificateExpiry.set(material.notAfter.getTime() / 1000);
   const requireClientCert = tls.clientCaFiles.length > 0;
@@ -76,7 +82,10 @@ export function createSecureServer(tls: TlsSettings, listener: RequestListener, 
   );
   return {
     server,
-    readiness: () => (material.notAfter.getTime() > Date.now() ? null : `serving certificate expired at ${material.notAfter.toISOString()}`),
+    readiness: () =>
+      material.notAfter.getTime() > Date.now()
+        ? null
+        : `serving certificate expired at ${material.notAfter.toISOString()}`,
     stopWatching: () => watcher.stop(),
     async drained(ms) {
       const deadline = Date.now() + ms;

@@ -27,7 +27,10 @@ export interface TlsMaterial {
 export function loadTlsMaterial(tls: TlsSettings): TlsMaterial {
   const cert = readNamed('NRI_TLS_CERT_FILE', tls.certFile);
   const key = readNamed('NRI_TLS_KEY_FILE', tls.keyFile);
-  const ca = tls.clientCaFiles.length > 0 ? tls.clientCaFiles.map((file) => readNamed('NRI_TLS_CLIENT_CA_FILE', file)) : undefined;
+  const ca =
+    tls.clientCaFiles.length > 0
+      ? tls.clientCaFiles.map((file) => readNamed('NRI_TLS_CLIENT_CA_FILE', file))
+      : undefined;
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);
@@ -38,16 +41,30 @@ export function loadTlsMaterial(tls: TlsSettings): TlsMaterial {
   // it is an empty list, never left out: left out, OpenSSL is handed Node's
   // ~140 bundled public roots, whose parsing was ~35 ms of every cold start,
   // for a listener that asks no client for a certificate.
-  const options: SecureContextOptions = { cert, key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}), ...(tls.curves ? { ecdhCurve: tls.curves } : {}), ca: ca ?? [] };
+  const options: SecureContextOptions = {
+    cert,
+    key,
+    minVersion: tls.minVersion,
+    ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+    ...(tls.curves ? { ecdhCurve: tls.curves } : {}),
+    ca: ca ?? [],
+  };
   // createSecureContext checks that the key matches the certificate (the ciphers were checked with the settings).
   try {
     createSecureContext(options);
   } catch (error) {
-    throw new Error(`NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: ${tls.certFile} and ${tls.keyFile} are not a usable pair: ${(error as Error).message}`);
+    throw new Error(
+      `NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: ${tls.certFile} and ${tls.keyFile} are not a usable pair: ${(error as Error).message}`,
+    );
   }
   const notAfter = new Date(leaf.validTo);
-  if (notAfter.getTime() < Date.now()) throw new Error(`NRI_TLS_CERT_FILE: the certificate in ${tls.certFile} expired at ${notAfter.toISOString()}`);
-  const fingerprint = createHash('sha256').update(cert).update(key).update(ca ? Buffer.concat(ca) : '').digest('hex');
+  if (notAfter.getTime() < Date.now())
+    throw new Error(`NRI_TLS_CERT_FILE: the certificate in ${tls.certFile} expired at ${notAfter.toISOString()}`);
+  const fingerprint = createHash('sha256')
+    .update(cert)
+    .update(key)
+    .update(ca ? Buffer.concat(ca) : '')
+    .digest('hex');
   return { options, notAfter, fingerprint };
 }
 

@@ -61,7 +61,10 @@ export class ControlSwitchesWatch implements SwitchSource {
         if (error?.kind === 'forbidden') return this.pollInstead(error.message);
         if (error) {
           metrics.apiErrors.inc({ operation: 'watch_control_switches', kind: error.kind });
-          logger.warn({ cause, error: error.message }, 'control-switch watch restarting; current switches stay in force');
+          logger.warn(
+            { cause, error: error.message },
+            'control-switch watch restarting; current switches stay in force',
+          );
         }
       },
     });
@@ -75,7 +78,11 @@ export class ControlSwitchesWatch implements SwitchSource {
     this.switches = reading.switches;
     metrics.controlSwitchesApplied.set(reading.applied ? 1 : 0);
     if (this.state === previous) return; // a re-list that changed nothing is not news
-    const summary = { hugePageDownApi: this.switches.hugePageDownApi, honorExistingResources: this.switches.honorExistingResources, userDefinedInjections: [...this.switches.userDefinedInjections.keys()] };
+    const summary = {
+      hugePageDownApi: this.switches.hugePageDownApi,
+      honorExistingResources: this.switches.honorExistingResources,
+      userDefinedInjections: [...this.switches.userDefinedInjections.keys()],
+    };
     if (reading.refused) logger.warn({ switches: summary }, this.state);
     else logger.info({ switches: summary }, this.state);
   }
@@ -84,7 +91,10 @@ export class ControlSwitchesWatch implements SwitchSource {
   private pollInstead(reason: string): void {
     if (this.polling) return;
     const { kube, namespace, name, pollSeconds, logger, metrics } = this.options;
-    logger.warn({ error: reason }, `cannot list/watch ConfigMap ${namespace}/${name}; reading it with a GET every ${pollSeconds} s instead`);
+    logger.warn(
+      { error: reason },
+      `cannot list/watch ConfigMap ${namespace}/${name}; reading it with a GET every ${pollSeconds} s instead`,
+    );
     void this.reflector.stop();
     const poll = () =>
       kube.getConfigMap(namespace, name).then(
@@ -94,7 +104,11 @@ export class ControlSwitchesWatch implements SwitchSource {
         },
         (error: KubeApiError) => {
           metrics.apiErrors.inc({ operation: 'get_control_switches', kind: error.kind });
-          if (error.message !== this.pollFailure) logger.warn({ error: error.message }, 'cannot read the control-switch ConfigMap; current switches stay in force');
+          if (error.message !== this.pollFailure)
+            logger.warn(
+              { error: error.message },
+              'cannot read the control-switch ConfigMap; current switches stay in force',
+            );
           this.pollFailure = error.message;
         },
       );

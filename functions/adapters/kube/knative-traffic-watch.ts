@@ -10,7 +10,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { KubeClient } from './kube-client.js';
 import { namedObjectReflector, type Reflector } from './reflector.js';
 
-export const KNATIVE_SERVICES_PATH = (namespace: string) => `/apis/serving.knative.dev/v1/namespaces/${encodeURIComponent(namespace)}/services`;
+export const KNATIVE_SERVICES_PATH = (namespace: string) =>
+  `/apis/serving.knative.dev/v1/namespaces/${encodeURIComponent(namespace)}/services`;
 
 export interface KnativeTrafficOptions {
   kube: KubeClient;
@@ -43,7 +44,10 @@ export class KnativeTrafficWatch {
         metrics.apiErrors.inc({ operation: 'watch_knative_service', kind: error.kind });
         // Without read access (or without Knative) nothing here can ever be learned: stay ready.
         if (error.kind === 'forbidden' || error.kind === 'not_found') return this.giveUp(error.message);
-        logger.warn({ cause, error: error.message }, 'Knative Service watch restarting; readiness keeps its last answer');
+        logger.warn(
+          { cause, error: error.message },
+          'Knative Service watch restarting; readiness keeps its last answer',
+        );
       },
     });
   }
@@ -59,7 +63,11 @@ export class KnativeTrafficWatch {
     metrics.revisionServing.set(next.serves ? 1 : 0);
     if (!changed) return;
     if (next.serves) logger.info({ revision }, `answering reviews again: ${next.reason}`);
-    else logger.warn({ revision }, `not ready from now on, so that the webhook Service sends reviews to the current revision only: ${next.reason}`);
+    else
+      logger.warn(
+        { revision },
+        `not ready from now on, so that the webhook Service sends reviews to the current revision only: ${next.reason}`,
+      );
   }
 
   private giveUp(reason: string): void {
@@ -67,7 +75,10 @@ export class KnativeTrafficWatch {
     this.gaveUp = true;
     this.known = true;
     const { namespace, service, logger } = this.options;
-    logger.warn({ error: reason }, `cannot watch Knative Service ${namespace}/${service}; readiness will not follow its traffic (grant get/list/watch on it, see knative/rbac.yaml)`);
+    logger.warn(
+      { error: reason },
+      `cannot watch Knative Service ${namespace}/${service}; readiness will not follow its traffic (grant get/list/watch on it, see knative/rbac.yaml)`,
+    );
     void this.reflector.stop();
     if (!this.standing.serves) {
       this.standing = { serves: true, reason: 'Knative Service unreadable' };
@@ -94,6 +105,10 @@ export class KnativeTrafficWatch {
   }
 
   describe() {
-    return { service: this.options.service, revision: this.options.revision, state: this.gaveUp ? 'not readable' : this.standing.reason };
+    return {
+      service: this.options.service,
+      revision: this.options.revision,
+      state: this.gaveUp ? 'not readable' : this.standing.reason,
+    };
   }
 }

@@ -15,7 +15,17 @@ export const NAD_PLURAL = 'network-attachment-definitions';
 export const NAD_LIST_PATH = `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`;
 
 /** How a Kubernetes API call failed, as metrics and logs name it. */
-export type ApiErrorKind = 'timeout' | 'forbidden' | 'throttled' | 'server_error' | 'network' | 'bad_response' | 'expired' | 'too_large' | 'not_found' | 'other';
+export type ApiErrorKind =
+  | 'timeout'
+  | 'forbidden'
+  | 'throttled'
+  | 'server_error'
+  | 'network'
+  | 'bad_response'
+  | 'expired'
+  | 'too_large'
+  | 'not_found'
+  | 'other';
 
 export class KubeApiError extends Error {
   constructor(
@@ -39,7 +49,9 @@ export interface ApiStatus {
  * answered 504 with the cause ResourceVersionTooLarge; like client-go, nri then lists afresh.
  */
 export function statusKind(code: number, status: ApiStatus | undefined): ApiErrorKind {
-  const tooLarge = status?.details?.causes?.some((cause) => cause?.reason === 'ResourceVersionTooLarge') || (typeof status?.message === 'string' && status.message.includes('Too large resource version'));
+  const tooLarge =
+    status?.details?.causes?.some((cause) => cause?.reason === 'ResourceVersionTooLarge') ||
+    (typeof status?.message === 'string' && status.message.includes('Too large resource version'));
   if (tooLarge) return 'too_large';
   if (code === 403 || code === 401) return 'forbidden';
   if (code === 404) return 'not_found';
@@ -74,7 +86,6 @@ export interface KubeClient {
   describe(): { server: string };
 }
 
-
 /** Turns anything a request to the API server throws into a classified, readable error. */
 export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
   if (error instanceof KubeApiError) return error;
@@ -103,11 +114,19 @@ export function classifyError(error: unknown, timeoutMs: number): KubeApiError {
  * as a whole. The pages are one consistent snapshot; an expired continue token
  * (410) fails the list, to be started again from the first page.
  */
-async function listPages(get: (query: Record<string, string>) => Promise<unknown>, query: Record<string, string>, onPage: PageConsumer, pageSize: number): Promise<string> {
+async function listPages(
+  get: (query: Record<string, string>) => Promise<unknown>,
+  query: Record<string, string>,
+  onPage: PageConsumer,
+  pageSize: number,
+): Promise<string> {
   let next = '';
   for (;;) {
     const page = (await get({ ...query, limit: String(pageSize), ...(next ? { continue: next } : {}) })) ?? {};
-    const { items, metadata } = page as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
+    const { items, metadata } = page as {
+      items?: unknown;
+      metadata?: { resourceVersion?: unknown; continue?: unknown };
+    };
     if (!Array.isArray(items)) throw new KubeApiError('bad_response', 'the API server sent a list without items');
     onPage(items);
     next = typeof metadata?.continue === 'string' ? metadata.continue : '';
@@ -115,20 +134,41 @@ async function listPages(get: (query: Record<string, string>) => Promise<unknown
   }
 }
 
-export function createKubeClient(config: KubeConfig, timeoutMs: number, listTimeoutMs = Math.max(timeoutMs, 30000), pageSize = LIST_PAGE_SIZE): KubeClient {
+export function createKubeClient(
+  config: KubeConfig,
+  timeoutMs: number,
+  listTimeoutMs = Math.max(timeoutMs, 30000),
+  pageSize = LIST_PAGE_SIZE,
+): KubeClient {
   const server = config.getCurrentCluster()?.server ?? '';
   const segment = encodeURIComponent;
   // A field selector on the name: RBAC that grants only this resourceName allows the list and the watch.
   const listNamed = (collectionPath: string, name: string, onPage: PageConsumer, signal?: AbortSignal) =>
-    listPages((query) => getJson(config, server, collectionPath, query, listTimeoutMs, undefined, signal), { fieldSelector: `metadata.name=${name}` }, onPage, pageSize);
-  const nadPath = (namespace: string, name: string) => `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
+    listPages(
+      (query) => getJson(config, server, collectionPath, query, listTimeoutMs, undefined, signal),
+      { fieldSelector: `metadata.name=${name}` },
+      onPage,
+      pageSize,
+    );
+  const nadPath = (namespace: string, name: string) =>
+    `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${segment(namespace)}/${NAD_PLURAL}/${segment(name)}`;
 
   return {
     describe: () => ({ server }),
     // A missing NAD is an answer; a missing list (no NAD CRD installed) is an error.
-    getNad: (namespace, name) => getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
-    listNads: (onPage, signal) => listPages((query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs, undefined, signal), {}, onPage, pageSize),
-    getConfigMap: (namespace, name) => getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, { missing: undefined }),
+    getNad: (namespace, name) =>
+      getJson(config, server, nadPath(namespace, name), {}, timeoutMs, { missing: undefined }),
+    listNads: (onPage, signal) =>
+      listPages(
+        (query) => getJson(config, server, NAD_LIST_PATH, query, listTimeoutMs, undefined, signal),
+        {},
+        onPage,
+        pageSize,
+      ),
+    getConfigMap: (namespace, name) =>
+      getJson(config, server, `/api/v1/namespaces/${segment(namespace)}/configmaps/${segment(name)}`, {}, timeoutMs, {
+        missing: undefined,
+      }),
     listNamed,
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);
@@ -137,7 +177,12 @@ export function createKubeClient(config: KubeConfig, timeoutMs: number, listTime
 }
 
 /** The request options for a path on the API server, with the kubeconfig's credentials and TLS settings applied. */
-async function apiRequest(config: KubeConfig, server: string, path: string, query: Record<string, string>): Promise<{ url: URL; options: RequestOptions }> {
+async function apiRequest(
+  config: KubeConfig,
+  server: string,
+  path: string,
+  query: Record<string, string>,
+): Promise<{ url: URL; options: RequestOptions }> {
   const url = new URL(server.replace(/\/+$/, '') + path);
   for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
   const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
@@ -150,18 +195,32 @@ async function apiRequest(config: KubeConfig, server: string, path: string, quer
  * for a 404, `notFound.missing` when given; anything else a classified KubeApiError.
  * `stop` ends it early (a replica shutting down in the middle of a long list).
  */
-async function getJson(config: KubeConfig, server: string, path: string, query: Record<string, string>, timeoutMs: number, notFound?: { missing: unknown }, stop?: AbortSignal): Promise<unknown> {
+async function getJson(
+  config: KubeConfig,
+  server: string,
+  path: string,
+  query: Record<string, string>,
+  timeoutMs: number,
+  notFound?: { missing: unknown },
+  stop?: AbortSignal,
+): Promise<unknown> {
   try {
     const { url, options } = await apiRequest(config, server, path, query);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
       const deadline = AbortSignal.timeout(timeoutMs);
-      const request = send(url, { ...options, signal: stop ? AbortSignal.any([deadline, stop]) : deadline }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        response.on('error', reject);
-      });
+      const request = send(
+        url,
+        { ...options, signal: stop ? AbortSignal.any([deadline, stop]) : deadline },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+          response.on('error', reject);
+        },
+      );
       // 'on', not 'once': an aborted request can report more than one error.
       request.on('error', reject);
       request.end();
@@ -197,7 +256,10 @@ function openWatch(
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
       const request = send(url, { ...options, signal: controller.signal }, resolve);
-      const deadline = setTimeout(() => request.destroy(new KubeApiError('timeout', `no answer to the watch within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      const deadline = setTimeout(
+        () => request.destroy(new KubeApiError('timeout', `no answer to the watch within ${connectTimeoutMs} ms`)),
+        connectTimeoutMs,
+      );
       request.once('response', () => clearTimeout(deadline));
       // 'on', not 'once': an aborted request can report more than one error.
       request.on('error', (error) => {
@@ -226,10 +288,12 @@ function openWatch(
         } catch {
           throw new KubeApiError('bad_response', `the watch stream sent a line that is not JSON: ${line.slice(0, 80)}`);
         }
-        if (!event || typeof event.type !== 'string') throw new KubeApiError('bad_response', 'the watch stream sent an event without a type');
+        if (!event || typeof event.type !== 'string')
+          throw new KubeApiError('bad_response', 'the watch stream sent an event without a type');
         onEvent(event);
       }
-      if (!response.complete && !controller.signal.aborted) throw new KubeApiError('network', 'the watch stream was cut off');
+      if (!response.complete && !controller.signal.aborted)
+        throw new KubeApiError('network', 'the watch stream was cut off');
     } finally {
       lines.close();
       response.destroy();

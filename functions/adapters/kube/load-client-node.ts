@@ -29,7 +29,11 @@ export function runWithCodeCache(file: string): { exports: unknown; cacheRejecte
   const script = new Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const module = { exports: {} as unknown };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
-  return { exports: module.exports, cacheRejected: cachedData === undefined || script.cachedDataRejected === true, script };
+  return {
+    exports: module.exports,
+    cacheRejected: cachedData === undefined || script.cachedDataRejected === true,
+    script,
+  };
 }
 
 function bundledCopy(): string | undefined {

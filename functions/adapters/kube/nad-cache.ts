@@ -27,12 +27,20 @@ export interface NadCacheOptions {
 }
 
 /** One GET of a NAD, as an answer: found, missing, or why it could not be read (also told to `onError`). */
-export function fetchNad(kube: KubeClient, namespace: string, name: string, annotationsRead: ReadonlySet<string>, onError?: (failure: KubeApiError) => void): Promise<NadLookupOutcome> {
+export function fetchNad(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  annotationsRead: ReadonlySet<string>,
+  onError?: (failure: KubeApiError) => void,
+): Promise<NadLookupOutcome> {
   return kube.getNad(namespace, name).then(
     (object): NadLookupOutcome => {
       if (object === undefined) return { status: 'missing' };
       const nad = toNad(object, namespace, annotationsRead);
-      return nad ? { status: 'found', nad } : { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
+      return nad
+        ? { status: 'found', nad }
+        : { status: 'error', reason: 'the API server returned an object that is not a NetworkAttachmentDefinition' };
     },
     (error: unknown): NadLookupOutcome => {
       const failure = error instanceof KubeApiError ? error : new KubeApiError('other', String(error));
@@ -72,7 +80,13 @@ export class NadCache implements NadSource {
           commit: () => {
             this.objects = next;
             metrics.nadCacheObjects.set(next.size);
-            const fields = { objects: next.size, list: mode, ...(mode === 'pages' ? { pages } : {}), durationMs: Date.now() - started, annotationSets: next.distinctAnnotationSets };
+            const fields = {
+              objects: next.size,
+              list: mode,
+              ...(mode === 'pages' ? { pages } : {}),
+              durationMs: Date.now() - started,
+              annotationSets: next.distinctAnnotationSets,
+            };
             logger.info(fields, this.synced ? 'NAD cache re-listed' : 'NAD watch cache synced');
           },
         };
@@ -86,7 +100,11 @@ export class NadCache implements NadSource {
         }
         metrics.nadCacheObjects.set(this.objects.size);
       },
-      onStreamingUnavailable: (reason) => logger.info({ reason }, 'kube-apiserver does not stream the NAD list (WatchList); listing it in pages of 500 instead'),
+      onStreamingUnavailable: (reason) =>
+        logger.info(
+          { reason },
+          'kube-apiserver does not stream the NAD list (WatchList); listing it in pages of 500 instead',
+        ),
       onSynced: () => {
         this.synced = true;
         this.lastError = undefined;
@@ -99,7 +117,10 @@ export class NadCache implements NadSource {
         metrics.apiErrors.inc({ operation: 'watch_nads', kind: error.kind });
         if (error.kind === 'forbidden' && !this.synced) {
           if (!this.forbiddenLogged) {
-            logger.warn({ error: error.message }, 'cannot list/watch NetworkAttachmentDefinitions cluster-wide; answering from single GETs with a short cache until RBAC allows it');
+            logger.warn(
+              { error: error.message },
+              'cannot list/watch NetworkAttachmentDefinitions cluster-wide; answering from single GETs with a short cache until RBAC allows it',
+            );
             this.forbiddenLogged = true;
           }
         } else {
@@ -134,7 +155,13 @@ export class NadCache implements NadSource {
   }
 
   describe() {
-    return { source: 'kubernetes', ...this.options.kube.describe(), synced: this.synced, objects: this.objects.size, lastError: this.lastError };
+    return {
+      source: 'kubernetes',
+      ...this.options.kube.describe(),
+      synced: this.synced,
+      objects: this.objects.size,
+      lastError: this.lastError,
+    };
   }
 
   /** From the watch cache once synced, else from the GETs of the last seconds; undefined when any must be read. */
@@ -187,10 +214,15 @@ export class NadCache implements NadSource {
     if (inFlight) return inFlight;
     const { maxPendingGets = 64, metrics, kube, getTtlMs = 2000 } = this.options;
     if (this.pending.size >= maxPendingGets) {
-      return Promise.resolve({ status: 'error', reason: `${maxPendingGets} reads are already waiting on the API server` });
+      return Promise.resolve({
+        status: 'error',
+        reason: `${maxPendingGets} reads are already waiting on the API server`,
+      });
     }
     metrics.nadApiReads.inc();
-    const read = fetchNad(kube, namespace, name, this.options.annotationsRead, (failure) => metrics.apiErrors.inc({ operation: 'get_nad', kind: failure.kind }))
+    const read = fetchNad(kube, namespace, name, this.options.annotationsRead, (failure) =>
+      metrics.apiErrors.inc({ operation: 'get_nad', kind: failure.kind }),
+    )
       .then((outcome) => {
         if (outcome.status === 'found' && !this.synced) {
           if (this.recent.size > 10000) this.recent.clear();

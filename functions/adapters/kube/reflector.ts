@@ -6,7 +6,15 @@
 // as the first events of a watch (sendInitialEvents), else page by page.
 // Either way it fills a fresh copy that replaces the live one only once the
 // list is whole; until then lookups keep the previous copy.
-import { KubeApiError, statusKind, type ApiStatus, type KubeClient, type PageConsumer, type WatchEvent, type WatchHandle } from './kube-client.js';
+import {
+  KubeApiError,
+  statusKind,
+  type ApiStatus,
+  type KubeClient,
+  type PageConsumer,
+  type WatchEvent,
+  type WatchHandle,
+} from './kube-client.js';
 
 export type RestartCause = 'closed' | 'gone' | 'error' | 'silent';
 
@@ -73,7 +81,9 @@ interface Stream {
 }
 
 /** An event's object: a Kubernetes object, a bookmark, or (ERROR) a metav1.Status. */
-type EventObject = ({ metadata?: { resourceVersion?: unknown; annotations?: Record<string, unknown> } } & ApiStatus) | undefined;
+type EventObject =
+  | ({ metadata?: { resourceVersion?: unknown; annotations?: Record<string, unknown> } } & ApiStatus)
+  | undefined;
 
 export class Reflector {
   private resourceVersion = '';
@@ -126,7 +136,10 @@ export class Reflector {
         }
       } catch (failure) {
         if (this.stopper.signal.aborted) return;
-        if (failure instanceof Relist || (failure instanceof KubeApiError && (failure.kind === 'expired' || failure.kind === 'too_large'))) {
+        if (
+          failure instanceof Relist ||
+          (failure instanceof KubeApiError && (failure.kind === 'expired' || failure.kind === 'too_large'))
+        ) {
           // 410 on a watch or on a list's continue token after a compaction, or a resourceVersion
           // newer than this server has (client-go lists afresh on both): list from nothing.
           this.resourceVersion = '';
@@ -135,7 +148,13 @@ export class Reflector {
           cause = 'error';
           error = failure instanceof KubeApiError ? failure : new KubeApiError('other', String(failure));
           // The server refused the streamed list itself (422 where WatchList is off): list in pages.
-          if (this.streaming && this.resourceVersion === '' && failure instanceof KubeApiError && failure.kind === 'other') this.stopStreaming(failure.message);
+          if (
+            this.streaming &&
+            this.resourceVersion === '' &&
+            failure instanceof KubeApiError &&
+            failure.kind === 'other'
+          )
+            this.stopStreaming(failure.message);
         }
       }
       if (this.stopper.signal.aborted) return;
@@ -173,7 +192,9 @@ export class Reflector {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(timeoutSeconds),
       // A streamed list: every object as an ADDED event, then a bookmark that says so.
-      ...(stream ? { sendInitialEvents: 'true', resourceVersionMatch: 'NotOlderThan' } : { resourceVersion: this.resourceVersion }),
+      ...(stream
+        ? { sendInitialEvents: 'true', resourceVersionMatch: 'NotOlderThan' }
+        : { resourceVersion: this.resourceVersion }),
     };
     let relist = false;
     let silent = false;
@@ -214,7 +235,8 @@ export class Reflector {
         if (relist) throw new Relist();
         if (failure) throw failure;
         // A stream that ended before the end of its initial events is a list that did not finish.
-        if (stream && !stream.ended && !silent && !this.stopper.signal.aborted) throw new KubeApiError('network', 'the watch ended before the list it streams was complete');
+        if (stream && !stream.ended && !silent && !this.stopper.signal.aborted)
+          throw new KubeApiError('network', 'the watch ended before the list it streams was complete');
         return silent ? 'silent' : 'closed';
       },
       (error) => {
@@ -249,7 +271,8 @@ export class Reflector {
       }
       return undefined;
     }
-    if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') this.options.apply(event.type, object);
+    if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')
+      this.options.apply(event.type, object);
     else if (event.type !== 'BOOKMARK') return undefined;
     if (typeof version === 'string' && version !== '') this.resourceVersion = version;
     return undefined;

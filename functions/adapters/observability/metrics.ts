@@ -22,11 +22,31 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    nadCacheObjects: new Gauge({ name: 'nri_nad_cache_objects', help: 'NetworkAttachmentDefinitions held in the watch cache, or loaded from NRI_NADS files.', registers: [registry] }),
-    nadCacheSynced: new Gauge({ name: 'nri_nad_cache_synced', help: '1 once the NAD watch cache has listed (always 1 with NADs from files), else 0.', registers: [registry] }),
-    nadCacheHits: new Counter({ name: 'nri_nad_cache_hits_total', help: 'NAD lookups answered from the watch cache.', registers: [registry] }),
-    nadCacheMisses: new Counter({ name: 'nri_nad_cache_misses_total', help: 'NAD lookups that had to ask the API server.', registers: [registry] }),
-    nadApiReads: new Counter({ name: 'nri_nad_api_reads_total', help: 'Single NAD GET requests sent to the API server.', registers: [registry] }),
+    nadCacheObjects: new Gauge({
+      name: 'nri_nad_cache_objects',
+      help: 'NetworkAttachmentDefinitions held in the watch cache, or loaded from NRI_NADS files.',
+      registers: [registry],
+    }),
+    nadCacheSynced: new Gauge({
+      name: 'nri_nad_cache_synced',
+      help: '1 once the NAD watch cache has listed (always 1 with NADs from files), else 0.',
+      registers: [registry],
+    }),
+    nadCacheHits: new Counter({
+      name: 'nri_nad_cache_hits_total',
+      help: 'NAD lookups answered from the watch cache.',
+      registers: [registry],
+    }),
+    nadCacheMisses: new Counter({
+      name: 'nri_nad_cache_misses_total',
+      help: 'NAD lookups that had to ask the API server.',
+      registers: [registry],
+    }),
+    nadApiReads: new Counter({
+      name: 'nri_nad_api_reads_total',
+      help: 'Single NAD GET requests sent to the API server.',
+      registers: [registry],
+    }),
     watchRestarts: new Counter({
       name: 'nri_watch_restarts_total',
       help: 'List/watch restarts after an error, a closed stream or 410 Gone, by watched resource.',
@@ -51,10 +71,14 @@ export function createMetrics() {
     }),
     revisionServing: new Gauge({
       name: 'nri_knative_revision_serving',
-      help: '0 while this replica\'s Knative revision is superseded (Knative routes traffic elsewhere) and so kept out of the webhook Service, else 1 (always 1 off Knative).',
+      help: "0 while this replica's Knative revision is superseded (Knative routes traffic elsewhere) and so kept out of the webhook Service, else 1 (always 1 off Knative).",
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: 'nri_admission_reviews_in_flight', help: 'Reviews waiting on a NAD read from the API server right now.', registers: [registry] }),
+    inFlight: new Gauge({
+      name: 'nri_admission_reviews_in_flight',
+      help: 'Reviews waiting on a NAD read from the API server right now.',
+      registers: [registry],
+    }),
   };
 }
 

@@ -27,20 +27,31 @@ function steadyCreations(): { stop: () => Promise<Outcome[]> } {
   const create = () =>
     new Promise<Outcome>((resolve) => {
       const body = JSON.stringify({
-        apiVersion: 'v1', kind: 'Pod',
-        metadata: { name: `stream-${n++}`, namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } },
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `stream-${n++}`,
+          namespace: 'default',
+          annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
+        },
         spec: { containers: [{ name: 'app', image: TEST_IMAGE }] },
       });
       const at = Date.now();
-      const req = request(`${cp.server}/api/v1/namespaces/default/pods?dryRun=All`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          const injected = res.statusCode === 201 && JSON.parse(text).spec.containers[0].resources?.requests?.['example.com/foo'] === '1';
-          resolve({ at, ok: injected, detail: injected ? '' : `${res.statusCode} ${text.slice(0, 300)}` });
-        });
-      });
+      const req = request(
+        `${cp.server}/api/v1/namespaces/default/pods?dryRun=All`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const injected =
+              res.statusCode === 201 &&
+              JSON.parse(text).spec.containers[0].resources?.requests?.['example.com/foo'] === '1';
+            resolve({ at, ok: injected, detail: injected ? '' : `${res.statusCode} ${text.slice(0, 300)}` });
+          });
+        },
+      );
       req.setTimeout(30000, () => req.destroy(new Error('no answer in 30 s')));
       req.on('error', (error) => resolve({ at, ok: false, detail: String(error) }));
       req.end(body);
@@ -87,29 +98,50 @@ describe('disruptions of the node under a steady stream of pod creations', () =>
     await new Promise((resolve) => setTimeout(resolve, 3000));
     // One node: the evicted replica's replacement cannot be scheduled while it is cordoned, so the
     // budget refuses the second eviction until the drain gives up.
-    const drain = await cp.kubectl(['drain', NODE_NAME, '--pod-selector', NRI_PODS, '--timeout=40s', '--delete-emptydir-data']);
+    const drain = await cp.kubectl([
+      'drain',
+      NODE_NAME,
+      '--pod-selector',
+      NRI_PODS,
+      '--timeout=40s',
+      '--delete-emptydir-data',
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const outcomes = await stream.stop();
     assert.notEqual(drain.code, 0, 'the drain cannot finish on a single node');
     assert.match(drain.stderr + drain.stdout, /disruption budget/);
     const remaining: string[] = (await readyReplicas()).map((pod: any) => pod.metadata.name as string);
-    assert.equal(remaining.filter((name) => original.includes(name)).length, 1, `one original replica evicted: ${original} -> ${remaining}`);
+    assert.equal(
+      remaining.filter((name) => original.includes(name)).length,
+      1,
+      `one original replica evicted: ${original} -> ${remaining}`,
+    );
     assertAllAdmitted(outcomes, 'the drain');
     await cp.must(['uncordon', NODE_NAME]);
     await cp.waitFor('two ready replicas again', async () => (await readyReplicas()).length >= 2, 120000);
   });
 
   it('a kubelet restart keeps the replicas running and no creation fails', async () => {
-    const restartsOf = async () => Object.fromEntries((await readyReplicas()).map((pod: any) => [pod.metadata.name, pod.status.containerStatuses.map((s: any) => s.restartCount).join(',')]));
+    const restartsOf = async () =>
+      Object.fromEntries(
+        (await readyReplicas()).map((pod: any) => [
+          pod.metadata.name,
+          pod.status.containerStatuses.map((s: any) => s.restartCount).join(','),
+        ]),
+      );
     const before = await restartsOf();
     const stream = steadyCreations();
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await new RealNode(cp).restartKubelet(5000);
-    await cp.waitFor('the node to be Ready after the restart', async () => {
-      const node = await cp.getJson(['node', NODE_NAME]);
-      const ready = node.status.conditions.find((c: any) => c.type === 'Ready');
-      return ready.status === 'True' && Date.parse(ready.lastHeartbeatTime) > Date.now() - 15000;
-    }, 120000);
+    await cp.waitFor(
+      'the node to be Ready after the restart',
+      async () => {
+        const node = await cp.getJson(['node', NODE_NAME]);
+        const ready = node.status.conditions.find((c: any) => c.type === 'Ready');
+        return ready.status === 'True' && Date.parse(ready.lastHeartbeatTime) > Date.now() - 15000;
+      },
+      120000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 5000));
     const outcomes = await stream.stop();
     assertAllAdmitted(outcomes, 'the kubelet restart');

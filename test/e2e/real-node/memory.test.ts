@@ -14,7 +14,9 @@ const TENANTS = 100;
 
 /** The memory cgroup (v1) of a pod's container, as runc made it under the kubelet's kubepods hierarchy. */
 function memoryCgroup(pod: any, container: string): string {
-  const id = pod.status.containerStatuses.find((s: any) => s.name === container).containerID.replace('containerd://', '');
+  const id = pod.status.containerStatuses
+    .find((s: any) => s.name === container)
+    .containerID.replace('containerd://', '');
   const qos = pod.status.qosClass === 'Guaranteed' ? '' : `${pod.status.qosClass.toLowerCase()}/`;
   return `/sys/fs/cgroup/memory/kubepods/${qos}pod${pod.metadata.uid}/${id}`;
 }
@@ -24,19 +26,37 @@ const readyPods = () => readyNriPods(cp);
 describe('memory at 100,000 NADs, under the limit the kernel enforces', () => {
   it('fresh replicas list 100,000 NADs and stay under the ksvc memory limit, never OOM-killed', async () => {
     const namespaces = Array.from({ length: TENANTS }, (_, i) => `tenant-${i}`);
-    await createMany(cp, namespaces.map((name) => ({ path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })));
+    await createMany(
+      cp,
+      namespaces.map((name) => ({
+        path: '/api/v1/namespaces',
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      })),
+    );
     const perTenant = NADS / TENANTS;
-    const created = await createMany(cp, Array.from({ length: NADS }, (_, i) => {
-      const namespace = namespaces[i % TENANTS]!;
-      return { path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`, body: tenantNad(namespace, `vf-${Math.floor(i / TENANTS)}`, i % 4094, `intel.com/sriov_pool_${i % 16}`) };
-    }));
+    const created = await createMany(
+      cp,
+      Array.from({ length: NADS }, (_, i) => {
+        const namespace = namespaces[i % TENANTS]!;
+        return {
+          path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+          body: tenantNad(namespace, `vf-${Math.floor(i / TENANTS)}`, i % 4094, `intel.com/sriov_pool_${i % 16}`),
+        };
+      }),
+    );
     assert.equal(created.created + created.existing, NADS);
-    process.stderr.write(`# ${NADS} NADs (${perTenant} in each of ${TENANTS} namespaces) created in ${(created.ms / 1000).toFixed(0)} s\n`);
+    process.stderr.write(
+      `# ${NADS} NADs (${perTenant} in each of ${TENANTS} namespaces) created in ${(created.ms / 1000).toFixed(0)} s\n`,
+    );
 
     // New replicas: each lists every NAD before it is ready.
     const old = (await readyPods()).map((pod: any) => pod.metadata.name as string);
     await cp.must(['delete', 'pods', '-n', NRI_NAMESPACE, '-l', NRI_PODS, '--wait=false']);
-    await cp.waitFor('two fresh ready replicas', async () => (await readyPods()).filter((pod: any) => !old.includes(pod.metadata.name)).length >= 2, 300000);
+    await cp.waitFor(
+      'two fresh ready replicas',
+      async () => (await readyPods()).filter((pod: any) => !old.includes(pod.metadata.name)).length >= 2,
+      300000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 5000));
 
     const pods = (await readyPods()).filter((pod: any) => !old.includes(pod.metadata.name));
@@ -50,9 +70,17 @@ describe('memory at 100,000 NADs, under the limit the kernel enforces', () => {
       assert.equal(status.restartCount, 0, `${pod.metadata.name} restarted: ${JSON.stringify(status.lastState)}`);
       assert.ok(peak < limitBytes, `peak ${peak} under the limit ${limitBytes}`);
       const log = await cp.must(['logs', '-n', NRI_NAMESPACE, pod.metadata.name, '-c', 'nri']);
-      const synced = log.split('\n').filter((line) => line.includes('NAD watch cache synced')).map((line) => JSON.parse(line));
-      assert.ok(synced.some((line) => line.objects >= NADS), `${pod.metadata.name} listed ${NADS} NADs: ${JSON.stringify(synced)}`);
-      process.stderr.write(`# ${pod.metadata.name}: cgroup memory peak ${(peak / 2 ** 20).toFixed(1)} MiB of the ${limit} limit with ${NADS} NADs\n`);
+      const synced = log
+        .split('\n')
+        .filter((line) => line.includes('NAD watch cache synced'))
+        .map((line) => JSON.parse(line));
+      assert.ok(
+        synced.some((line) => line.objects >= NADS),
+        `${pod.metadata.name} listed ${NADS} NADs: ${JSON.stringify(synced)}`,
+      );
+      process.stderr.write(
+        `# ${pod.metadata.name}: cgroup memory peak ${(peak / 2 ** 20).toFixed(1)} MiB of the ${limit} limit with ${NADS} NADs\n`,
+      );
     }
   });
 });

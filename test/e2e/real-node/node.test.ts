@@ -16,17 +16,23 @@ const cp = attachRealNode();
 const NAMESPACE = NRI_NAMESPACE;
 const condition = (object: any, type: string) => object?.status?.conditions?.find((c: any) => c.type === type)?.status;
 
-const nriPods = async () => (await cp.getJson(['pods', '-n', NAMESPACE, '-l', NRI_PODS])).items.filter((pod: any) => !pod.metadata.deletionTimestamp);
+const nriPods = async () =>
+  (await cp.getJson(['pods', '-n', NAMESPACE, '-l', NRI_PODS])).items.filter(
+    (pod: any) => !pod.metadata.deletionTimestamp,
+  );
 const exec = (pod: string, command: string, namespace = 'default', container?: string) =>
   cp.must(['exec', '-n', namespace, pod, ...(container ? ['-c', container] : []), '--', 'sh', '-c', command]);
 
 /** The certificate nri-webhook serves, as kube-apiserver sees it: through the Service's ClusterIP and kube-proxy. */
 async function servedCertificate(clusterIp: string): Promise<X509Certificate> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: clusterIp, port: 443, servername: 'nri-webhook.nri.svc', rejectUnauthorized: false }, () => {
-      resolve(new X509Certificate(socket.getPeerCertificate(true).raw));
-      socket.end();
-    });
+    const socket = connect(
+      { host: clusterIp, port: 443, servername: 'nri-webhook.nri.svc', rejectUnauthorized: false },
+      () => {
+        resolve(new X509Certificate(socket.getPeerCertificate(true).raw));
+        socket.end();
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -43,7 +49,12 @@ describe('nri on a real node', () => {
   it("runs nri's image from the local registry, resolved to a digest by Knative, beside Knative's queue-proxy", async () => {
     const revision = (await cp.getJson(['revisions', '-n', NAMESPACE])).items[0];
     const digest = revision.status.containerStatuses.find((s: any) => s.name === 'nri').imageDigest as string;
-    const manifest = await fetch(`http://${REGISTRY}/v2/nri/manifests/0.1.0`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+    const manifest = await fetch(`http://${REGISTRY}/v2/nri/manifests/0.1.0`, {
+      method: 'HEAD',
+      headers: {
+        accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+      },
+    });
     assert.equal(digest, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
     const pods = await nriPods();
     assert.ok(pods.length >= 2, `${pods.length} nri pods`);
@@ -52,13 +63,21 @@ describe('nri on a real node', () => {
       const images = Object.fromEntries(pod.status.containerStatuses.map((s: any) => [s.name, s]));
       assert.equal(images['nri'].imageID, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
       assert.match(images['queue-proxy'].image, /nri-e2e\/queue-proxy:v0\.42\.2$/);
-      assert.ok(images['nri'].ready && images['queue-proxy'].ready, 'both containers ready: the kubelet probes queue-proxy, which probes nri');
+      assert.ok(
+        images['nri'].ready && images['queue-proxy'].ready,
+        'both containers ready: the kubelet probes queue-proxy, which probes nri',
+      );
     }
   });
 
   it('runs as uid 65532 with a read-only root filesystem and no capabilities, as runc enforces them', async () => {
     const [pod] = await nriPods();
-    const report = await exec(pod.metadata.name, 'id -u; id -g; grep -E "^Cap(Eff|Prm|Bnd):" /proc/1/status; touch /app/x 2>&1 || true; touch /tmp/x 2>&1 || true', NAMESPACE, 'nri');
+    const report = await exec(
+      pod.metadata.name,
+      'id -u; id -g; grep -E "^Cap(Eff|Prm|Bnd):" /proc/1/status; touch /app/x 2>&1 || true; touch /tmp/x 2>&1 || true',
+      NAMESPACE,
+      'nri',
+    );
     const lines = report.trim().split('\n');
     assert.equal(lines[0], '65532');
     assert.equal(lines[1], '65532');
@@ -78,21 +97,47 @@ describe('nri on a real node', () => {
   });
 
   it('the seed walkthrough: foo-network twice gets example.com/foo: 2, two devices, net1 and net2, and /etc/podnetinfo', async () => {
-    await cp.must(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'walkthrough', namespace: 'default', labels: { app: 'walkthrough' }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network, foo-network' } },
-      spec: { containers: [{ name: 'app', image: TEST_IMAGE, command: ['sleep', '3600'] }], terminationGracePeriodSeconds: 1 },
-    }));
+    await cp.must(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'walkthrough',
+          namespace: 'default',
+          labels: { app: 'walkthrough' },
+          annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network, foo-network' },
+        },
+        spec: {
+          containers: [{ name: 'app', image: TEST_IMAGE, command: ['sleep', '3600'] }],
+          terminationGracePeriodSeconds: 1,
+        },
+      }),
+    );
     const pod = await cp.getJson(['pod', 'walkthrough', '-n', 'default']);
-    assert.deepEqual(pod.spec.containers[0].resources, { limits: { 'example.com/foo': '2' }, requests: { 'example.com/foo': '2' } });
-    await cp.waitFor('the walkthrough pod to run', async () => condition(await cp.getJson(['pod', 'walkthrough', '-n', 'default']), 'Ready') === 'True', 90000);
+    assert.deepEqual(pod.spec.containers[0].resources, {
+      limits: { 'example.com/foo': '2' },
+      requests: { 'example.com/foo': '2' },
+    });
+    await cp.waitFor(
+      'the walkthrough pod to run',
+      async () => condition(await cp.getJson(['pod', 'walkthrough', '-n', 'default']), 'Ready') === 'True',
+      90000,
+    );
     const devices = (await exec('walkthrough', 'echo $NRI_DEVICES_EXAMPLE_COM_FOO')).trim().split(',');
     assert.equal(devices.length, 2, `devices allocated by the kubelet: ${devices}`);
     const links = await exec('walkthrough', 'ip -o link show');
     assert.match(links, /: net1@/);
     assert.match(links, /: net2@/);
-    const status = JSON.parse((await cp.getJson(['pod', 'walkthrough', '-n', 'default'])).metadata.annotations['k8s.v1.cni.cncf.io/network-status']);
-    assert.deepEqual(status.map((network: any) => network.interface), ['eth0', 'net1', 'net2']);
+    const status = JSON.parse(
+      (await cp.getJson(['pod', 'walkthrough', '-n', 'default'])).metadata.annotations[
+        'k8s.v1.cni.cncf.io/network-status'
+      ],
+    );
+    assert.deepEqual(
+      status.map((network: any) => network.interface),
+      ['eth0', 'net1', 'net2'],
+    );
     const labels = await exec('walkthrough', 'cat /etc/podnetinfo/labels');
     assert.match(labels, /app="walkthrough"/);
     const annotations = await exec('walkthrough', 'cat /etc/podnetinfo/annotations');
@@ -100,25 +145,58 @@ describe('nri on a real node', () => {
   });
 
   it('with hugepages on, a container with 2 MiB hugepages reads its hugepage files and CONTAINER_NAME', async () => {
-    const switches = readFileSync(fileURLToPath(new URL('examples/control-switches.yaml', repoRoot)), 'utf8').replace('"enableHugePageDownApi": false', '"enableHugePageDownApi": true');
+    const switches = readFileSync(fileURLToPath(new URL('examples/control-switches.yaml', repoRoot)), 'utf8').replace(
+      '"enableHugePageDownApi": false',
+      '"enableHugePageDownApi": true',
+    );
     await cp.must(['apply', '-n', NAMESPACE, '-f', '-'], switches);
     const pod = {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'hugepages', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' } },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'hugepages',
+        namespace: 'default',
+        annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
+      },
       spec: {
         terminationGracePeriodSeconds: 1,
-        containers: [{ name: 'app', image: TEST_IMAGE, command: ['sleep', '3600'], resources: { requests: { memory: '32Mi', 'hugepages-2Mi': '4Mi' }, limits: { memory: '32Mi', 'hugepages-2Mi': '4Mi' } } }],
+        containers: [
+          {
+            name: 'app',
+            image: TEST_IMAGE,
+            command: ['sleep', '3600'],
+            resources: {
+              requests: { memory: '32Mi', 'hugepages-2Mi': '4Mi' },
+              limits: { memory: '32Mi', 'hugepages-2Mi': '4Mi' },
+            },
+          },
+        ],
       },
     };
     // Both replicas follow the ConfigMap through their watch: dry runs until the files are added.
-    await cp.waitFor('the switch to be in force', async () => {
-      const patched = JSON.parse(await cp.must(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(pod)));
-      return patched.spec.volumes.some((v: any) => v.downwardAPI?.items.some((item: any) => item.path === 'hugepages_2M_request_app'));
-    }, 30000);
+    await cp.waitFor(
+      'the switch to be in force',
+      async () => {
+        const patched = JSON.parse(
+          await cp.must(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(pod)),
+        );
+        return patched.spec.volumes.some((v: any) =>
+          v.downwardAPI?.items.some((item: any) => item.path === 'hugepages_2M_request_app'),
+        );
+      },
+      30000,
+    );
     try {
       await cp.must(['apply', '-f', '-'], JSON.stringify(pod));
-      await cp.waitFor('the hugepages pod to run', async () => condition(await cp.getJson(['pod', 'hugepages', '-n', 'default']), 'Ready') === 'True', 90000);
-      const files = await exec('hugepages', 'cd /etc/podnetinfo && for f in hugepages_*; do echo "$f=$(cat $f)"; done; echo "CONTAINER_NAME=$CONTAINER_NAME"');
+      await cp.waitFor(
+        'the hugepages pod to run',
+        async () => condition(await cp.getJson(['pod', 'hugepages', '-n', 'default']), 'Ready') === 'True',
+        90000,
+      );
+      const files = await exec(
+        'hugepages',
+        'cd /etc/podnetinfo && for f in hugepages_*; do echo "$f=$(cat $f)"; done; echo "CONTAINER_NAME=$CONTAINER_NAME"',
+      );
       assert.match(files, /^hugepages_2M_request_app=4$/m);
       assert.match(files, /^hugepages_2M_limit_app=4$/m);
       assert.match(files, /^CONTAINER_NAME=app$/m);
@@ -135,12 +213,19 @@ describe('nri on a real node', () => {
     await cp.must(['delete', 'secret', 'nri-webhook-tls', '-n', NAMESPACE]);
     // Served serials, sampled together: done when every sample is one serial, not the old one.
     let served = new Set<string>([before.serialNumber]);
-    await cp.waitFor('every replica to serve the new certificate', async () => {
-      const sample = new Set<string>();
-      for (let i = 0; i < 6; i++) sample.add((await servedCertificate(service.spec.clusterIP)).serialNumber);
-      served = sample;
-      return sample.size === 1 && !sample.has(before.serialNumber);
-    }, 150000);
-    assert.ok(!served.has(before.serialNumber) && served.size === 1, `served ${[...served]} after ${before.serialNumber}`);
+    await cp.waitFor(
+      'every replica to serve the new certificate',
+      async () => {
+        const sample = new Set<string>();
+        for (let i = 0; i < 6; i++) sample.add((await servedCertificate(service.spec.clusterIP)).serialNumber);
+        served = sample;
+        return sample.size === 1 && !sample.has(before.serialNumber);
+      },
+      150000,
+    );
+    assert.ok(
+      !served.has(before.serialNumber) && served.size === 1,
+      `served ${[...served]} after ${before.serialNumber}`,
+    );
   });
 });

@@ -20,19 +20,30 @@ export const QUEUE_IMAGE = `${REGISTRY}/nri-e2e/queue-proxy:v0.42.2`;
 /** The README's example registry, replaced by the local one as a user replaces it by theirs. */
 export const toLocalRegistry = (text: string) => text.replaceAll('registry.example.com', REGISTRY);
 /** The extended resources the device plugin offers: the shipped examples' and upstream's e2e suite's. */
-export const DEVICE_RESOURCES = ['example.com/foo=8', 'intel.com/sriov=8', 'intel.com/sriov_netdevice_a=8', 'intel.com/sriov_netdevice_b=8', 'example.com/boo=8'];
+export const DEVICE_RESOURCES = [
+  'example.com/foo=8',
+  'intel.com/sriov=8',
+  'intel.com/sriov_netdevice_a=8',
+  'intel.com/sriov_netdevice_b=8',
+  'example.com/boo=8',
+];
 
 /** nri's namespace and the label Knative puts on its revision's pods, as the README installs it. */
 export const NRI_NAMESPACE = 'nri';
 export const NRI_PODS = 'serving.knative.dev/service=nri';
 
 /** The environment up.sh left running (NRI_REAL_NODE_DIR, as up.sh defaults it), for the tests to talk to. */
-export const attachRealNode = (): ControlPlane => ControlPlane.attach(process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node');
+export const attachRealNode = (): ControlPlane =>
+  ControlPlane.attach(process.env.NRI_REAL_NODE_DIR ?? '/var/tmp/nri-real-node');
 
 /** nri's pods that are not terminating and are Ready. */
 export async function readyNriPods(cp: ControlPlane): Promise<any[]> {
   const pods = (await cp.getJson(['pods', '-n', NRI_NAMESPACE, '-l', NRI_PODS])).items;
-  return pods.filter((pod: any) => !pod.metadata.deletionTimestamp && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+  return pods.filter(
+    (pod: any) =>
+      !pod.metadata.deletionTimestamp &&
+      pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+  );
 }
 
 const bin = (name: string) => join(cacheDir(), 'bin', name);
@@ -63,41 +74,67 @@ export class RealNode {
   async start(): Promise<void> {
     this.cni();
     this.containerd();
-    await this.cp.waitFor('containerd', async () => {
-      execFileSync(bin('ctr'), ['--address', this.path('containerd', 'containerd.sock'), 'version'], { stdio: 'ignore' });
-      return true;
-    }, 30000);
+    await this.cp.waitFor(
+      'containerd',
+      async () => {
+        execFileSync(bin('ctr'), ['--address', this.path('containerd', 'containerd.sock'), 'version'], {
+          stdio: 'ignore',
+        });
+        return true;
+      },
+      30000,
+    );
     this.kubelet();
-    await this.cp.waitFor('the node to be Ready', async () => {
-      const node = await this.cp.getJson(['node', NODE_NAME]);
-      return node.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True');
-    }, 120000);
+    await this.cp.waitFor(
+      'the node to be Ready',
+      async () => {
+        const node = await this.cp.getJson(['node', NODE_NAME]);
+        return node.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True');
+      },
+      120000,
+    );
     this.kubeProxy();
-    this.spawn('device-plugin', bin('device-plugin'), DEVICE_RESOURCES.flatMap((resource) => ['-resource', resource]));
-    await this.cp.waitFor('the device plugin to be allocatable', async () => {
-      const node = await this.cp.getJson(['node', NODE_NAME]);
-      return node.status.allocatable?.['example.com/foo'] === '8';
-    }, 60000);
+    this.spawn(
+      'device-plugin',
+      bin('device-plugin'),
+      DEVICE_RESOURCES.flatMap((resource) => ['-resource', resource]),
+    );
+    await this.cp.waitFor(
+      'the device plugin to be allocatable',
+      async () => {
+        const node = await this.cp.getJson(['node', NODE_NAME]);
+        return node.status.allocatable?.['example.com/foo'] === '8';
+      },
+      60000,
+    );
   }
 
   private registry(): void {
     const config = this.path('registry.yml');
-    writeFileSync(config, `version: 0.1
+    writeFileSync(
+      config,
+      `version: 0.1
 log: {level: warn}
 storage:
   filesystem: {rootdirectory: ${this.path('registry')}}
   delete: {enabled: true}
 http: {addr: "127.0.0.1:5000"}
-`);
+`,
+    );
     this.spawn('registry', bin('registry'), ['serve', config], { OTEL_TRACES_EXPORTER: 'none' });
   }
 
   private containerd(): void {
     const dir = this.path('containerd');
     mkdirSync(join(dir, 'certs.d', REGISTRY), { recursive: true });
-    writeFileSync(join(dir, 'certs.d', REGISTRY, 'hosts.toml'), `server = "http://${REGISTRY}"\n[host."http://${REGISTRY}"]\n  capabilities = ["pull", "resolve"]\n`);
+    writeFileSync(
+      join(dir, 'certs.d', REGISTRY, 'hosts.toml'),
+      `server = "http://${REGISTRY}"\n[host."http://${REGISTRY}"]\n  capabilities = ["pull", "resolve"]\n`,
+    );
     const config = join(dir, 'config.toml');
-    writeFileSync(config, `version = 3
+    writeFileSync(
+      config,
+      `version = 3
 root = "${join(dir, 'root')}"
 state = "${join(dir, 'state')}"
 [grpc]
@@ -124,33 +161,55 @@ state = "${join(dir, 'state')}"
     sandbox = '${REGISTRY}/nri-e2e/pause:1'
   [plugins.'io.containerd.cri.v1.images'.registry]
     config_path = '${join(dir, 'certs.d')}'
-`);
+`,
+    );
     // The shim and runc are found on PATH.
-    this.spawn('containerd', bin('containerd'), ['--config', config, '--log-level', 'warn'], { PATH: `${join(cacheDir(), 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin` });
+    this.spawn('containerd', bin('containerd'), ['--config', config, '--log-level', 'warn'], {
+      PATH: `${join(cacheDir(), 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin`,
+    });
   }
 
   /** Multus (thin plugin) as the node's CNI: the pod network is a bridge, NAD networks its delegates. */
   private cni(): void {
-    const kubeconfig = this.cp.writeKubeconfig('multus.kubeconfig', { cert: join(this.cp.dir, 'admin.crt'), key: join(this.cp.dir, 'admin.key') });
+    const kubeconfig = this.cp.writeKubeconfig('multus.kubeconfig', {
+      cert: join(this.cp.dir, 'admin.crt'),
+      key: join(this.cp.dir, 'admin.key'),
+    });
     mkdirSync(this.path('cni', 'net.d'), { recursive: true });
-    writeFileSync(this.path('cni', 'net.d', '00-multus.conf'), JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'multus-cni-network',
-      type: 'multus',
-      kubeconfig,
-      binDir: cniBin,
-      cniDir: this.path('cni', 'multus'),
-      logFile: this.path('multus.log'),
-      logLevel: 'verbose',
-      delegates: [{
-        cniVersion: '1.0.0',
-        name: 'pods',
-        plugins: [
-          { type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, hairpinMode: true, ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], routes: [{ dst: '0.0.0.0/0' }] } },
-          { type: 'portmap', capabilities: { portMappings: true } },
-        ],
-      }],
-    }, null, 2));
+    writeFileSync(
+      this.path('cni', 'net.d', '00-multus.conf'),
+      JSON.stringify(
+        {
+          cniVersion: '1.0.0',
+          name: 'multus-cni-network',
+          type: 'multus',
+          kubeconfig,
+          binDir: cniBin,
+          cniDir: this.path('cni', 'multus'),
+          logFile: this.path('multus.log'),
+          logLevel: 'verbose',
+          delegates: [
+            {
+              cniVersion: '1.0.0',
+              name: 'pods',
+              plugins: [
+                {
+                  type: 'bridge',
+                  bridge: 'cni0',
+                  isGateway: true,
+                  ipMasq: false,
+                  hairpinMode: true,
+                  ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], routes: [{ dst: '0.0.0.0/0' }] },
+                },
+                { type: 'portmap', capabilities: { portMappings: true } },
+              ],
+            },
+          ],
+        },
+        null,
+        2,
+      ),
+    );
   }
 
   private kubelet(): void {
@@ -159,9 +218,14 @@ state = "${join(dir, 'state')}"
     const ca = this.cp.pki.ca;
     issue(dir, 'kubelet-client', `/O=system:nodes/CN=system:node:${NODE_NAME}`, { ca, client: true });
     issue(dir, 'kubelet-serving', `/CN=${NODE_NAME}`, { ca, san: `IP:${NODE_IP},DNS:${NODE_NAME}` });
-    this.cp.writeKubeconfig('kubelet.kubeconfig', { cert: join(dir, 'kubelet-client.crt'), key: join(dir, 'kubelet-client.key') });
+    this.cp.writeKubeconfig('kubelet.kubeconfig', {
+      cert: join(dir, 'kubelet-client.crt'),
+      key: join(dir, 'kubelet-client.key'),
+    });
     const config = join(dir, 'config.yaml');
-    writeFileSync(config, `apiVersion: kubelet.config.k8s.io/v1beta1
+    writeFileSync(
+      config,
+      `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This machine mounts only the cgroup v1 hierarchy (design.md §9); kubelet 1.35 and later refuse
 # to start on it unless told that v1 is accepted here.
@@ -185,14 +249,22 @@ imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 nodeStatusReportFrequency: 10s
 syncFrequency: 10s
-`);
+`,
+    );
     this.startKubelet();
   }
 
   private startKubelet(): void {
     this.spawn('kubelet', bin('kubelet'), [
-      '--config', this.path('kubelet-config', 'config.yaml'), '--kubeconfig', this.path('kubelet.kubeconfig'),
-      '--hostname-override', NODE_NAME, '--node-ip', NODE_IP, '--v=1',
+      '--config',
+      this.path('kubelet-config', 'config.yaml'),
+      '--kubeconfig',
+      this.path('kubelet.kubeconfig'),
+      '--hostname-override',
+      NODE_NAME,
+      '--node-ip',
+      NODE_IP,
+      '--v=1',
     ]);
   }
 
@@ -200,22 +272,31 @@ syncFrequency: 10s
   async restartKubelet(downMs: number): Promise<void> {
     const pid = Number(readFileSync(this.path('pids', 'kubelet'), 'utf8'));
     process.kill(pid, 'SIGTERM');
-    await this.cp.waitFor('the kubelet to exit', async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 30000);
+    await this.cp.waitFor(
+      'the kubelet to exit',
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      30000,
+    );
     await new Promise((resolve) => setTimeout(resolve, downMs));
     this.startKubelet();
   }
 
   private kubeProxy(): void {
-    const kubeconfig = this.cp.writeKubeconfig('kube-proxy.kubeconfig', { cert: join(this.cp.dir, 'admin.crt'), key: join(this.cp.dir, 'admin.key') });
+    const kubeconfig = this.cp.writeKubeconfig('kube-proxy.kubeconfig', {
+      cert: join(this.cp.dir, 'admin.crt'),
+      key: join(this.cp.dir, 'admin.key'),
+    });
     const config = this.path('kube-proxy.yaml');
-    writeFileSync(config, `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+    writeFileSync(
+      config,
+      `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: ${kubeconfig}}
 hostnameOverride: ${NODE_NAME}
@@ -228,7 +309,8 @@ metricsBindAddress: 127.0.0.1:10249
 iptables: {masqueradeAll: true}
 # Leave the machine-wide conntrack table size alone.
 conntrack: {maxPerCore: 0}
-`);
+`,
+    );
     this.spawn('kube-proxy', bin('kube-proxy'), ['--config', config, '--v=1']);
   }
 }

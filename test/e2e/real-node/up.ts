@@ -19,19 +19,24 @@ const run = promisify(execFile);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const sourceDir = join(fileURLToPath(repoRoot), 'test', 'e2e', 'real-node');
 
-const log = (message: string) => process.stderr.write(`[real-node ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const log = (message: string) =>
+  process.stderr.write(`[real-node ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
 /** Runs bash with the docker stand-in (buildah) first on PATH, in cwd. */
 async function bash(script: string, cwd: string, env: Record<string, string> = {}): Promise<void> {
   await run('bash', ['-e', '-o', 'pipefail', '-c', script], {
-    cwd, timeout: 600000, maxBuffer: 64 << 20, env: { ...process.env, PATH: `${sourceDir}:${process.env.PATH}`, ...env },
+    cwd,
+    timeout: 600000,
+    maxBuffer: 64 << 20,
+    env: { ...process.env, PATH: `${sourceDir}:${process.env.PATH}`, ...env },
   });
 }
 
 async function main(): Promise<void> {
   const dir = process.env.NRI_REAL_NODE_DIR;
   const netns = process.env.NRI_NETNS;
-  if (!dir || !netns) throw new Error('up.js is run by test/e2e/real-node/up.sh (NRI_REAL_NODE_DIR and NRI_NETNS unset)');
+  if (!dir || !netns)
+    throw new Error('up.js is run by test/e2e/real-node/up.sh (NRI_REAL_NODE_DIR and NRI_NETNS unset)');
   const started = Date.now();
   const cp = new ControlPlane({ dir, detached: true, nodeIp: NODE_IP, apiPort: 6443, kwok: false });
   await cp.start();
@@ -59,10 +64,16 @@ async function main(): Promise<void> {
   symlinkSync(fileURLToPath(new URL('knative', repoRoot)), join(installDir, 'knative'));
   await bash(toLocalRegistry(readmeCommand('install')), installDir, { KUBECONFIG: cp.adminKubeconfig });
   log('nri installed');
-  await cp.waitFor('the webhook Service to have two ready endpoints', async () => {
-    const slices = await cp.getJson(['endpointslices', '-n', 'nri', '-l', 'kubernetes.io/service-name=nri-webhook']);
-    return slices.items.flatMap((slice: any) => slice.endpoints ?? []).filter((e: any) => e.conditions?.ready).length >= 2;
-  }, 180000);
+  await cp.waitFor(
+    'the webhook Service to have two ready endpoints',
+    async () => {
+      const slices = await cp.getJson(['endpointslices', '-n', 'nri', '-l', 'kubernetes.io/service-name=nri-webhook']);
+      return (
+        slices.items.flatMap((slice: any) => slice.endpoints ?? []).filter((e: any) => e.conditions?.ready).length >= 2
+      );
+    },
+    180000,
+  );
 
   const env = `KUBECONFIG=${cp.adminKubeconfig}\nNETNS=${netns}\nTEST_IMAGE=${TEST_IMAGE}\n`;
   writeFileSync(join(dir, 'env'), env);

@@ -41,7 +41,11 @@ export interface BulkResult {
 }
 
 /** POSTs every body to its path with `concurrency` requests in flight; any answer but 201 or 409 fails it. */
-export async function createMany(cp: ControlPlane, items: Array<{ path: string; body: object }>, concurrency = 32): Promise<BulkResult> {
+export async function createMany(
+  cp: ControlPlane,
+  items: Array<{ path: string; body: object }>,
+  concurrency = 32,
+): Promise<BulkResult> {
   const agent = cp.adminAgent(concurrency);
   const started = performance.now();
   let next = 0;
@@ -50,11 +54,23 @@ export async function createMany(cp: ControlPlane, items: Array<{ path: string; 
   const post = (path: string, body: object) =>
     new Promise<number>((resolve, reject) => {
       const text = JSON.stringify(body);
-      const req = request(`${cp.server}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => (res.statusCode === 201 || res.statusCode === 409 ? resolve(res.statusCode) : reject(new Error(`POST ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`))));
-      });
+      const req = request(
+        `${cp.server}${path}`,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            res.statusCode === 201 || res.statusCode === 409
+              ? resolve(res.statusCode)
+              : reject(new Error(`POST ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`)),
+          );
+        },
+      );
       req.setTimeout(60000, () => req.destroy(new Error(`POST ${path}: no answer in 60 s`)));
       req.on('error', reject);
       req.end(text);
@@ -80,17 +96,31 @@ export async function createMany(cp: ControlPlane, items: Array<{ path: string; 
  * `tenant-<i % namespaces>`, naming pool `intel.com/sriov_pool<vlan % pools>`.
  * Growing a cluster in steps (0 to 10,000, then to 50,000) keeps that layout.
  */
-export async function createTenantNads(cp: ControlPlane, range: { from?: number; to: number; namespaces: number; pools?: number }, concurrency = 32): Promise<BulkResult> {
+export async function createTenantNads(
+  cp: ControlPlane,
+  range: { from?: number; to: number; namespaces: number; pools?: number },
+  concurrency = 32,
+): Promise<BulkResult> {
   const { from = 0, to, namespaces, pools = 10 } = range;
   if (from === 0) {
     const names = Array.from({ length: namespaces }, (_, i) => `tenant-${i}`);
-    await createMany(cp, names.map((name) => ({ path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })), concurrency);
+    await createMany(
+      cp,
+      names.map((name) => ({
+        path: '/api/v1/namespaces',
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      })),
+      concurrency,
+    );
   }
   const items = Array.from({ length: to - from }, (_, k) => {
     const i = from + k;
     const namespace = `tenant-${i % namespaces}`;
     const vlan = 100 + Math.floor(i / namespaces);
-    return { path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`, body: tenantNad(namespace, `vlan-${vlan}`, vlan, `intel.com/sriov_pool${vlan % pools}`) };
+    return {
+      path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+      body: tenantNad(namespace, `vlan-${vlan}`, vlan, `intel.com/sriov_pool${vlan % pools}`),
+    };
   });
   return createMany(cp, items, concurrency);
 }

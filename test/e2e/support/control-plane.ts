@@ -3,7 +3,16 @@
 // kube-controller-manager, kube-scheduler and a kwok node. A throwaway CA made
 // with openssl signs everything; the admin talks to it with kubectl.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { Agent } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +24,27 @@ const bin = (name: string) => join(cacheDir(), 'bin', name);
 
 /** Why the suite cannot run here, or undefined when the control plane is built. */
 export function missingControlPlane(): string | undefined {
-  const wanted = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'cainjector', 'cert-manager-controller', 'knative-validate', 'knative-controller', 'knative-webhook', 'knative-autoscaler-hpa'];
+  const wanted = [
+    'etcd',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kwok',
+    'cainjector',
+    'cert-manager-controller',
+    'knative-validate',
+    'knative-controller',
+    'knative-webhook',
+    'knative-autoscaler-hpa',
+  ];
   const missing = wanted.filter((name) => !existsSync(bin(name)));
-  return missing.length === 0 ? undefined : `not built in ${cacheDir()}: ${missing.join(', ')} (run: bash test/e2e/control-plane/build.sh)`;
+  return missing.length === 0
+    ? undefined
+    : `not built in ${cacheDir()}: ${missing.join(', ')} (run: bash test/e2e/control-plane/build.sh)`;
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
 export interface Pki {
   dir: string;
@@ -109,21 +133,29 @@ export class ControlPlane {
     chmodSync(dir, 0o711);
     const ca = this.pki.ca;
     const nodeSans = this.options.nodeIp ? `,IP:${this.options.nodeIp},IP:10.96.0.1` : '';
-    issue(dir, 'apiserver', '/CN=kube-apiserver', { ca, san: `IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc${nodeSans}` });
+    issue(dir, 'apiserver', '/CN=kube-apiserver', {
+      ca,
+      san: `IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc${nodeSans}`,
+    });
     issue(dir, 'admin', '/O=system:masters/CN=e2e-admin', { ca, client: true });
     // The client certificate kube-apiserver presents to webhooks that ask for one (upstream's
     // default, -insecure=false), as an AdmissionConfiguration gives it in a real cluster.
     issue(dir, 'webhook-client', '/CN=kube-apiserver-webhook-client', { ca, client: true });
-    writeFileSync(join(dir, 'webhook-client.kubeconfig'), `apiVersion: v1
+    writeFileSync(
+      join(dir, 'webhook-client.kubeconfig'),
+      `apiVersion: v1
 kind: Config
 users:
 - name: '*'
   user:
     client-certificate: ${join(dir, 'webhook-client.crt')}
     client-key: ${join(dir, 'webhook-client.key')}
-`);
+`,
+    );
     // An audit log of pod creations, where kube-apiserver writes the webhook's audit annotations.
-    writeFileSync(join(dir, 'audit-policy.yaml'), `apiVersion: audit.k8s.io/v1
+    writeFileSync(
+      join(dir, 'audit-policy.yaml'),
+      `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
@@ -131,8 +163,11 @@ rules:
   resources: [{group: "", resources: [pods]}]
   verbs: [create]
 - level: None
-`);
-    writeFileSync(join(dir, 'admission.yaml'), `apiVersion: apiserver.config.k8s.io/v1
+`,
+    );
+    writeFileSync(
+      join(dir, 'admission.yaml'),
+      `apiVersion: apiserver.config.k8s.io/v1
 kind: AdmissionConfiguration
 plugins:
 - name: MutatingAdmissionWebhook
@@ -140,47 +175,90 @@ plugins:
     apiVersion: apiserver.config.k8s.io/v1
     kind: WebhookAdmissionConfiguration
     kubeConfigFile: ${join(dir, 'webhook-client.kubeconfig')}
-`);
+`,
+    );
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], dir);
     openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
     [this.apiPort, this.etcdPort] = [this.options.apiPort ?? (await freePort()), await freePort()];
-    this.adminKubeconfig = this.writeKubeconfig('admin.kubeconfig', { cert: join(dir, 'admin.crt'), key: join(dir, 'admin.key') });
+    this.adminKubeconfig = this.writeKubeconfig('admin.kubeconfig', {
+      cert: join(dir, 'admin.crt'),
+      key: join(dir, 'admin.key'),
+    });
 
     const peerPort = await freePort();
     this.spawn('etcd', bin('etcd'), [
-      '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', `http://127.0.0.1:${this.etcdPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${this.etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync', '--log-level', 'warn',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${this.etcdPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${this.etcdPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync',
+      '--log-level',
+      'warn',
     ]);
     await this.startApiServer();
     const kubeconfig = this.adminKubeconfig;
     const healthPort = async () => String(await freePort());
     this.spawn('kube-controller-manager', bin('kube-controller-manager'), [
-      '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
-      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(),
+      '--kubeconfig',
+      kubeconfig,
+      '--authentication-kubeconfig',
+      kubeconfig,
+      '--authorization-kubeconfig',
+      kubeconfig,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port',
+      await healthPort(),
       // No cloud: the route, load-balancer and IPAM controllers have nothing to do here; the node
       // lifecycle controller only for a real kubelet (it lifts the not-ready taint the kubelet registers with).
       `--controllers=*,-node-ipam-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller${this.options.nodeIp ? '' : ',-node-lifecycle-controller'}`,
-      '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', ca.cert,
-      '--use-service-account-credentials=false', '--concurrent-deployment-syncs=2', '--v=0',
+      '--service-account-private-key-file',
+      join(dir, 'sa.key'),
+      '--root-ca-file',
+      ca.cert,
+      '--use-service-account-credentials=false',
+      '--concurrent-deployment-syncs=2',
+      '--v=0',
       // Knative's HPA-class revisions wait for their HPA: check it every 3 s, not 15.
       '--horizontal-pod-autoscaler-sync-period=3s',
     ]);
     this.spawn('kube-scheduler', bin('kube-scheduler'), [
-      '--kubeconfig', kubeconfig, '--authentication-kubeconfig', kubeconfig, '--authorization-kubeconfig', kubeconfig,
-      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port', await healthPort(), '--v=0',
+      '--kubeconfig',
+      kubeconfig,
+      '--authentication-kubeconfig',
+      kubeconfig,
+      '--authorization-kubeconfig',
+      kubeconfig,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port',
+      await healthPort(),
+      '--v=0',
     ]);
     if (this.options.kwok !== false) {
       this.spawn('kwok', bin('kwok'), [
-        '--kubeconfig', kubeconfig, '--config', join(cacheDir(), 'kwok-stages', 'fast.yaml'),
-        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--server-address', `127.0.0.1:${await freePort()}`,
+        '--kubeconfig',
+        kubeconfig,
+        '--config',
+        join(cacheDir(), 'kwok-stages', 'fast.yaml'),
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--server-address',
+        `127.0.0.1:${await freePort()}`,
       ]);
     }
-    await this.waitFor('the default ServiceAccount', async () => (await this.kubectl(['get', 'serviceaccount', 'default', '-n', 'default'])).code === 0, 60000);
+    await this.waitFor(
+      'the default ServiceAccount',
+      async () => (await this.kubectl(['get', 'serviceaccount', 'default', '-n', 'default'])).code === 0,
+      60000,
+    );
   }
 
   /** Starts (or restarts) kube-apiserver and waits until it is ready. */
@@ -188,21 +266,51 @@ plugins:
     const { dir } = this;
     const { nodeIp } = this.options;
     const addresses = nodeIp
-      ? ['--bind-address=0.0.0.0', `--advertise-address=${nodeIp}`, '--kubelet-preferred-address-types=InternalIP', '--kubelet-client-certificate', join(dir, 'admin.crt'), '--kubelet-client-key', join(dir, 'admin.key')]
+      ? [
+          '--bind-address=0.0.0.0',
+          `--advertise-address=${nodeIp}`,
+          '--kubelet-preferred-address-types=InternalIP',
+          '--kubelet-client-certificate',
+          join(dir, 'admin.crt'),
+          '--kubelet-client-key',
+          join(dir, 'admin.key'),
+        ]
       : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none'];
     this.spawn('kube-apiserver', bin('kube-apiserver'), [
-      '--etcd-servers', `http://127.0.0.1:${this.etcdPort}`,
-      ...addresses, '--secure-port', String(this.apiPort),
-      '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'),
-      '--client-ca-file', this.pki.ca.cert,
-      '--service-account-key-file', join(dir, 'sa.pub'), '--service-account-signing-key-file', join(dir, 'sa.key'),
-      '--service-account-issuer', 'https://kubernetes.default.svc',
-      '--authorization-mode=Node,RBAC', '--anonymous-auth=false',
-      '--service-cluster-ip-range=10.96.0.0/16', '--profiling=false', '--v=0',
-      '--admission-control-config-file', join(dir, 'admission.yaml'),
-      '--audit-policy-file', join(dir, 'audit-policy.yaml'), '--audit-log-path', this.auditLog,
+      '--etcd-servers',
+      `http://127.0.0.1:${this.etcdPort}`,
+      ...addresses,
+      '--secure-port',
+      String(this.apiPort),
+      '--tls-cert-file',
+      join(dir, 'apiserver.crt'),
+      '--tls-private-key-file',
+      join(dir, 'apiserver.key'),
+      '--client-ca-file',
+      this.pki.ca.cert,
+      '--service-account-key-file',
+      join(dir, 'sa.pub'),
+      '--service-account-signing-key-file',
+      join(dir, 'sa.key'),
+      '--service-account-issuer',
+      'https://kubernetes.default.svc',
+      '--authorization-mode=Node,RBAC',
+      '--anonymous-auth=false',
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--profiling=false',
+      '--v=0',
+      '--admission-control-config-file',
+      join(dir, 'admission.yaml'),
+      '--audit-policy-file',
+      join(dir, 'audit-policy.yaml'),
+      '--audit-log-path',
+      this.auditLog,
     ]);
-    await this.waitFor('kube-apiserver /readyz', async () => (await this.kubectl(['get', '--raw', '/readyz'])).stdout.trim() === 'ok', 90000);
+    await this.waitFor(
+      'kube-apiserver /readyz',
+      async () => (await this.kubectl(['get', '--raw', '/readyz'])).stdout.trim() === 'ok',
+      90000,
+    );
   }
 
   async stopProcess(name: string): Promise<void> {
@@ -234,7 +342,9 @@ plugins:
 
   writeKubeconfig(file: string, user: { cert?: string; key?: string; token?: string }): string {
     const path = join(this.dir, file);
-    const credentials = user.token ? `    token: ${user.token}` : `    client-certificate: ${user.cert}\n    client-key: ${user.key}`;
+    const credentials = user.token
+      ? `    token: ${user.token}`
+      : `    client-certificate: ${user.cert}\n    client-key: ${user.key}`;
     writeFileSync(
       path,
       `apiVersion: v1
@@ -260,13 +370,23 @@ current-context: e2e
 
   /** Keep-alive HTTPS connections to kube-apiserver with the admin's client certificate, for many requests where a kubectl each would be slow. */
   adminAgent(maxSockets: number): Agent {
-    return new Agent({ keepAlive: true, maxSockets, ca: this.pki.caPem, cert: readFileSync(join(this.dir, 'admin.crt')), key: readFileSync(join(this.dir, 'admin.key')) });
+    return new Agent({
+      keepAlive: true,
+      maxSockets,
+      ca: this.pki.caPem,
+      cert: readFileSync(join(this.dir, 'admin.crt')),
+      key: readFileSync(join(this.dir, 'admin.key')),
+    });
   }
 
   kubectl(args: string[], input?: string, kubeconfig = this.adminKubeconfig): Promise<KubectlResult> {
     return new Promise((resolve) => {
-      const child = execFile('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args], { maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      const child = execFile(
+        'kubectl',
+        ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args],
+        { maxBuffer: 64 << 20 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
       if (input !== undefined) child.stdin!.end(input);
     });
@@ -275,7 +395,8 @@ current-context: e2e
   /** kubectl that must succeed; its stdout. */
   async must(args: string[], input?: string): Promise<string> {
     const result = await this.kubectl(args, input);
-    if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr || result.stdout}`);
+    if (result.code !== 0)
+      throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr || result.stdout}`);
     return result.stdout;
   }
 
@@ -288,7 +409,9 @@ current-context: e2e
     for (;;) {
       for (const managed of this.processes.values()) {
         if (managed.child.exitCode !== null && managed.child.exitCode !== 0 && !managed.child.killed) {
-          throw new Error(`${managed.name} exited with ${managed.child.exitCode} while waiting for ${what}:\n${this.tail(managed.name)}`);
+          throw new Error(
+            `${managed.name} exited with ${managed.child.exitCode} while waiting for ${what}:\n${this.tail(managed.name)}`,
+          );
         }
       }
       if (await check().catch(() => false)) return;
@@ -302,7 +425,12 @@ current-context: e2e
     const log = join(this.dir, `${name}.log`);
     const fd = openSync(log, 'a');
     const detached = this.options.detached === true;
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], cwd: this.dir, env: { ...process.env, ...env }, detached });
+    const child = spawn(command, args, {
+      stdio: ['ignore', fd, fd],
+      cwd: this.dir,
+      env: { ...process.env, ...env },
+      detached,
+    });
     closeSync(fd);
     if (detached) {
       mkdirSync(join(this.dir, 'pids'), { recursive: true });

@@ -3,7 +3,18 @@
 // environment are what runs, and its certificate reaches it the way the
 // kubelet lays out a Secret volume.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -16,12 +27,21 @@ import { cacheDir, type ControlPlane } from './control-plane.js';
 /** Only root can run nri as the container's user and lay Secret files out as root's, as the kubelet does (CI runs as root). */
 export const AS_ROOT = process.getuid?.() === 0;
 
-export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: any };
+  [k: string]: any;
+};
 
 /** `kubectl kustomize <dir>` (relative to the repository, or absolute), as objects; by default the README's install overlay. */
 export function render(dir = join(writeInstallOverlay(), 'overlays', 'prod')): KubeObject[] {
-  const text = execFileSync('kubectl', ['kustomize', isAbsolute(dir) ? dir : join(fileURLToPath(repoRoot), dir)], { encoding: 'utf8' });
-  return parseAllDocuments(text).map((document) => document.toJS() as KubeObject).filter(Boolean);
+  const text = execFileSync('kubectl', ['kustomize', isAbsolute(dir) ? dir : join(fileURLToPath(repoRoot), dir)], {
+    encoding: 'utf8',
+  });
+  return parseAllDocuments(text)
+    .map((document) => document.toJS() as KubeObject)
+    .filter(Boolean);
 }
 
 export function find(objects: KubeObject[], kind: string, name?: string): KubeObject {
@@ -40,7 +60,10 @@ export async function installCrds(cp: ControlPlane): Promise<void> {
 /** Runs Knative Serving's own SetDefaults + Validate on a Service; its complaint, or undefined. */
 export function knativeRefusal(service: KubeObject): string | undefined {
   try {
-    execFileSync(join(cacheDir(), 'bin', 'knative-validate'), { input: JSON.stringify(service), stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(join(cacheDir(), 'bin', 'knative-validate'), {
+      input: JSON.stringify(service),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     return undefined;
   } catch (error) {
     return String((error as { stderr?: Buffer }).stderr ?? error);
@@ -73,7 +96,9 @@ export class SecretVolume {
       if (AS_ROOT) chownSync(file, 0, 0);
       chmodSync(file, this.mode);
     }
-    const old = existsSync(join(this.dir, '..data')) ? readdirSync(this.dir).filter((entry) => entry.startsWith('..') && entry !== '..data' && entry !== stamp) : [];
+    const old = existsSync(join(this.dir, '..data'))
+      ? readdirSync(this.dir).filter((entry) => entry.startsWith('..') && entry !== '..data' && entry !== stamp)
+      : [];
     symlinkSync(stamp, join(this.dir, '..data_tmp'));
     renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
     for (const name of Object.keys(files)) {
@@ -107,7 +132,10 @@ export async function issueServingSecret(cp: ControlPlane, objects: KubeObject[]
     metadata: {
       name: certificate.spec.secretName,
       namespace,
-      annotations: { 'cert-manager.io/certificate-name': certificate.metadata.name, 'cert-manager.io/issuer-name': certificate.spec.issuerRef.name },
+      annotations: {
+        'cert-manager.io/certificate-name': certificate.metadata.name,
+        'cert-manager.io/issuer-name': certificate.spec.issuerRef.name,
+      },
     },
     data: {
       'ca.crt': Buffer.from(cp.pki.caPem).toString('base64'),
@@ -123,7 +151,14 @@ export async function syncVolume(cp: ControlPlane, deployment: Deployment): Prom
   const service = find(deployment.objects, 'Service', 'nri');
   const secretName = service.spec.template.spec.volumes[0].secret.secretName;
   const secret = await cp.getJson(['secret', secretName, '-n', deployment.namespace]);
-  deployment.volume.write(Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([name, value]) => [name, Buffer.from(value, 'base64')])));
+  deployment.volume.write(
+    Object.fromEntries(
+      Object.entries(secret.data as Record<string, string>).map(([name, value]) => [
+        name,
+        Buffer.from(value, 'base64'),
+      ]),
+    ),
+  );
 }
 
 /** Everything the render holds, accepted by the real apiserver; the webhook pointed at the local listener. */
@@ -131,12 +166,21 @@ export async function deploy(cp: ControlPlane, objects: KubeObject[], installDir
   const namespace = find(objects, 'Namespace').metadata.name;
   await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify(find(objects, 'Namespace')));
   // The whole kustomization, as the apiserver validates it (schemas, RBAC escalation, webhook config).
-  await cp.must(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  await cp.must(
+    ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  );
   if (installDir) {
     // The README's install command as written, in the folder its block wrote the overlay in. (The
     // whole block, with its wait for the ksvc, runs under Knative's controllers in knative.test.ts.)
-    const apply = readmeCommand('install').split('\n').find((line) => line.startsWith('kubectl apply -k'))!;
-    execFileSync('bash', ['-e', '-o', 'pipefail', '-c', apply], { cwd: installDir, env: { ...process.env, KUBECONFIG: cp.adminKubeconfig }, stdio: 'ignore' });
+    const apply = readmeCommand('install')
+      .split('\n')
+      .find((line) => line.startsWith('kubectl apply -k'))!;
+    execFileSync('bash', ['-e', '-o', 'pipefail', '-c', apply], {
+      cwd: installDir,
+      env: { ...process.env, KUBECONFIG: cp.adminKubeconfig },
+      stdio: 'ignore',
+    });
   }
 
   const tlsPort = await freePort();
@@ -144,7 +188,14 @@ export async function deploy(cp: ControlPlane, objects: KubeObject[], installDir
   const webhookUrl = `https://127.0.0.1:${tlsPort}${webhook.webhooks[0].clientConfig.service.path}`;
   for (const hook of webhook.webhooks) hook.clientConfig = { url: webhookUrl };
   const applied = objects.map((object) => (object.kind === 'MutatingWebhookConfiguration' ? webhook : object));
-  await cp.must(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects.filter((object) => object !== find(objects, 'MutatingWebhookConfiguration')) }));
+  await cp.must(
+    ['apply', '--server-side', '--force-conflicts', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: objects.filter((object) => object !== find(objects, 'MutatingWebhookConfiguration')),
+    }),
+  );
   // Over what the README applied, the webhook pointed at the local listener instead (replaced whole: a merge would keep its service).
   await cp.must([installDir ? 'replace' : 'create', '-f', '-'], JSON.stringify(webhook));
 
@@ -160,20 +211,45 @@ export function containerOf(objects: KubeObject[]) {
   const container = service.spec.template.spec.containers[0];
   const dockerfile = readFileSync(new URL('knative/Dockerfile', repoRoot), 'utf8');
   const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
-  const env: Record<string, string> = Object.fromEntries((container.env ?? []).map((item: { name: string; value: string }) => [item.name, item.value]));
-  return { service, container, entrypoint, env, securityContext: container.securityContext ?? {}, serviceAccount: service.spec.template.spec.serviceAccountName as string };
+  const env: Record<string, string> = Object.fromEntries(
+    (container.env ?? []).map((item: { name: string; value: string }) => [item.name, item.value]),
+  );
+  return {
+    service,
+    container,
+    entrypoint,
+    env,
+    securityContext: container.securityContext ?? {},
+    serviceAccount: service.spec.template.spec.serviceAccountName as string,
+  };
 }
 
 /** Env values under a volume's `mountPath` moved to `volumeDir`, where the test laid that volume out as the kubelet would. */
-export function envWithVolumeAt(env: Record<string, string>, mountPath: string, volumeDir: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.startsWith(`${mountPath}/`) ? join(volumeDir, value.slice(mountPath.length + 1)) : value]));
+export function envWithVolumeAt(
+  env: Record<string, string>,
+  mountPath: string,
+  volumeDir: string,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [
+      name,
+      value.startsWith(`${mountPath}/`) ? join(volumeDir, value.slice(mountPath.length + 1)) : value,
+    ]),
+  );
 }
 
 /** Starts nri as its container would run, with a TokenRequest token of its ServiceAccount. */
-export async function startNri(cp: ControlPlane, deployment: Deployment, extraEnv: Record<string, string> = {}, options: { serviceAccount?: string } = {}): Promise<RunningFunction> {
+export async function startNri(
+  cp: ControlPlane,
+  deployment: Deployment,
+  extraEnv: Record<string, string> = {},
+  options: { serviceAccount?: string } = {},
+): Promise<RunningFunction> {
   const { container, entrypoint, env, securityContext, serviceAccount: ownAccount } = containerOf(deployment.objects);
   const serviceAccount = options.serviceAccount ?? ownAccount;
-  const token = (await cp.must(['create', 'token', serviceAccount, '-n', deployment.namespace, '--duration=2h'])).trim();
+  const token = (
+    await cp.must(['create', 'token', serviceAccount, '-n', deployment.namespace, '--duration=2h'])
+  ).trim();
   const kubeconfig = cp.writeKubeconfig(`nri-${serviceAccount}.kubeconfig`, { token });
   const mapped = envWithVolumeAt(env, container.volumeMounts[0].mountPath, deployment.volume.dir);
   const [, ...flags] = entrypoint;
@@ -186,7 +262,9 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
       NRI_NAMESPACE: deployment.namespace,
       ...extraEnv,
     },
-    AS_ROOT ? { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : { nodeFlags: flags.slice(0, -1) },
+    AS_ROOT
+      ? { nodeFlags: flags.slice(0, -1), uid: securityContext.runAsUser, gid: securityContext.runAsGroup }
+      : { nodeFlags: flags.slice(0, -1) },
   );
 }
 
@@ -196,7 +274,9 @@ export async function startNri(cp: ControlPlane, deployment: Deployment, extraEn
  * caBundle, and the Secret laid out as the kubelet does: all that nri needs
  * before it starts.
  */
-export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects: KubeObject[]; deployment: Deployment; webhookName: string; stopCainjector: () => void }> {
+export async function deployWithCertificate(
+  cp: ControlPlane,
+): Promise<{ objects: KubeObject[]; deployment: Deployment; webhookName: string; stopCainjector: () => void }> {
   await installCrds(cp);
   const installDir = writeInstallOverlay();
   const objects = render(join(installDir, 'overlays', 'prod'));
@@ -204,7 +284,13 @@ export async function deployWithCertificate(cp: ControlPlane): Promise<{ objects
   await issueServingSecret(cp, objects, 1);
   const stopCainjector = startCainjector(cp);
   const webhookName = find(objects, 'MutatingWebhookConfiguration').metadata.name;
-  await cp.waitFor('cainjector to fill the caBundle', async () => ((await cp.getJson(['mutatingwebhookconfiguration', webhookName])).webhooks[0].clientConfig.caBundle ?? '') !== '', 60000);
+  await cp.waitFor(
+    'cainjector to fill the caBundle',
+    async () =>
+      ((await cp.getJson(['mutatingwebhookconfiguration', webhookName])).webhooks[0].clientConfig.caBundle ?? '') !==
+      '',
+    60000,
+  );
   await syncVolume(cp, deployment);
   return { objects, deployment, webhookName, stopCainjector };
 }

@@ -29,7 +29,8 @@ const yamlObjects = (file: string): any[] =>
 
 /** The CRDs Knative Serving's controller waits for beyond its own (installCrds): networking's and caching's. */
 export async function installKnativeCrds(cp: ControlPlane): Promise<void> {
-  for (const file of ['networking-crds.yaml', 'caching-crds.yaml']) await cp.must(['apply', '--server-side', '-f', config(file)]);
+  for (const file of ['networking-crds.yaml', 'caching-crds.yaml'])
+    await cp.must(['apply', '--server-side', '-f', config(file)]);
   await cp.must(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
 }
 
@@ -38,19 +39,55 @@ export async function installKnativeCrds(cp: ControlPlane): Promise<void> {
  * two of them set as any real install must: a concrete queue-proxy image (the shipped value is a
  * ko:// placeholder) and no tag-to-digest resolution for `registries` (there is no registry to ask).
  */
-export async function startKnative(cp: ControlPlane, registries: string[], queueImage = 'gcr.io/knative-releases/knative.dev/serving/cmd/queue:v1.15.2'): Promise<void> {
+export async function startKnative(
+  cp: ControlPlane,
+  registries: string[],
+  queueImage = 'gcr.io/knative-releases/knative.dev/serving/cmd/queue:v1.15.2',
+): Promise<void> {
   await cp.must(['create', 'namespace', KNATIVE_NAMESPACE]);
-  for (const file of readdirSync(config('.')).filter((name) => name.endsWith('.yaml') && !name.endsWith('-crds.yaml'))) {
+  for (const file of readdirSync(config('.')).filter(
+    (name) => name.endsWith('.yaml') && !name.endsWith('-crds.yaml'),
+  )) {
     await cp.must(['apply', '--server-side', '-f', config(file)]);
   }
-  await cp.must(['patch', 'configmap', 'config-deployment', '-n', KNATIVE_NAMESPACE, '--type=merge', '-p', JSON.stringify({
-    data: { 'queue-sidecar-image': queueImage, 'registries-skipping-tag-resolving': ['kind.local', 'ko.local', 'dev.local', 'index.docker.io', ...registries].join(',') },
-  })]);
+  await cp.must([
+    'patch',
+    'configmap',
+    'config-deployment',
+    '-n',
+    KNATIVE_NAMESPACE,
+    '--type=merge',
+    '-p',
+    JSON.stringify({
+      data: {
+        'queue-sidecar-image': queueImage,
+        'registries-skipping-tag-resolving': [
+          'kind.local',
+          'ko.local',
+          'dev.local',
+          'index.docker.io',
+          ...registries,
+        ].join(','),
+      },
+    }),
+  ]);
   // The activator's Service must exist for the ServerlessService reconciler; with no activator
   // running its Endpoints stay empty and every revision is served directly ("Serve" mode).
-  await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'activator-service', namespace: KNATIVE_NAMESPACE }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8012 }], selector: { app: 'activator' } } },
-  ] }));
+  await cp.must(
+    ['apply', '--server-side', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'activator-service', namespace: KNATIVE_NAMESPACE },
+          spec: { ports: [{ name: 'http', port: 80, targetPort: 8012 }], selector: { app: 'activator' } },
+        },
+      ],
+    }),
+  );
 
   const webhookPort = await freePort();
   await exposeOnLoopback(cp, KNATIVE_NAMESPACE, 'webhook', webhookPort);
@@ -62,29 +99,49 @@ export async function startKnative(cp: ControlPlane, registries: string[], queue
     CONFIG_OBSERVABILITY_NAME: 'config-observability',
     METRICS_DOMAIN: 'knative.dev/internal/serving',
   });
-  const ports = async () => ({ METRICS_PROMETHEUS_PORT: String(await freePort()), PROFILING_PORT: String(await freePort()) });
+  const ports = async () => ({
+    METRICS_PROMETHEUS_PORT: String(await freePort()),
+    PROFILING_PORT: String(await freePort()),
+  });
   await cp.must(['apply', '--server-side', '-f', config('webhooks/secret.yaml')]);
-  cp.spawn('knative-webhook', bin('knative-webhook'), [], { ...env('webhook'), ...(await ports()), WEBHOOK_NAME: 'webhook', WEBHOOK_PORT: String(webhookPort) });
+  cp.spawn('knative-webhook', bin('knative-webhook'), [], {
+    ...env('webhook'),
+    ...(await ports()),
+    WEBHOOK_NAME: 'webhook',
+    WEBHOOK_PORT: String(webhookPort),
+  });
   // The webhook configurations as Serving ships them, with the port the webhook listens on.
   for (const file of ['defaulting.yaml', 'resource-validation.yaml', 'configmap-validation.yaml']) {
     const [configuration] = yamlObjects(config(`webhooks/${file}`));
     for (const hook of configuration.webhooks) hook.clientConfig.service.port = webhookPort;
     await cp.must(['apply', '--server-side', '-f', '-'], JSON.stringify(configuration));
   }
-  await cp.waitFor("Knative's webhook to install its certificate", async () => {
-    const hooks = (await cp.getJson(['mutatingwebhookconfiguration', 'webhook.serving.knative.dev'])).webhooks;
-    return hooks.every((hook: any) => (hook.clientConfig.caBundle ?? '') !== '');
-  }, 60000);
+  await cp.waitFor(
+    "Knative's webhook to install its certificate",
+    async () => {
+      const hooks = (await cp.getJson(['mutatingwebhookconfiguration', 'webhook.serving.knative.dev'])).webhooks;
+      return hooks.every((hook: any) => (hook.clientConfig.caBundle ?? '') !== '');
+    },
+    60000,
+  );
   // The controller and autoscaler-hpa both bind a probe server on :8080; the second to start
   // loses it and goes on reconciling (design.md §6), so nothing in the suite may use 8080.
   cp.spawn('knative-controller', bin('knative-controller'), [], { ...env('controller'), ...(await ports()) });
-  cp.spawn('knative-autoscaler-hpa', bin('knative-autoscaler-hpa'), [], { ...env('autoscaler-hpa'), ...(await ports()) });
+  cp.spawn('knative-autoscaler-hpa', bin('knative-autoscaler-hpa'), [], {
+    ...env('autoscaler-hpa'),
+    ...(await ports()),
+  });
 }
 
 /** cert-manager's certificate, issuer and request controllers, and its cainjector. */
 export async function startCertManager(cp: ControlPlane): Promise<void> {
   await cp.must(['create', 'namespace', 'cert-manager']);
-  cp.spawn('cert-manager-controller', bin('cert-manager-controller'), ['--kubeconfig', cp.adminKubeconfig, '--cluster-resource-namespace', 'cert-manager']);
+  cp.spawn('cert-manager-controller', bin('cert-manager-controller'), [
+    '--kubeconfig',
+    cp.adminKubeconfig,
+    '--cluster-resource-namespace',
+    'cert-manager',
+  ]);
   startCainjector(cp);
 }
 
@@ -95,9 +152,15 @@ export async function startCertManager(cp: ControlPlane): Promise<void> {
  */
 export async function exposeOnLoopback(cp: ControlPlane, namespace: string, name: string, port: number): Promise<void> {
   await cp.kubectl(['delete', 'service', name, '-n', namespace, '--ignore-not-found']);
-  await cp.must(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port }] },
-  }));
+  await cp.must(
+    ['apply', '--server-side', '--force-conflicts', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port }] },
+    }),
+  );
 }
 
 /**
@@ -122,7 +185,17 @@ export function simulateIngressLayer(cp: Pick<ControlPlane, 'getJson' | 'kubectl
           privateLoadBalancer: balancer,
           publicLoadBalancer: balancer,
         };
-        await cp.kubectl(['patch', 'ingresses.networking.internal.knative.dev', ingress.metadata.name, '-n', ingress.metadata.namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+        await cp.kubectl([
+          'patch',
+          'ingresses.networking.internal.knative.dev',
+          ingress.metadata.name,
+          '-n',
+          ingress.metadata.namespace,
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ status }),
+        ]);
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

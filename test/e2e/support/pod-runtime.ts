@@ -23,11 +23,24 @@ export function apiClient(cp: ControlPlane) {
   return (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(`${cp.server}${path}`, { method, agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) }, timeout: 20000 }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
-        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(text ? JSON.parse(text) : undefined) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`))));
-      });
+      const req = request(
+        `${cp.server}${path}`,
+        {
+          method,
+          agent,
+          headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) },
+          timeout: 20000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+          res.on('end', () =>
+            (res.statusCode ?? 500) < 300
+              ? resolve(text ? JSON.parse(text) : undefined)
+              : reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -88,7 +101,11 @@ export class KnativePodRuntime {
   async start(proxyPort: number): Promise<void> {
     this.proxy = createServer((socket) => this.forward(socket));
     await new Promise<void>((resolve) => this.proxy!.listen(proxyPort, '127.0.0.1', resolve));
-    this.loops = [this.every(500, () => this.syncPods()), this.every(250, () => this.syncEndpoints()), this.every(1000, () => this.syncSecret())];
+    this.loops = [
+      this.every(500, () => this.syncPods()),
+      this.every(250, () => this.syncEndpoints()),
+      this.every(1000, () => this.syncSecret()),
+    ];
   }
 
   async stop(): Promise<void> {
@@ -134,21 +151,40 @@ export class KnativePodRuntime {
 
   private async syncEndpoints(): Promise<void> {
     const { namespace, endpointService } = this.options;
-    const list = await this.api('GET', `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${endpointService}`);
-    this.endpoints = list.items.flatMap((slice: any) => (slice.endpoints ?? []).filter((endpoint: any) => endpoint.conditions?.ready === true).flatMap((endpoint: any) => endpoint.addresses));
+    const list = await this.api(
+      'GET',
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${endpointService}`,
+    );
+    this.endpoints = list.items.flatMap((slice: any) =>
+      (slice.endpoints ?? [])
+        .filter((endpoint: any) => endpoint.conditions?.ready === true)
+        .flatMap((endpoint: any) => endpoint.addresses),
+    );
   }
 
   private async syncSecret(): Promise<void> {
     const { namespace, secretName, volume } = this.options;
-    const secret = await this.api('GET', `/api/v1/namespaces/${namespace}/secrets/${secretName}`).catch(() => undefined);
+    const secret = await this.api('GET', `/api/v1/namespaces/${namespace}/secrets/${secretName}`).catch(
+      () => undefined,
+    );
     if (!secret?.data || secret.metadata.resourceVersion === this.secretVersion) return;
     this.secretVersion = secret.metadata.resourceVersion;
-    volume.write(Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([name, value]) => [name, Buffer.from(value, 'base64')])));
+    volume.write(
+      Object.fromEntries(
+        Object.entries(secret.data as Record<string, string>).map(([name, value]) => [
+          name,
+          Buffer.from(value, 'base64'),
+        ]),
+      ),
+    );
   }
 
   private async syncPods(): Promise<void> {
     const { namespace, selector } = this.options;
-    const list = await this.api('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`);
+    const list = await this.api(
+      'GET',
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`,
+    );
     const live = new Set<string>();
     for (const pod of list.items as KubeObject[]) {
       const name = pod.metadata.name;
@@ -180,7 +216,9 @@ export class KnativePodRuntime {
     const probe = queueProxy?.readinessProbe ?? {};
     const secretVolume = pod.spec.volumes.find((volume: any) => volume.secret?.secretName === this.options.secretName);
     const mount = container.volumeMounts.find((m: any) => m.name === secretVolume.name);
-    const literal: Record<string, string> = Object.fromEntries((container.env ?? []).filter((item: any) => 'value' in item).map((item: any) => [item.name, item.value]));
+    const literal: Record<string, string> = Object.fromEntries(
+      (container.env ?? []).filter((item: any) => 'value' in item).map((item: any) => [item.name, item.value]),
+    );
     const env = envWithVolumeAt(literal, mount.mountPath, this.options.volume.dir);
     delete env.PORT; // the pod's port 8080 becomes a free one here (startFunction picks it)
     env.NRI_TLS_PORT = '0';
@@ -189,17 +227,38 @@ export class KnativePodRuntime {
       .must(['create', 'token', serviceAccount, '-n', namespace, '--duration=2h'])
       .then((token) => this.cp.writeKubeconfig(`${namespace}-${serviceAccount}.kubeconfig`, { token: token.trim() }));
     const nri = await startFunction(
-      { ...env, KUBECONFIG: await this.kubeconfig, NRI_NAMESPACE: pod.metadata.namespace, NRI_LOG_LEVEL: env.NRI_LOG_LEVEL ?? 'info' },
+      {
+        ...env,
+        KUBECONFIG: await this.kubeconfig,
+        NRI_NAMESPACE: pod.metadata.namespace,
+        NRI_LOG_LEVEL: env.NRI_LOG_LEVEL ?? 'info',
+      },
       AS_ROOT ? { nodeFlags, uid: securityContext.runAsUser, gid: securityContext.runAsGroup } : { nodeFlags },
     );
-    const tlsPort = Number(/"port":(\d+).*HTTPS webhook listening/.exec(await nri.waitForLog(/HTTPS webhook listening/, 30000))![1]);
-    const running: RunningPod = { name, ip: pod.status.podIP, revision: pod.metadata.labels['serving.knative.dev/revision'], nri, tlsPort, ready: false, connections: 0, terminating: false };
+    const tlsPort = Number(
+      /"port":(\d+).*HTTPS webhook listening/.exec(await nri.waitForLog(/HTTPS webhook listening/, 30000))![1],
+    );
+    const running: RunningPod = {
+      name,
+      ip: pod.status.podIP,
+      revision: pod.metadata.labels['serving.knative.dev/revision'],
+      nri,
+      tlsPort,
+      ready: false,
+      connections: 0,
+      terminating: false,
+    };
     this.pods.set(name, running);
     const periodMs = (probe.periodSeconds ?? 10) * 1000;
     const failureThreshold = probe.failureThreshold ?? 3;
     let failures = 0;
     while (!this.stopped && !running.terminating) {
-      const ok = (await send(`${nri.url}/readyz`, { timeoutMs: (probe.timeoutSeconds ?? 1) * 1000 }).catch(() => ({ status: 0 }))).status === 200;
+      const ok =
+        (
+          await send(`${nri.url}/readyz`, { timeoutMs: (probe.timeoutSeconds ?? 1) * 1000 }).catch(() => ({
+            status: 0,
+          }))
+        ).status === 200;
       failures = ok ? 0 : failures + 1;
       const ready = ok ? true : failures >= failureThreshold ? false : running.ready;
       if (ready !== running.ready) {
@@ -216,9 +275,22 @@ export class KnativePodRuntime {
     const patch = {
       status: {
         conditions: ['Ready', 'ContainersReady'].map((type) => ({ type, status, lastTransitionTime: now })),
-        containerStatuses: pod.spec.containers.map((c: any) => ({ name: c.name, ready, image: c.image, imageID: '', restartCount: 0, started: true, state: { running: { startedAt: now } } })),
+        containerStatuses: pod.spec.containers.map((c: any) => ({
+          name: c.name,
+          ready,
+          image: c.image,
+          imageID: '',
+          restartCount: 0,
+          started: true,
+          state: { running: { startedAt: now } },
+        })),
       },
     };
-    await this.api('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, patch, 'application/strategic-merge-patch+json');
+    await this.api(
+      'PATCH',
+      `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`,
+      patch,
+      'application/strategic-merge-patch+json',
+    );
   }
 }
