@@ -273,7 +273,8 @@ export async function controlPlaneRows(): Promise<string[][]> {
         for (const side of inTurn(SIDES, index)) {
           await pointWebhookAt(cp, name, urls[side]);
           const measured = await round(cp, `bench-${side}`, PODS, perSecond, side === 'nri' ? nri.url : undefined);
-          (results[`${side}-${rate}`] ??= []).push(measured);
+          const key = `${side}-${rate}`;
+          results[key] = [...(results[key] ?? []), measured];
           console.error(
             `control plane, ${rate} round ${index + 1}, ${side}: webhook ${measured.webhookMs.toFixed(2)} ms, ${measured.podsPerSecond.toFixed(0)} pods/s`,
           );

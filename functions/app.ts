@@ -197,7 +197,9 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     runtime,
     probes,
     addReadinessCheck: (check) => void readinessChecks.push(check),
-    markShuttingDown: () => void (shuttingDown = true),
+    markShuttingDown: () => {
+      shuttingDown = true;
+    },
     isShuttingDown: () => shuttingDown,
     async stop() {
       await Promise.all([nads.stop(), switches.stop(), traffic?.stop()]);

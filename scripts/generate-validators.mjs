@@ -14,7 +14,7 @@ const exported = {
   validateSelection: 'network-selection',
   validateSwitchesConfig: 'control-switches',
 };
-for (const [name, file] of Object.entries(exported)) ajv.addSchema(schema(file), file);
+for (const file of Object.values(exported)) ajv.addSchema(schema(file), file);
 const code = standaloneCode.default(
   ajv,
   Object.fromEntries(Object.entries(exported).map(([name, file]) => [name, file])),

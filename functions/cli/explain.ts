@@ -120,7 +120,7 @@ async function sources(
   const kube = createKubeClient(cluster.config, settings.apiTimeoutMs);
   const namespace = ownNamespace(settings, process.env);
   const where = `ConfigMap ${namespace}/${settings.controlSwitchesConfigMap}`;
-  let reading;
+  let reading: { switches: Switches; state: string };
   try {
     reading = readControlSwitches(
       settings.envSwitches,
@@ -160,7 +160,7 @@ export async function explain(
     const found = workloadPod(readDocument(args.file));
     if (!found.ok) throw new Usage(found.error);
     const { source, namespace, pod, withPod } = found.value;
-    let decoded;
+    let decoded: ReturnType<typeof decodeReview>;
     try {
       decoded = decodeReview({
         apiVersion: 'admission.k8s.io/v1',
@@ -180,7 +180,7 @@ export async function explain(
     const from = await sources(args.nads, settings, err);
     const context = { settings: settings.core, switches: from.switches };
     const selected = select(decoded, context);
-    let verdict;
+    let verdict: ReturnType<typeof decide>;
     if ('verdict' in selected) verdict = selected.verdict;
     else {
       const outcomes = await from.resolve(selected.pending.refs);

@@ -54,5 +54,6 @@ export function explainSummary(
         : `DENIED: ${decision.message}`;
   lines.push(['Result', result]);
   const width = Math.max(...lines.map(([label]) => label.length)) + 2;
-  return [`${source}`, ...lines.map(([label, text]) => `${`${label}:`.padEnd(width)}${text}`)].join('\n') + '\n';
+  const rows = lines.map(([label, text]) => `${label}:`.padEnd(width) + text);
+  return [source, ...rows, ''].join('\n');
 }

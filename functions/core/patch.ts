@@ -5,7 +5,7 @@ import jsonPatch, { type Operation } from 'fast-json-patch';
 import type { InjectionPlan } from './plan.js';
 import { PODNETINFO_MOUNT_PATH, PODNETINFO_VOLUME, type Pod } from './types.js';
 
-const escape = jsonPatch.escapePathComponent;
+const escapePointer = jsonPatch.escapePathComponent;
 
 /**
  * A map as a plain object. Object.fromEntries defines own properties, so a
@@ -25,7 +25,7 @@ function addToMap(
     ops.push({ op: 'add', path, value: toObject(entries) });
     return;
   }
-  for (const [key, value] of entries) ops.push({ op: 'add', path: `${path}/${escape(key)}`, value });
+  for (const [key, value] of entries) ops.push({ op: 'add', path: `${path}/${escapePointer(key)}`, value });
 }
 
 /** Append to the list at `path`, creating it when the pod has none. */

@@ -4,7 +4,7 @@
 // Pure: no I/O. `nri explain` reads documents through it.
 import { fail, ok, quote, type Result } from './result.js';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 export interface WorkloadPod {
   /** "Deployment default/app", "Pod default/p" */
@@ -69,9 +69,10 @@ export function workloadPod(document: unknown): Result<WorkloadPod> {
   const withPod = (patched: Json): Json => {
     const copy = structuredClone(document);
     let at: Json = copy;
-    for (const step of path.slice(0, -1)) at = at[step];
-    const { namespace: _namespace, ...podMeta } = patched.metadata ?? {};
-    at[path.at(-1)!] = { ...at[path.at(-1)!], metadata: podMeta, spec: patched.spec };
+    for (const step of path.slice(0, -1)) at = at[step] as Json;
+    const { namespace: _namespace, ...podMeta } = (patched.metadata ?? {}) as Json;
+    const last = path.at(-1)!;
+    at[last] = { ...(at[last] as Json), metadata: podMeta, spec: patched.spec };
     return copy;
   };
   return ok({ source, namespace, pod, withPod });

@@ -56,7 +56,7 @@ describe(`a cluster of ${NADS.toLocaleString('en')} NADs in ${NAMESPACES} namesp
 
   before(async () => {
     await cp.start();
-    let objects;
+    let objects: Awaited<ReturnType<typeof deployWithCertificate>>['objects'];
     ({ objects, deployment, stopCainjector } = await deployWithCertificate(cp));
     requestMiB = mebibytes(find(objects, 'Service', 'nri').spec.template.spec.containers[0].resources.requests.memory);
     const created = await createTenantNads(cp, { to: NADS, namespaces: NAMESPACES });

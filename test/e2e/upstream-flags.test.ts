@@ -81,7 +81,7 @@ describe("bin/webhook with upstream's flags, as its deployers start it", {
   /** bin/webhook with `args`, its ports made free ones, its certificate folder the suite's, as the container's user. */
   const start = async (args: string[], options: { cwd?: string; namespace?: string } = {}): Promise<Started> => {
     const [tlsPort, healthPort] = [await freePort(), await freePort()];
-    let argv = args.map((arg) =>
+    const argv = args.map((arg) =>
       arg
         .replace(/^(--?port=)\d+$/, `$1${tlsPort}`)
         .replace(/^(--?health-check-port=)\d+$/, `$1${healthPort}`)

@@ -317,7 +317,7 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
   });
 
   it('never logs pod specs or secret-looking data', async () => {
-    const marker = 'TOPSECRET-' + Math.random().toString(16).slice(2);
+    const marker = `TOPSECRET-${Math.random().toString(16).slice(2)}`;
     const pod = {
       ...good(),
       spec: { containers: [{ name: 'c', env: [{ name: 'PASSWORD', value: marker }], args: [marker] }] },

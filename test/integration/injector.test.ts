@@ -94,7 +94,8 @@ describe('injector against a fake API server', () => {
     };
     const bodies = Array.from({ length: 20 }, () => admissionReview(replica));
     const results = await Promise.all(bodies.map((body) => send(`${fn.url}/mutate`, { body })));
-    results.forEach((result, index) => assert.equal(result.json.response.uid, JSON.parse(bodies[index]!).request.uid));
+    for (const [index, result] of results.entries())
+      assert.equal(result.json.response.uid, JSON.parse(bodies[index]!).request.uid);
     const patches = new Set(results.map((result) => result.json.response.patch));
     assert.equal(patches.size, 1);
     assert.ok(decodePatch(results[0]!).some((op) => JSON.stringify(op).includes('example.com/foo')));
@@ -115,7 +116,7 @@ describe('injector against a fake API server', () => {
   it('sees NADs created, changed and deleted while it runs', async () => {
     api.upsertNad('default', 'fresh', { [RESOURCE]: 'example.com/one' });
     // Right away: a miss falls back to GET, so a NAD created a moment ago works.
-    let ops = decodePatch(await review(podWith('fresh')));
+    const ops = decodePatch(await review(podWith('fresh')));
     assert.ok(ops.some((op) => JSON.stringify(op).includes('example.com/one')));
 
     api.upsertNad('default', 'fresh', { [RESOURCE]: 'example.com/two' });

@@ -150,7 +150,7 @@ describe('knative/ manifests', () => {
     const mount = container.volumeMounts.find((m: any) => m.name === volume.name);
     assert.equal(mount.subPath, undefined, 'no subPath: it would never update');
     assert.ok(
-      env.NRI_TLS_CERT_FILE.startsWith(mount.mountPath + '/') && env.NRI_TLS_KEY_FILE.startsWith(mount.mountPath + '/'),
+      env.NRI_TLS_CERT_FILE.startsWith(`${mount.mountPath}/`) && env.NRI_TLS_KEY_FILE.startsWith(`${mount.mountPath}/`),
     );
 
     const pdb = one('policy/v1', 'PodDisruptionBudget');

@@ -73,6 +73,7 @@ describe('knative/monitoring', () => {
 
   it('is a Grafana dashboard with a Prometheus data source picked at import and a namespace to choose', () => {
     assert.equal(dashboard.templating.list[0].type, 'datasource');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal
     for (const panel of dashboard.panels) assert.equal(panel.datasource.uid, '${datasource}', panel.title);
     assert.equal(
       new Set(dashboard.panels.map((panel: { id: number }) => panel.id)).size,

@@ -37,7 +37,7 @@ export function issue(
     'basicConstraints=CA:FALSE',
   ];
   if (options.san) lines.push(`subjectAltName=${options.san}`);
-  writeFileSync(ext, lines.join('\n') + '\n');
+  writeFileSync(ext, `${lines.join('\n')}\n`);
   openssl(
     [
       'x509',

@@ -61,6 +61,31 @@ type KubeObject = {
 export const TOKEN = 'test-token-not-a-secret';
 const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
 
+type RouteParams = { namespace?: string; name?: string };
+
+/** Which route a request takes, and the namespace and name its path (or its fieldSelector) gives. */
+function routeOf(url: URL, watch: boolean): { route: Route; params: RouteParams } | undefined {
+  const path = url.pathname;
+  const decode = (part: string | undefined) => decodeURIComponent(part!);
+  const selected = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+  const byName = selected ? { name: selected } : {};
+  if (path === `${NAD_PREFIX}/network-attachment-definitions`)
+    return { route: watch ? 'nadWatch' : 'nadList', params: {} };
+  const nad = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
+    path,
+  );
+  if (nad) return { route: 'nadGet', params: { namespace: decode(nad[1]), name: decode(nad[2]) } };
+  const configMap = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(path);
+  if (configMap) return { route: 'cmGet', params: { namespace: decode(configMap[1]), name: decode(configMap[2]) } };
+  const configMaps = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(path);
+  if (configMaps)
+    return { route: watch ? 'cmWatch' : 'cmList', params: { namespace: decode(configMaps[1]), ...byName } };
+  const services = /^\/apis\/serving\.knative\.dev\/v1\/namespaces\/([^/]+)\/services$/.exec(path);
+  if (services)
+    return { route: watch ? 'ksvcWatch' : 'ksvcList', params: { namespace: decode(services[1]), ...byName } };
+  return undefined;
+}
+
 export class FakeApiServer {
   readonly nads = new Map<string, KubeObject>();
   readonly configMaps = new Map<string, KubeObject>();
@@ -163,7 +188,7 @@ export class FakeApiServer {
     this.events.push({ rv, route, type, object: structuredClone(object) });
     for (const watcher of this.watchers) {
       if (watcher.route !== route || !this.matches(watcher, object)) continue;
-      watcher.response.write(JSON.stringify({ type, object }) + '\n');
+      watcher.response.write(`${JSON.stringify({ type, object })}\n`);
     }
   }
 
@@ -190,12 +215,7 @@ export class FakeApiServer {
   /** Adds many NADs without recording events one by one (for scale tests). */
   seedNads(objects: Array<{ namespace: string; name: string; annotations: Record<string, string> }>): void {
     for (const { namespace, name, annotations } of objects) {
-      const object = nadObject(
-        namespace,
-        name,
-        annotations,
-        '{"cniVersion":"0.3.1","type":"sriov","name":"' + name + '"}',
-      );
+      const object = nadObject(namespace, name, annotations, `{"cniVersion":"0.3.1","type":"sriov","name":"${name}"}`);
       object.metadata.resourceVersion = String(++this.resourceVersion);
       this.nads.set(`${namespace}/${name}`, object);
     }
@@ -245,7 +265,7 @@ export class FakeApiServer {
     this.compactedBefore = this.resourceVersion;
     for (const watcher of [...this.watchers]) {
       watcher.response.end(
-        JSON.stringify({
+        `${JSON.stringify({
           type: 'ERROR',
           object: {
             kind: 'Status',
@@ -255,7 +275,7 @@ export class FakeApiServer {
             code: 410,
             message: 'too old resource version',
           },
-        }) + '\n',
+        })}\n`,
       );
       this.watchers.delete(watcher);
     }
@@ -275,10 +295,10 @@ export class FakeApiServer {
     for (const watcher of this.watchers) {
       if (!watcher.bookmarks) continue;
       watcher.response.write(
-        JSON.stringify({
+        `${JSON.stringify({
           type: 'BOOKMARK',
           object: { kind: 'Bookmark', metadata: { resourceVersion: String(this.resourceVersion) } },
-        }) + '\n',
+        })}\n`,
       );
     }
     return this.resourceVersion;
@@ -352,29 +372,9 @@ export class FakeApiServer {
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.status(res, 401, 'Unauthorized');
     const watch = url.searchParams.get('watch') === 'true';
-    let match: RegExpExecArray | null;
-    let route: Route;
-    let params: { namespace?: string; name?: string } = {};
-    if (url.pathname === `${NAD_PREFIX}/network-attachment-definitions`) route = watch ? 'nadWatch' : 'nadList';
-    else if (
-      (match = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
-        url.pathname,
-      ))
-    ) {
-      route = 'nadGet';
-      params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
-    } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(url.pathname))) {
-      route = 'cmGet';
-      params = { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
-    } else if ((match = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(url.pathname))) {
-      route = watch ? 'cmWatch' : 'cmList';
-      const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
-      params = { namespace: decodeURIComponent(match[1]!), ...(selector ? { name: selector[1]! } : {}) };
-    } else if ((match = /^\/apis\/serving\.knative\.dev\/v1\/namespaces\/([^/]+)\/services$/.exec(url.pathname))) {
-      route = watch ? 'ksvcWatch' : 'ksvcList';
-      const selector = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '');
-      params = { namespace: decodeURIComponent(match[1]!), ...(selector ? { name: selector[1]! } : {}) };
-    } else return this.status(res, 404, `the fake API server has no ${url.pathname}`);
+    const matched = routeOf(url, watch);
+    if (!matched) return this.status(res, 404, `the fake API server has no ${url.pathname}`);
+    const { route, params } = matched;
     this.counts[route]++;
     const fault = this.takeFault(route);
     const proceed = () => {
@@ -512,10 +512,10 @@ export class FakeApiServer {
         if (fault?.silent) return;
         if (!stream && from < this.compactedBefore) {
           res.end(
-            JSON.stringify({
+            `${JSON.stringify({
               type: 'ERROR',
               object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' },
-            }) + '\n',
+            })}\n`,
           );
           return;
         }
@@ -528,7 +528,7 @@ export class FakeApiServer {
         if (stream) {
           // WatchList: every object as ADDED, then the bookmark that ends the initial events.
           this.streamedLists[route]++;
-          for (const object of this.list(route, params)) res.write(JSON.stringify({ type: 'ADDED', object }) + '\n');
+          for (const object of this.list(route, params)) res.write(`${JSON.stringify({ type: 'ADDED', object })}\n`);
           const end = {
             kind: 'Bookmark',
             metadata: {
@@ -536,11 +536,11 @@ export class FakeApiServer {
               annotations: { 'k8s.io/initial-events-end': 'true' },
             },
           };
-          res.write(JSON.stringify({ type: 'BOOKMARK', object: end }) + '\n');
+          res.write(`${JSON.stringify({ type: 'BOOKMARK', object: end })}\n`);
         } else {
           for (const event of this.events) {
             if (event.route === route && event.rv > from && this.matches(watcher, event.object))
-              res.write(JSON.stringify({ type: event.type, object: event.object }) + '\n');
+              res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
           }
         }
         if (fault?.garbage) res.write('garbage that is {not json\n');

@@ -66,8 +66,7 @@ export async function startFunction(
   let buffer = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
+    for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
       logs.push(line);
@@ -105,7 +104,13 @@ export async function startFunction(
           ),
         timeoutMs,
       );
-      waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      waiters.push({
+        pattern,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
     });
   };
 
@@ -209,7 +214,7 @@ export function admissionReview(object: unknown, extra: Record<string, unknown> 
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     request: {
-      uid: 'uid-' + Math.random().toString(16).slice(2),
+      uid: `uid-${Math.random().toString(16).slice(2)}`,
       kind: { group: '', version: 'v1', kind: 'Pod' },
       namespace: 'default',
       operation: 'CREATE',

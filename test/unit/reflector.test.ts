@@ -25,7 +25,14 @@ const nad = (name: string, rv: string) => ({ metadata: { namespace: 'default', n
 const wait = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** A reflector over a scripted client, recording what it was asked and what it did. */
@@ -106,9 +113,8 @@ describe('reflector: backoff', () => {
     await runUntil(reflector, () => watches.length >= 7, 10000);
     const gaps = watches.slice(1, 7).map((watch, index) => watch.at - watches[index]!.at);
     // Each wait is drawn between half and all of INITIAL·2^(n-1): the n-th gap is at least its half.
-    gaps.forEach((gap, index) =>
-      assert.ok(gap >= (INITIAL * 2 ** index) / 2 - 2, `gap ${index + 1} was ${gap} ms (gaps: ${gaps.join(', ')})`),
-    );
+    for (const [index, gap] of gaps.entries())
+      assert.ok(gap >= (INITIAL * 2 ** index) / 2 - 2, `gap ${index + 1} was ${gap} ms (gaps: ${gaps.join(', ')})`);
     assert.ok(gaps[5]! > gaps[0]! * 4, `the sixth gap (${gaps[5]} ms) is far longer than the first (${gaps[0]} ms)`);
   });
 
@@ -222,7 +228,14 @@ describe('reflector: what it asks the server', () => {
       {},
       (_onPage, signal) =>
         new Promise((_resolve, reject) => {
-          signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted'))), { once: true });
+          signal.addEventListener(
+            'abort',
+            () => {
+              aborted = true;
+              reject(new Error('aborted'));
+            },
+            { once: true },
+          );
         }),
     );
     reflector.start();

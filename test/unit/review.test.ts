@@ -335,9 +335,9 @@ describe('downward API', () => {
     const target = pod({ [NETWORKS]: 'foo-network' });
     const result = patchedPod(target, await run(target, { nads: [foo] }));
     assert.deepEqual(
-      (
-        result.spec.volumes?.[0] as unknown as { downwardAPI: { items: Array<{ path: string }> } }
-      ).downwardAPI.items.map((i) => i.path),
+      (result.spec.volumes![0] as unknown as { downwardAPI: { items: Array<{ path: string }> } }).downwardAPI.items.map(
+        (i) => i.path,
+      ),
       ['annotations'],
     );
   });
@@ -386,7 +386,7 @@ describe('downward API', () => {
       },
     );
     const result = patchedPod(target, await run(target, { nads: [foo], switches: { hugePageDownApi: true } }));
-    const items = (result.spec.volumes?.[0] as unknown as { downwardAPI: { items: Array<Record<string, unknown>> } })
+    const items = (result.spec.volumes![0] as unknown as { downwardAPI: { items: Array<Record<string, unknown>> } })
       .downwardAPI.items;
     assert.deepEqual(items.slice(1), [
       {

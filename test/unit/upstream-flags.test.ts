@@ -74,10 +74,10 @@ describe('upstream flags', () => {
   });
 
   it("follows Go's flag syntax: a separate value, bare and explicit booleans, -- ends the flags", () => {
-    assert.equal(run(['-port', '9443'])['NRI_TLS_PORT'], '9443');
-    assert.equal(run(['--insecure', '--'])['NRI_TLS_CLIENT_CA_FILE'], undefined);
-    assert.equal(run(['-insecure=false'])['NRI_TLS_CLIENT_CA_FILE'], SA_CA);
-    assert.equal(run(['-insecure=F'])['NRI_TLS_CLIENT_CA_FILE'], SA_CA);
+    assert.equal(run(['-port', '9443']).NRI_TLS_PORT, '9443');
+    assert.equal(run(['--insecure', '--']).NRI_TLS_CLIENT_CA_FILE, undefined);
+    assert.equal(run(['-insecure=false']).NRI_TLS_CLIENT_CA_FILE, SA_CA);
+    assert.equal(run(['-insecure=F']).NRI_TLS_CLIENT_CA_FILE, SA_CA);
   });
 
   it('refuses, naming the flag and why: unknown flags, missing values, bad booleans and ports, HTTP/2, old TLS, insecure ciphers, unknown curves', () => {

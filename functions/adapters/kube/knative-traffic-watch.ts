@@ -37,7 +37,10 @@ export class KnativeTrafficWatch {
       name: service,
       watchTimeoutSeconds: options.watchTimeoutSeconds,
       // No such Service (being deleted, or renamed under us): nothing to follow, nothing held back.
-      onObject: (object) => (object !== undefined ? this.update(object) : void (this.known = true)),
+      onObject: (object) => {
+        if (object !== undefined) this.update(object);
+        else this.known = true;
+      },
       onRestart: (cause, error) => {
         metrics.watchRestarts.inc({ resource: 'knative-services', cause });
         if (!error) return;

@@ -126,7 +126,9 @@ export class Reflector {
       let cause: RestartCause;
       let error: KubeApiError | undefined;
       let sawEvents = false;
-      const seen = () => void (sawEvents = true);
+      const seen = () => {
+        sawEvents = true;
+      };
       try {
         if (this.resourceVersion === '' && this.streaming) {
           cause = await this.watchOnce(seen, { replacement: options.beginReplace('stream'), ended: false });
@@ -305,7 +307,9 @@ export function namedObjectReflector(options: {
     beginReplace: () => {
       let found: unknown;
       return {
-        add: (items) => void (found ??= items.find(named)),
+        add: (items) => {
+          found ??= items.find(named);
+        },
         commit: () => onObject(found),
       };
     },

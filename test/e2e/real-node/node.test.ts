@@ -61,10 +61,10 @@ describe('nri on a real node', () => {
     for (const pod of pods) {
       assert.equal(pod.spec.nodeName, NODE_NAME);
       const images = Object.fromEntries(pod.status.containerStatuses.map((s: any) => [s.name, s]));
-      assert.equal(images['nri'].imageID, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
+      assert.equal(images.nri.imageID, `${REGISTRY}/nri@${manifest.headers.get('docker-content-digest')}`);
       assert.match(images['queue-proxy'].image, /nri-e2e\/queue-proxy:v0\.42\.2$/);
       assert.ok(
-        images['nri'].ready && images['queue-proxy'].ready,
+        images.nri.ready && images['queue-proxy'].ready,
         'both containers ready: the kubelet probes queue-proxy, which probes nri',
       );
     }

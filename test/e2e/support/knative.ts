@@ -201,5 +201,7 @@ export function simulateIngressLayer(cp: Pick<ControlPlane, 'getJson' | 'kubectl
     }
   };
   void loop();
-  return () => void (stopped = true);
+  return () => {
+    stopped = true;
+  };
 }

@@ -15,7 +15,7 @@ import { request } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { send, startFunction, type RunningFunction } from '../../support/function-process.js';
 import type { ControlPlane } from './control-plane.js';
-import { AS_ROOT, envWithVolumeAt, SecretVolume, type KubeObject } from './deploy.js';
+import { AS_ROOT, envWithVolumeAt, type SecretVolume, type KubeObject } from './deploy.js';
 
 /** JSON from the API server with the admin's certificate: cheaper than a kubectl per poll. */
 export function apiClient(cp: ControlPlane) {
