@@ -6,7 +6,7 @@
 // body is buffered, JSON 400s, a graceful SIGTERM.
 import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import * as functions from '@google-cloud/functions-framework';
-import { bodyTooLarge } from './adapters/http/bad-request.js';
+import { bodyTooLarge, notJson } from './adapters/http/bad-request.js';
 import { InFlightLimit, sendJson, serveProbe, REVIEW_PATHS } from './adapters/http/listener.js';
 import { answerReview, refuse } from './adapters/http/review-endpoint.js';
 import { getApp, type App } from './app.js';
@@ -23,6 +23,8 @@ export const mutate: functions.HttpFunction = async (request, response) => {
     return;
   }
   if (request.method !== 'POST' || !REVIEW_PATHS.has(path)) return notFound(response);
+  const unsupported = notJson(request.get('content-type'));
+  if (unsupported) return sendJson(response, refuse(app.runtime, unsupported, 'http'));
   // functions-framework has read the whole body before calling us (its parsers take up to
   // 1 GB), so the cap is applied to what it read; the container's listeners refuse it unread.
   const size = (request as { rawBody?: Buffer }).rawBody?.length ?? 0;

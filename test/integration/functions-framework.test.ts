@@ -46,6 +46,12 @@ describe('functions-framework', () => {
       assert.equal(result.status, 200);
       assert.equal(result.json.response.allowed, true);
       assert.deepEqual(decodePatch(result), expected.patch);
+      const asText = await send(`http://127.0.0.1:${port}/mutate`, {
+        body: example,
+        headers: { 'content-type': 'text/plain' },
+      });
+      assert.equal(asText.status, 415, 'the same Content-Type rule as the container');
+      assert.equal(asText.json.error, 'unsupported_media_type');
     } finally {
       cli.kill('SIGTERM');
     }

@@ -141,6 +141,31 @@ describe('hostile requests (offline NADs, HTTP and HTTPS)', () => {
     });
   }
 
+  it('answers a body not declared JSON with 415 naming the Content-Type, as upstream does; JSON with parameters is served', async () => {
+    for (const { name, url, tls } of urls()) {
+      for (const contentType of ['text/plain', 'application/yaml', 'application/x-www-form-urlencoded', undefined]) {
+        const result = await send(url, {
+          body: admissionReview(good()),
+          headers: { 'content-type': contentType },
+          tls,
+        });
+        assert.equal(result.status, 415, `${name}, ${contentType}: ${result.text.slice(0, 200)}`);
+        assert.equal(result.json.error, 'unsupported_media_type');
+        assert.match(result.json.message, /Content-Type: application\/json/);
+        assert.match(result.json.message, contentType ? new RegExp(`"${contentType}"`) : /is missing/);
+      }
+      for (const contentType of ['application/json; charset=utf-8', 'Application/JSON']) {
+        const result = await send(url, {
+          body: admissionReview(good()),
+          headers: { 'content-type': contentType },
+          tls,
+        });
+        assert.equal(result.status, 200, `${name}, ${contentType}`);
+        assert.ok(result.json.response.patch, `${name}, ${contentType}`);
+      }
+    }
+  });
+
   it('answers oversized bodies with 413, with or without a Content-Length', async () => {
     for (const { url, tls } of urls()) {
       const declared = await send(url, { body: '{}', headers: { 'content-length': 2 * 1024 * 1024 }, tls });

@@ -171,7 +171,8 @@ export function send(
   options: {
     method?: string;
     body?: string | Buffer;
-    headers?: Record<string, string | number>;
+    /** `undefined` leaves a header out, the default Content-Type too */
+    headers?: Record<string, string | number | undefined>;
     tls?: RequestOptions;
     timeoutMs?: number;
   } = {},
@@ -183,7 +184,12 @@ export function send(
       target,
       {
         method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
-        headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
+        headers: Object.fromEntries(
+          Object.entries({
+            ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...options.headers,
+          }).filter(([, value]) => value !== undefined),
+        ) as Record<string, string | number>,
         agent: false,
         ...options.tls,
       },

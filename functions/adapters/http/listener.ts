@@ -3,7 +3,7 @@
 // metrics routes, a body cap, a bound on reviews in flight, and a JSON answer
 // for every failure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadRequest } from './bad-request.js';
+import { BadRequest, notJson } from './bad-request.js';
 import { ClientGone, readBody } from './read-body.js';
 import { answerReview, refuse, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
 
@@ -56,19 +56,19 @@ export class InFlightLimit {
   }
 }
 
-/** What nri reads and throws away of a refused body, at most, so that a client still sending it gets to read the 413. */
+/** What nri reads and throws away of a refused body, at most, so that a client still sending it gets to read the refusal. */
 const DRAIN_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
 
 /**
- * The 413 for a body over the cap. Closing at once would race a client that is
+ * A refusal of a body nri will not read (413 over the cap, 415 not JSON). Closing at once would race a client that is
  * still sending: its next write meets a reset, which discards the answer
  * waiting in its socket. So the answer is written, what keeps arriving is read
  * and dropped (bounded in bytes and time), and only then is the connection closed.
  */
-function refuseTooLarge(request: IncomingMessage, response: ServerResponse, answer: HttpAnswer): void {
+function refuseUnread(request: IncomingMessage, response: ServerResponse, answer: HttpAnswer): void {
   if (response.headersSent) return;
   const text = JSON.stringify(answer.body);
-  response.writeHead(413, {
+  response.writeHead(answer.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     connection: 'close',
@@ -136,7 +136,7 @@ export function createListener(options: ListenerOptions) {
       if (error instanceof ClientGone) return runtime.logger.warn({ transport }, error.message);
       if (!(error instanceof BadRequest)) return failed(response)(error);
       const answer = refuse(runtime, error, transport);
-      if (error.reason === 'too_large') return refuseTooLarge(request, response, answer);
+      if (error.reason === 'too_large') return refuseUnread(request, response, answer);
       return sendJson(response, answer);
     }
     answerReview(body, runtime, transport, (answer) => sendJson(response, answer));
@@ -178,6 +178,8 @@ export function createListener(options: ListenerOptions) {
       response.setHeader('allow', 'POST');
       return sendJson(response, problem(405, 'method_not_allowed', 'send AdmissionReviews with POST'));
     }
+    const unsupported = notJson(request.headers['content-type']);
+    if (unsupported) return refuseUnread(request, response, refuse(runtime, unsupported, transport));
     if (!limit.admit(response, runtime)) return void request.resume();
     readBody(request, maxBodyBytes, (error, body) => {
       try {
