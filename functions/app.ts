@@ -123,7 +123,11 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     try {
       nads = new OfflineNadSource(await loadOfflineNads(path, nadAnnotationsRead(settings.core)), path, metrics);
     } catch (error) {
-      throw new StartupError((error as Error).message);
+      if (settings.nadsPath) throw new StartupError((error as Error).message);
+      // Nothing the user set: say what nri looked for, not the path of a default they never chose.
+      throw new StartupError(
+        `no cluster to read NetworkAttachmentDefinitions from (KUBECONFIG is unset and this is not a pod with a service account), and the example NADs (${DEFAULT_OFFLINE_NADS}/, in a checkout) are not in ${process.cwd()}: set KUBECONFIG, or NRI_NADS to a file or folder of NADs`,
+      );
     }
     switches = new StaticSwitches(settings.envSwitches);
   }

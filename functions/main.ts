@@ -8,6 +8,7 @@
 // rejection.
 import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import { getApp, StartupError, type App } from './app.js';
+import { inFlagTerms } from './config/upstream-flags.js';
 import { createListener } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
 
@@ -19,6 +20,12 @@ let logUnhandled: (reason: unknown) => void = (reason) =>
   void process.stderr.write(`nri: unhandled promise rejection (serving continues): ${String(reason)}\n`);
 process.on('unhandledRejection', (reason) => logUnhandled(reason));
 
+/** A startup failure on stderr, in the terms the user started nri with (variables, or webhook's flags). */
+function exitStarting(message: string): never {
+  process.stderr.write(`nri: ${inFlagTerms(message, process.env)}\n`);
+  process.exit(2);
+}
+
 /** On SIGTERM, how long kept-alive HTTPS connections get to be ended by an answer. */
 const DRAIN_MS = 3000;
 
@@ -27,10 +34,7 @@ async function main(): Promise<void> {
   try {
     app = await getApp();
   } catch (error) {
-    if (error instanceof StartupError) {
-      process.stderr.write(`nri: ${error.message}\n`);
-      process.exit(2);
-    }
+    if (error instanceof StartupError) exitStarting(error.message);
     throw error;
   }
   const { settings, logger, runtime, probes } = app;
@@ -76,8 +80,7 @@ async function main(): Promise<void> {
         app.metrics,
       );
     } catch (error) {
-      process.stderr.write(`nri: ${(error as Error).message}\n`);
-      process.exit(2);
+      exitStarting((error as Error).message);
     }
     app.addReadinessCheck(secure.readiness);
   }
@@ -102,11 +105,11 @@ async function main(): Promise<void> {
       });
     });
   try {
-    await listen(plain, settings.port, 'HTTP (reviews, probes, metrics)', 'PORT');
+    const served = settings.httpReviews ? 'reviews, probes, metrics' : 'probes, metrics';
+    await listen(plain, settings.port, `HTTP (${served})`, 'PORT');
     if (secure && settings.tls) await listen(secure.server, settings.tls.port, 'HTTPS webhook', 'NRI_TLS_PORT');
   } catch (error) {
-    process.stderr.write(`nri: cannot listen: ${(error as Error).message}\n`);
-    process.exit(2);
+    exitStarting(`cannot listen: ${(error as Error).message}`);
   }
 
   let stopping = false;

@@ -88,6 +88,37 @@ export const UPSTREAM_FLAGS: Record<string, FlagSpec> = {
   ...GLOG,
 };
 
+/** The variable each flag sets: nri's own errors then name the flag the user typed (see inFlagTerms). */
+const FLAG_OF_VARIABLE: Record<string, string> = {
+  NRI_TLS_PORT: '-port',
+  PORT: '-health-check-port',
+  NRI_BIND_ADDRESS: '-bind-address',
+  NRI_TLS_CERT_FILE: '-tls-cert-file',
+  NRI_TLS_KEY_FILE: '-tls-private-key-file',
+  NRI_TLS_CLIENT_CA_FILE: '-client-ca',
+  NRI_TLS_MIN_VERSION: '-tls-min-version',
+  NRI_TLS_CIPHERS: '-tls-cipher-suites',
+  NRI_TLS_CURVES: '-tls-curve-preferences',
+  NRI_INJECT_HUGEPAGE_DOWN_API: '-injectHugepageDownApi',
+  NRI_RESOURCE_NAME_KEYS: '-network-resource-name-keys',
+  NRI_HONOR_RESOURCES: '-honor-resources',
+  NRI_LOG_LEVEL: '-v',
+};
+
+/** Set by `webhook` for the process it becomes: VARIABLE=-flag pairs, for the variables its flags set. */
+export const FLAG_NAMES_VARIABLE = 'NRI_FLAG_NAMES';
+
+/**
+ * A message of nri's in the words of who started it: under `webhook`, each variable its flags
+ * set is named as that flag (`-tls-cert-file: cannot read cert.pem`, not NRI_TLS_CERT_FILE).
+ */
+export function inFlagTerms(message: string, env: Env): string {
+  const pairs = (env[FLAG_NAMES_VARIABLE] ?? '').split(',').map((pair) => pair.split('='));
+  const flags = new Map(pairs.filter((pair) => pair.length === 2 && /^-[\w-]+$/.test(pair[1]!)) as [string, string][]);
+  if (flags.size === 0) return message;
+  return message.replace(/\b(?:NRI_[A-Z0-9_]+|PORT)\b/g, (variable) => flags.get(variable) ?? variable);
+}
+
 /** Go's TLS 1.2 suites that nri serves, by IANA name, as OpenSSL names them; TLS 1.3's names are the same in both. */
 const SECURE_SUITES: Record<string, string> = {
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -282,5 +313,9 @@ export function parseUpstreamFlags(
     const level = Number(one('v'));
     out.NRI_LOG_LEVEL = level >= 5 ? 'trace' : level >= 2 ? 'debug' : 'info';
   }
+  const setByFlags = Object.entries(FLAG_OF_VARIABLE).filter(
+    ([variable, flag]) => given.has(flag.slice(1)) || (out[variable] !== undefined && out[variable] !== env[variable]),
+  );
+  out[FLAG_NAMES_VARIABLE] = setByFlags.map(([variable, flag]) => `${variable}=${flag}`).join(',');
   return ok({ kind: 'run', env: out });
 }

@@ -1,7 +1,7 @@
 // Starting the function: the embedded default (no cluster), NRI_NADS, and bad
 // settings that must stop startup with a message naming the variable.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { createPki } from '../support/certs.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
-import { admissionReview, decodePatch, send, startFunction } from '../support/function-process.js';
+import { admissionReview, decodePatch, freePort, send, startFunction } from '../support/function-process.js';
 import { metricValue } from '../support/metrics.js';
 import { repoRoot } from '../support/fixtures.js';
 
@@ -287,6 +287,91 @@ describe('startup', () => {
     } finally {
       taken.close();
     }
+  });
+
+  describe('started as webhook, with upstream flags', () => {
+    const webhookJs = fileURLToPath(new URL('build/dist/webhook.js', repoRoot));
+    const examples = fileURLToPath(new URL('examples/nads', repoRoot));
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [webhookJs, '-insecure=true', ...args], {
+        encoding: 'utf8',
+        timeout: 15000,
+        cwd: tmpdir(), // not a checkout: nothing relative resolves by luck
+        env: { PATH: process.env.PATH, ...env },
+      });
+
+    it('names the flag the user typed in a startup error, not the variable it sets', () => {
+      const result = run(['-tls-cert-file=/nonexistent/tls.crt', '-tls-private-key-file=/nonexistent/tls.key'], {
+        NRI_NADS: examples,
+      });
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /^nri: -tls-cert-file\/-tls-private-key-file: |^nri: -tls-cert-file: /);
+      assert.doesNotMatch(result.stderr, /NRI_TLS_/);
+    });
+
+    it('names -port when its port is taken', async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, resolve));
+      try {
+        const pki = createPki();
+        const port = (taken.address() as AddressInfo).port;
+        const result = run(
+          [
+            `-port=${port}`,
+            `-tls-cert-file=${pki.serverCert}`,
+            `-tls-private-key-file=${pki.serverKey}`,
+            `-health-check-port=${await freePort()}`,
+          ],
+          { NRI_NADS: examples },
+        );
+        assert.equal(result.status, 2, result.stderr);
+        assert.match(result.stderr, new RegExp(`port ${port} \\(-port\\) is already in use: set -port to a free port`));
+      } finally {
+        taken.close();
+      }
+    });
+
+    it('outside a cluster and a checkout, says what it looked for instead of a relative default never set', () => {
+      const result = run(['-tls-cert-file=/nonexistent/tls.crt', '-tls-private-key-file=/nonexistent/tls.key']);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /no cluster to read NetworkAttachmentDefinitions from \(KUBECONFIG is unset/);
+      assert.match(result.stderr, /set KUBECONFIG, or NRI_NADS to a file or folder of NADs/);
+      assert.doesNotMatch(result.stderr, /cannot read examples\/nads/);
+    });
+
+    it('says its health port serves probes and metrics, not reviews', async () => {
+      const pki = createPki();
+      const child = spawn(
+        process.execPath,
+        [
+          webhookJs,
+          '-insecure=true',
+          `-port=${await freePort()}`,
+          `-health-check-port=${await freePort()}`,
+          `-tls-cert-file=${pki.serverCert}`,
+          `-tls-private-key-file=${pki.serverKey}`,
+        ],
+        { cwd: tmpdir(), env: { PATH: process.env.PATH, NRI_NADS: examples }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      try {
+        let out = '';
+        child.stdout.setEncoding('utf8');
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 15000);
+          child.stdout.on('data', (chunk: string) => {
+            out += chunk;
+            if (/HTTPS webhook listening/.test(out)) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+        assert.match(out, /"msg":"HTTP \(probes, metrics\) listening"/);
+        assert.doesNotMatch(out, /HTTP \(reviews/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
   });
 
   // The machine's own Node, when it is older than nri's (this machine and CI have Node 20 on PATH behind npm's).

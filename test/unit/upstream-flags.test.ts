@@ -2,7 +2,7 @@
 // nri's settings; and Go's flag syntax, refusals and usage.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseUpstreamFlags } from '../../functions/config/upstream-flags.js';
+import { inFlagTerms, parseUpstreamFlags } from '../../functions/config/upstream-flags.js';
 import { ARGUMENT_LISTS } from '../support/upstream-args.js';
 
 const SA_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
@@ -124,5 +124,20 @@ describe('upstream flags', () => {
         assert.ok(text.includes(`  ${name}\n`), name);
       assert.match(text, /\(NRI_TLS_PORT\) \(default 8443\)/);
     }
+  });
+
+  it('puts errors in the terms of the flags that set a variable, and keeps a variable the user set', () => {
+    const env = run(['-tls-cert-file=/tls/c.pem', '-tls-private-key-file=/tls/k.pem', '-port=9443'], {
+      NRI_MAX_IN_FLIGHT: '64',
+    });
+    assert.equal(
+      inFlagTerms('NRI_TLS_CERT_FILE/NRI_TLS_KEY_FILE: not a pair; port 9443 (NRI_TLS_PORT) is in use', env),
+      '-tls-cert-file/-tls-private-key-file: not a pair; port 9443 (-port) is in use',
+    );
+    assert.equal(inFlagTerms('NRI_MAX_IN_FLIGHT=64 is too small', env), 'NRI_MAX_IN_FLIGHT=64 is too small');
+    // An honour flag not given and not set: its variable is the user's own, if anything.
+    assert.equal(inFlagTerms('NRI_HONOR_RESOURCES: bad', env), 'NRI_HONOR_RESOURCES: bad');
+    // Started as nri, not as webhook: unchanged.
+    assert.equal(inFlagTerms('NRI_TLS_PORT in use', {}), 'NRI_TLS_PORT in use');
   });
 });
