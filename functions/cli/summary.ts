@@ -44,6 +44,8 @@ export function explainSummary(
     'Volumes',
     addedVolume ? `${PODNETINFO_VOLUME} (Downward API) mounted at /etc/podnetinfo in ${mounting.join(', ')}` : '—',
   ]);
+  if (addedVolume) lines.push(['Files', `/etc/podnetinfo/: ${list(downwardPaths(after))}`]);
+  lines.push(['Environment', list(addedEnv(before, after))]);
   if (switchesState) lines.push(['Switches', switchesState]);
   if (facts.warnings.length > 0) lines.push(['Warnings', facts.warnings.join('\n  ')]);
   const result =
@@ -56,4 +58,23 @@ export function explainSummary(
   const width = Math.max(...lines.map(([label]) => label.length)) + 2;
   const rows = lines.map(([label, text]) => `${label}:`.padEnd(width) + text);
   return [source, ...rows, ''].join('\n');
+}
+
+/** The files of the podnetinfo volume, as each container sees them under /etc/podnetinfo. */
+function downwardPaths(pod: Pod): string[] {
+  const volume = (pod.spec.volumes ?? []).find((v) => v.name === PODNETINFO_VOLUME) as
+    | { downwardAPI?: { items?: Array<{ path: string }> } }
+    | undefined;
+  return (volume?.downwardAPI?.items ?? []).map((item) => item.path);
+}
+
+/** Variables nri added, each with the containers that got it: `CONTAINER_NAME in "app", "sidecar"`. */
+function addedEnv(before: Pod, after: Pod): string[] {
+  const byName = new Map<string, string[]>();
+  after.spec.containers.forEach((container, index) => {
+    const had = new Set((before.spec.containers[index]?.env ?? []).map((env) => env.name));
+    for (const { name } of container.env ?? [])
+      if (!had.has(name)) byName.set(name, [...(byName.get(name) ?? []), `"${container.name}"`]);
+  });
+  return [...byName].map(([name, containers]) => `${name} in ${containers.join(', ')}`);
 }

@@ -3,7 +3,9 @@
 // cluster (the fake API server), and bad input.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -65,6 +67,40 @@ describe('nri explain', () => {
       assert.match(summary.stdout, expected.allowed ? /^Result: +(patched|allowed)/m : /^Result: +DENIED: /m);
     });
   }
+
+  it('the summary lists every file and variable it adds, as it lists resources: hugepage files and CONTAINER_NAME', () => {
+    const summary = nri(['explain', '-f', 'examples/reviews/sriov-hugepages.json', '--nads', 'examples/nads'], {
+      env: { NRI_INJECT_HUGEPAGE_DOWN_API: 'true' },
+    });
+    assert.match(
+      summary.stdout,
+      /^Files: +\/etc\/podnetinfo\/: labels, annotations, hugepages_1G_request_testpmd, hugepages_1G_limit_testpmd$/m,
+    );
+    assert.match(summary.stdout, /^Environment: +CONTAINER_NAME in "testpmd"$/m);
+    const without = nri(['explain', '-f', 'examples/reviews/one-network.json', '--nads', 'examples/nads']);
+    assert.match(without.stdout, /^Files: +\/etc\/podnetinfo\/: annotations$/m);
+    assert.match(without.stdout, /^Environment: +—$/m);
+  });
+
+  it('works in a checkout just after npm ci, before any bundle exists: bin/nri makes it', () => {
+    const checkout = mkdtempSync(join(tmpdir(), 'nri-checkout-'));
+    try {
+      for (const part of ['bin', 'scripts', 'schemas', 'functions', 'examples', 'package.json'])
+        cpSync(join(root, part), join(checkout, part), { recursive: true });
+      rmSync(join(checkout, 'functions/validation/generated'), { recursive: true, force: true });
+      symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'));
+      const result = spawnSync(
+        join(checkout, 'bin/nri'),
+        ['explain', '-f', 'examples/reviews/one-network.json', '--nads', 'examples/nads'],
+        { cwd: checkout, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: checkout } },
+      );
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /^Result: +patched/m);
+      assert.ok(existsSync(join(checkout, 'dist/nri.js')));
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  });
 
   it('a Deployment from standard input: the summary names its pod, -o yaml is the Deployment with its template patched in place', () => {
     const summary = nri(['explain', '-f', '-', '--nads', 'examples/nads'], { input: DEPLOYMENT });
