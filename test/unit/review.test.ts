@@ -33,6 +33,12 @@ describe('resources', () => {
     });
   });
 
+  it('counts every reference, up to the 1,024 an annotation may list: no lower limit per NAD (docs/behaviour.md, Limits)', async () => {
+    const target = pod({ [NETWORKS]: Array.from({ length: 1024 }, () => 'foo-network').join(',') });
+    const result = patchedPod(target, await run(target, { nads: [foo] }));
+    assert.equal(result.spec.containers[0]!.resources!.limits!['example.com/foo'], '1024');
+  });
+
   it('sums resources of different networks and leaves other resources alone', async () => {
     const target = pod(
       { [NETWORKS]: 'foo-network,bar-network,foo-network' },
