@@ -21,6 +21,14 @@ describe('runtime', () => {
     assert.equal(process.versions.node, lock.packages['node_modules/node'].version);
   });
 
+  it('approves every install script npm ci runs, so npm prints no allowScripts notice', () => {
+    const lock = JSON.parse(readFileSync(new URL('package-lock.json', repoRoot), 'utf8'));
+    const scripted = Object.entries(lock.packages as Record<string, { hasInstallScript?: boolean }>)
+      .filter(([, entry]) => entry.hasInstallScript)
+      .map(([path]) => path.replace(/^.*node_modules\//, ''));
+    assert.deepEqual(scripted.sort(), Object.keys(manifest.allowScripts ?? {}).sort());
+  });
+
   it('is the major nri itself refuses to run below, with a message that says what to do', () => {
     assert.equal(MINIMUM_NODE_MAJOR, major(manifest.engines.node));
     assert.equal(unsupportedNode(`${MINIMUM_NODE_MAJOR}.0.0`, '/x/node'), undefined);
