@@ -16,6 +16,7 @@ import { createTenantNads, memoryOf } from '../test/e2e/support/bulk.js';
 import { ControlPlane, missingControlPlane } from '../test/e2e/support/control-plane.js';
 import { deployWithCertificate, pointWebhookAt, startNri, type Deployment } from '../test/e2e/support/deploy.js';
 import { createPods, patchFor, webhookHistogram } from './control-plane.js';
+import { ofMeans, quotient } from './ratio.js';
 import { cpuMs, inTurn, ksvcMemoryRequestMiB, median, root, stopper } from './targets.js';
 import { missingUpstream, residentMiB, settled, startUpstream, type RunningUpstream } from './upstream.js';
 
@@ -312,7 +313,7 @@ export async function largeClusterRows(): Promise<string[][]> {
         `Large cluster, ${size.toLocaleString('en')} NADs: peak resident memory (VmHWM) through the list and the re-list, against upstream's, measured alike`,
         mib(f.peakMiB),
         u ? `${mib(u.peakMiB)} (upstream)` : (upstreamMissing ?? ''),
-        u ? (f.peakMiB / u.peakMiB).toFixed(2) : '',
+        u ? quotient(f.peakMiB, u.peakMiB) : '',
         // Node.js itself takes ~85 MiB before any NAD, so against upstream the goal is at the largest size only.
         `≤ ${last ? Math.min(160, requestMiB) : requestMiB} MiB${u && last ? ', < upstream' : ''}`,
         f.peakMiB <= requestMiB && (!last || f.peakMiB <= 160) && (!u || !last || f.peakMiB < u.peakMiB)
@@ -323,7 +324,7 @@ export async function largeClusterRows(): Promise<string[][]> {
         `Large cluster, ${size.toLocaleString('en')} NADs: resident memory once idle (${IDLE_SECONDS} s after the list), against upstream's`,
         mib(f.idleMiB),
         u ? `${mib(u.idleMiB)} (upstream)` : '',
-        u ? (f.idleMiB / u.idleMiB).toFixed(2) : '',
+        u ? quotient(f.idleMiB, u.idleMiB) : '',
         u && last ? '< upstream' : '',
         u && last ? (f.idleMiB < u.idleMiB ? 'met' : 'MISSED') : '',
       ]);
@@ -340,7 +341,7 @@ export async function largeClusterRows(): Promise<string[][]> {
       `${REPLICAS} replicas started at once at ${SIZES.at(-1)!.toLocaleString('en')} NADs: ${what}, list streamed against paginated (mean of 2, ABBA)`,
       format(meanOf('stream', key)),
       `${format(meanOf('pages', key))} (pages of 500)`,
-      (meanOf('stream', key) / meanOf('pages', key)).toFixed(2),
+      ofMeans(meanOf('stream', key), meanOf('pages', key)),
       '',
       '',
     ];
@@ -424,7 +425,7 @@ export async function largeClusterRows(): Promise<string[][]> {
       `Mass VM activation: webhook latency, mean over ${BURST_ROUNDS} alternating rounds of ${podsPerRound}, kube-apiserver's histogram (ratio of the means; within rounds ${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}); pods/s`,
       `${mean(ours.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(ours.map((r) => r.podsPerSecond)).toFixed(0)}/s`,
       `${mean(floor.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(floor.map((r) => r.podsPerSecond)).toFixed(0)}/s (bare webhook, nri's fixed patch)`,
-      ratio.toFixed(2),
+      ofMeans(mean(ours.map((r) => r.webhookMs)), mean(floor.map((r) => r.webhookMs))),
       '≤ 1.1',
       ratio <= 1.1 ? 'met' : 'MISSED',
     ]);
@@ -434,7 +435,7 @@ export async function largeClusterRows(): Promise<string[][]> {
         `Mass VM activation: webhook latency, nri against the upstream injector, same rounds (ratio of the means); pods/s`,
         `${mean(ours.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(ours.map((r) => r.podsPerSecond)).toFixed(0)}/s`,
         `${mean(theirs.map((r) => r.webhookMs)).toFixed(2)} ms; ${median(theirs.map((r) => r.podsPerSecond)).toFixed(0)}/s (upstream; ${theirs.reduce((sum, r) => sum + r.injected, 0)} / ${theirs.reduce((sum, r) => sum + r.total, 0)} injected)`,
-        (mean(ours.map((r) => r.webhookMs)) / mean(theirs.map((r) => r.webhookMs))).toFixed(2),
+        ofMeans(mean(ours.map((r) => r.webhookMs)), mean(theirs.map((r) => r.webhookMs))),
         '',
         '',
       ]);

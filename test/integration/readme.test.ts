@@ -84,6 +84,16 @@ describe('README', () => {
       assert.ok(existsSync(new URL(link[1]!, repoRoot)), link[1]);
   });
 
+  it("says next to every ratio of the benchmark table how it was computed (a median of in-round ratios is not the figures' quotient)", () => {
+    const text = readFileSync(new URL('docs/benchmarks.md', repoRoot), 'utf8');
+    const start = text.indexOf('| Measure | nri | Baseline | Ratio |');
+    const table = text.slice(start, text.indexOf('\n\n', start)).split('\n').slice(2);
+    const ratios = table.map((line) => line.split(' | ')[3] ?? '').filter((cell) => /^\d+\.\d\d/.test(cell));
+    assert.ok(ratios.length >= 10, `${ratios.length} ratios`);
+    for (const cell of ratios)
+      assert.match(cell, /^\d+\.\d\d \((nri ÷ baseline|median of \d+ in-round ratios|mean ÷ mean)\)$/);
+  });
+
   it('ships the Apache-2.0 licence package.json names, and a NOTICE', () => {
     assert.equal(JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).license, 'Apache-2.0');
     assert.match(
