@@ -40,6 +40,42 @@ describe('the bundle', () => {
     process.stdout.write(`# build/dist: ${files.length} code files, ${(bytes / 1024 / 1024).toFixed(2)} MiB\n`);
   });
 
+  it('for the image, holds only what the container runs: no source maps, no functions-framework entry', () => {
+    const out = mkdtempSync(join(tmpdir(), 'nri-image-dist-'));
+    execFileSync(process.execPath, ['scripts/bundle.mjs', out, '--for-image'], { cwd: fileURLToPath(repoRoot) });
+    const files = readdirSync(out, { recursive: true, encoding: 'utf8' });
+    assert.deepEqual(
+      files.filter((file) => file.endsWith('.map')),
+      [],
+    );
+    assert.ok(!files.includes('index.js'), 'no functions-framework entry');
+    for (const entry of ['main.js', 'nri.js', 'webhook.js', CLIENT_NODE_BUNDLE])
+      assert.ok(files.includes(entry), entry);
+    const code = files.filter((file) => /\.c?js$/.test(file));
+    assert.deepEqual(
+      code.filter((file) => readFileSync(join(out, file), 'utf8').includes('@google-cloud/functions-framework')),
+      [],
+    );
+    const bytes = files.reduce((sum, file) => sum + statSync(join(out, file)).size, 0);
+    process.stdout.write(`# image dist: ${files.length} files, ${(bytes / 1024 / 1024).toFixed(2)} MiB\n`);
+    // It runs: nri explain from it, as the image's `nri` does.
+    const explained = execFileSync(
+      process.execPath,
+      [
+        join(out, 'nri.js'),
+        'explain',
+        '-f',
+        'examples/reviews/one-network.json',
+        '--nads',
+        'examples/nads',
+        '-o',
+        'patch',
+      ],
+      { cwd: fileURLToPath(repoRoot), encoding: 'utf8' },
+    );
+    assert.equal(JSON.parse(explained).length, 4);
+  });
+
   it('still loads client-node when the cache is missing or stale', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nri-bundle-'));
     const copy = join(dir, CLIENT_NODE_BUNDLE);

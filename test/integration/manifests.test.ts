@@ -279,7 +279,8 @@ describe('knative/ manifests', () => {
     assert.match(stages[0]!, /^RUN npm ci/m);
     // The same bundling as `npm start`, run by the image's node so the code cache matches its V8.
     const scripts = JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).scripts;
-    assert.ok(stages[0]!.split('\n').includes(`RUN ${scripts.bundle}`), `the build stage runs "${scripts.bundle}"`);
+    const imageBundle = `RUN ${scripts.bundle} dist --for-image`;
+    assert.ok(stages[0]!.split('\n').includes(imageBundle), `the build stage runs "${imageBundle}"`);
     // Both stages on the Node line package.json's engines and the tests' runtime name.
     const engine = /^>=(\d+)$/.exec(
       JSON.parse(readFileSync(new URL('package.json', repoRoot), 'utf8')).engines.node,
