@@ -15,6 +15,8 @@ import { NadCache } from './adapters/kube/nad-cache.js';
 import type { NadSource } from './adapters/nad-source.js';
 import { createLogger, type Logger } from './adapters/observability/logger.js';
 import { createMetrics, type Metrics } from './adapters/observability/metrics.js';
+import { NO_CLAIM_SOURCE, type ClaimSource } from './adapters/claim-source.js';
+import { DraIndex } from './adapters/kube/dra-index.js';
 import { loadOfflineNads, OfflineNadSource } from './adapters/offline-nads.js';
 import { serviceAccountDir } from './config/service-account.js';
 
@@ -87,6 +89,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   let nads: NadSource;
   let switches: SwitchSource;
   let traffic: KnativeTrafficWatch | undefined;
+  let claims: ClaimSource = NO_CLAIM_SOURCE;
   const cluster = settings.nadsPath ? undefined : await loadClusterConfig(env);
   const namespace = ownNamespace(settings, env);
   if (cluster) {
@@ -99,6 +102,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
       watchTimeoutSeconds: settings.watchTimeoutSeconds,
       streamingList: settings.streamingList,
     });
+    claims = new DraIndex({ kube, watchTimeoutSeconds: settings.watchTimeoutSeconds, logger, metrics });
     switches = new ControlSwitchesWatch({
       kube,
       namespace,
@@ -138,6 +142,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   const runtime: ReviewRuntime = {
     context: (): ReviewContext => ({ settings: settings.core, switches: switches.current() }),
     nads,
+    claims,
     metrics,
     logger,
   };
@@ -156,6 +161,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
   nads.start();
   switches.start();
   traffic?.start();
+  claims.start();
   logger.info(
     {
       config: {
@@ -206,7 +212,7 @@ export async function createApp(env: Env, options: { logDestination?: NodeJS.Wri
     },
     isShuttingDown: () => shuttingDown,
     async stop() {
-      await Promise.all([nads.stop(), switches.stop(), traffic?.stop()]);
+      await Promise.all([nads.stop(), switches.stop(), traffic?.stop(), claims.stop()]);
     },
   };
 }

@@ -1,6 +1,7 @@
 // Step 3 of a review: given the selected networks and their NADs, decide what
 // the pod must gain. The plan is data; patch.ts turns it into JSONPatch.
 import type { DenialKind as AnyDenialKind } from './decision.js';
+import { NO_CLAIMS, type ClaimsFound } from './dra.js';
 import { nadDemands, nadKey } from './nad.js';
 import { isZeroQuantity, wholeQuantity } from './quantity.js';
 import { fail, ok, quote, type Result } from './result.js';
@@ -58,6 +59,8 @@ export function planInjection(
   nads: ReadonlyMap<string, Nad>,
   settings: CoreSettings,
   switches: Switches,
+  /** extended resources the pod's own ResourceClaims provide (dra.ts): not added again */
+  claims: ClaimsFound = NO_CLAIMS,
 ): PlanResult {
   const counts = new Map<string, number>();
   const nodeSelector = new Map<string, string>();
@@ -119,6 +122,15 @@ export function planInjection(
     }
   }
 
+  // A resource the pod's own claims provide through a DeviceClass: adding it would book a second device.
+  warnings.push(...claims.warnings);
+  const fromClaims = [...counts.keys()].filter((resource) => claims.provided.has(resource));
+  for (const resource of fromClaims) {
+    warnings.push(
+      `${resource} is provided by the pod's ${claims.provided.get(resource)}: ${counts.get(resource)} not added, so no second device is booked`,
+    );
+    counts.delete(resource);
+  }
   const resources = planResources(containers, targetIndex, counts, switches.honorExistingResources);
   if (!resources.ok) return deny('invalid_quantity', resources.error);
   const { change, injected } = resources.value;
@@ -133,7 +145,8 @@ export function planInjection(
     warnings,
   };
   if (change) plan.resources = change;
-  if (injected.size > 0) addPodNetInfo(plan, pod, selection, switches.hugePageDownApi);
+  // The networks still get their devices (from the claims), so their Downward-API files too.
+  if (injected.size > 0 || fromClaims.length > 0) addPodNetInfo(plan, pod, selection, switches.hugePageDownApi);
   return ok(plan);
 }
 

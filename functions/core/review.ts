@@ -7,6 +7,7 @@
 // what the adapter resolved and runs steps 3 and 4.
 import { allow, deny, NO_FACTS, patch, type Verdict } from './decision.js';
 import { injectionWanted, nadKey } from './nad.js';
+import { NO_CLAIMS, type ClaimsFound } from './dra.js';
 import { buildPatch, patchProblem } from './patch.js';
 import { planInjection } from './plan.js';
 import { podNamespace, selectNetworks, type Selection } from './selection.js';
@@ -80,6 +81,8 @@ export function decide(
   pending: Pending,
   resolved: ReadonlyMap<string, NadLookupOutcome>,
   context: ReviewContext,
+  /** what the pod's own ResourceClaims provide (dra.ts), when the adapter looked */
+  claims: ClaimsFound = NO_CLAIMS,
 ): Verdict {
   const { pod, selection } = pending;
   /** the facts of a review decided before a plan: the networks it named, nothing injected */
@@ -108,7 +111,7 @@ export function decide(
     return { decision: deny('nad_not_found', message), facts: unplanned };
   }
 
-  const planned = planInjection(pod, selection, nads, context.settings, context.switches);
+  const planned = planInjection(pod, selection, nads, context.settings, context.switches, claims);
   if (!planned.ok) return { decision: deny(planned.kind ?? 'invalid_nad', planned.error), facts: unplanned };
   const facts = {
     networks: selection.networks,
@@ -134,7 +137,10 @@ export function reviewPod(
   review: PodReview,
   context: ReviewContext,
   resolve: (refs: NadRef[]) => ReadonlyMap<string, NadLookupOutcome>,
+  claims: ClaimsFound = NO_CLAIMS,
 ): Verdict {
   const selected = select(review, context);
-  return 'verdict' in selected ? selected.verdict : decide(selected.pending, resolve(selected.pending.refs), context);
+  return 'verdict' in selected
+    ? selected.verdict
+    : decide(selected.pending, resolve(selected.pending.refs), context, claims);
 }

@@ -505,6 +505,88 @@ spec:
     await deleteNow('net-attach-def', 'dra-vf');
   });
 
+  it('DRA without double booking: a pod that claims the DeviceClass itself gets no second device from the resource nri would add', async () => {
+    // Four devices, so that a second booking would succeed and show itself rather than leave the pod Pending.
+    await apply({
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceSlice',
+      metadata: { name: `${NODE}-sriov` },
+      spec: {
+        driver: 'sriov.example.com',
+        nodeName: NODE,
+        pool: { name: NODE, generation: 2, resourceSliceCount: 1 },
+        devices: [{ name: 'vf-0' }, { name: 'vf-1' }, { name: 'vf-2' }, { name: 'vf-3' }],
+      },
+    });
+    await apply(nadObject('dra-vf', { 'k8s.v1.cni.cncf.io/resourceName': 'example.com/dra-vf' }));
+    await apply({
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceClaimTemplate',
+      metadata: { name: 'one-vf', namespace: 'default' },
+      spec: { spec: { devices: { requests: [{ name: 'vf', exactly: { deviceClassName: 'sriov-vf.example.com' } }] } } },
+    });
+    const claiming = (name: string, annotations: Record<string, string>, limits?: Record<string, string>) =>
+      podObject(name, annotations, {
+        resourceClaims: [{ name: 'vf', resourceClaimTemplateName: 'one-vf' }],
+        containers: [
+          { name: 'app', image: 'busybox', resources: { claims: [{ name: 'vf' }], ...(limits ? { limits } : {}) } },
+        ],
+      });
+    const claimsOf = async (pod: string) =>
+      (await cp.getJson(['resourceclaims', '-n', 'default'])).items.filter((claim: any) =>
+        (claim.metadata.ownerReferences ?? []).some((owner: any) => owner.kind === 'Pod' && owner.name === pod),
+      );
+    const allocatedDevices = async (pod: string) =>
+      (await claimsOf(pod)).flatMap((claim: any) => claim.status?.allocation?.devices?.results ?? []).length;
+
+    // nri reads DeviceClasses through a watch: wait until a dry run shows the rule in force.
+    await cp.waitFor(
+      'nri sees the DeviceClass that maps example.com/dra-vf',
+      async () => {
+        const dry = await create(claiming('dra-claimer', { 'k8s.v1.cni.cncf.io/networks': 'dra-vf' }), [
+          '--dry-run=server',
+          '-o',
+          'json',
+        ]);
+        return dry.code === 0 && JSON.parse(dry.stdout).spec.containers[0].resources.limits === undefined;
+      },
+      15000,
+    );
+
+    // The same run, the pod as it would be without the rule: the extended resource set besides its claim.
+    const doubled = await create(claiming('dra-doubled', {}, { 'example.com/dra-vf': '1' }));
+    assert.equal(doubled.code, 0, doubled.stderr);
+    await waitRunning('dra-doubled');
+    await cp.waitFor(
+      'two claims allocated for dra-doubled',
+      async () => (await allocatedDevices('dra-doubled')) === 2,
+      30000,
+    );
+
+    const created = await create(claiming('dra-claimer', { 'k8s.v1.cni.cncf.io/networks': 'dra-vf' }));
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(
+      created.stderr,
+      /Warning: example\.com\/dra-vf is provided by the pod's ResourceClaimTemplate one-vf \(pod claim "vf", DeviceClass sriov-vf\.example\.com\): 1 not added, so no second device is booked/,
+    );
+    const pod = await getPod('dra-claimer');
+    assert.equal(pod.spec.containers[0].resources.limits, undefined, 'nri added no extended resource');
+    assert.ok(
+      pod.spec.volumes.some((volume: any) => volume.name === 'podnetinfo'),
+      'the network still gets its Downward-API volume',
+    );
+    await waitRunning('dra-claimer');
+    assert.equal((await getPod('dra-claimer')).status.extendedResourceClaimStatus, undefined);
+    assert.equal((await claimsOf('dra-claimer')).length, 1);
+    assert.equal(await allocatedDevices('dra-claimer'), 1, 'one device for the one claim');
+    process.stdout.write(
+      `# DRA: a claiming pod with the resource added as today: ${await allocatedDevices('dra-doubled')} devices; with nri's rule: ${await allocatedDevices('dra-claimer')}\n`,
+    );
+    await deleteNow('pod', 'dra-claimer', 'dra-doubled');
+    await deleteNow('resourceclaimtemplate', 'one-vf');
+    await deleteNow('net-attach-def', 'dra-vf');
+  });
+
   it('a KubeVirt virt-launcher-shaped pod: resources go to the compute container, listed first', async () => {
     const launcher = podObject(
       'virt-launcher-vmi-abcde',
@@ -720,7 +802,7 @@ spec:
   });
 
   it('API errors through real RBAC: without its ClusterRoleBinding nri denies with the 403, and recovers', async () => {
-    const binding = find(objects, 'ClusterRoleBinding');
+    const binding = find(objects, 'ClusterRoleBinding', 'nri-network-attachment-definition-reader');
     await cp.must(['delete', 'clusterrolebinding', binding.metadata.name]);
     const denied = await create(podObject('forbidden', { 'k8s.v1.cni.cncf.io/networks': 'not-cached-yet' }));
     assert.notEqual(denied.code, 0);

@@ -185,7 +185,7 @@ describe('knative/ manifests', () => {
     assert.ok(container.resources.limits.memory);
   });
 
-  it("grants exactly: get/list/watch on NADs, and on the one control-switch ConfigMap and nri's own Knative Service in its namespace", () => {
+  it("grants exactly: get/list/watch on NADs, list/watch on DeviceClasses, get on ResourceClaims and their templates, and get/list/watch on the one control-switch ConfigMap and nri's own Knative Service in its namespace", () => {
     const namespace = one('v1', 'ServiceAccount').metadata.namespace;
     const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
     const rules = roles
@@ -194,6 +194,20 @@ describe('knative/ manifests', () => {
       )
       .sort((a, b) => a.kind.localeCompare(b.kind));
     assert.deepEqual(rules, [
+      {
+        kind: 'ClusterRole',
+        namespace: undefined,
+        apiGroups: ['resource.k8s.io'],
+        resources: ['deviceclasses'],
+        verbs: ['list', 'watch'],
+      },
+      {
+        kind: 'ClusterRole',
+        namespace: undefined,
+        apiGroups: ['resource.k8s.io'],
+        resources: ['resourceclaims', 'resourceclaimtemplates'],
+        verbs: ['get'],
+      },
       {
         kind: 'ClusterRole',
         namespace: undefined,

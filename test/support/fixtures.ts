@@ -1,4 +1,5 @@
 // Pods, NADs and reviews for tests: minimal ones and the shape kube-apiserver really sends.
+import type { ClaimsFound } from '../../functions/core/dra.js';
 import { readFileSync } from 'node:fs';
 import jsonPatch, { type Operation } from 'fast-json-patch';
 import type { Decision, Verdict } from '../../functions/core/decision.js';
@@ -88,6 +89,8 @@ export interface RunOptions {
   switches?: Partial<Switches>;
   namespace?: string;
   operation?: string;
+  /** what the pod's own ResourceClaims provide (core/dra.ts) */
+  claims?: ClaimsFound;
 }
 
 export function verdictOf(target: Pod, options: RunOptions = {}): Verdict {
@@ -99,6 +102,7 @@ export function verdictOf(target: Pod, options: RunOptions = {}): Verdict {
     },
     { settings: { ...defaultSettings, ...options.settings }, switches: { ...defaultSwitches, ...options.switches } },
     lookupFrom(options.nads ?? []),
+    options.claims,
   );
 }
 

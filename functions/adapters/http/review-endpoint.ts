@@ -5,6 +5,8 @@
 import { deny, NO_FACTS, type Decision, type Verdict } from '../../core/decision.js';
 import { refLabel } from '../../core/nad.js';
 import { decide, select, type Pending, type ReviewContext } from '../../core/review.js';
+import { podNamespace } from '../../core/selection.js';
+import { NO_CLAIM_SOURCE, type ClaimSource } from '../claim-source.js';
 import type { NadSource } from '../nad-source.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, ReviewOutcome } from '../observability/metrics.js';
@@ -16,6 +18,8 @@ export interface ReviewRuntime {
   /** the core's inputs as they are right now (switches may change at run time) */
   context(): ReviewContext;
   nads: NadSource;
+  /** what pods' own ResourceClaims provide (DRA); absent: nothing */
+  claims?: ClaimSource;
   metrics: Metrics;
   logger: Logger;
 }
@@ -101,6 +105,7 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     });
   };
   const context = runtime.context();
+  const claimSource = runtime.claims ?? NO_CLAIM_SOURCE;
   // Only the decision is guarded here: a failure in answering (the log, the
   // metrics, the reply) is not a bug of the core and is not answered twice.
   let settled: Verdict | Pending;
@@ -109,7 +114,8 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
     if ('verdict' in selected) settled = selected.verdict;
     else {
       const known = runtime.nads.fromMemory(selected.pending.refs);
-      settled = known ? decide(selected.pending, known, context) : selected.pending;
+      const claims = claimSource.fromMemory(selected.pending.pod);
+      settled = known && claims ? decide(selected.pending, known, context, claims) : selected.pending;
     }
   } catch (error) {
     return failed(error);
@@ -117,9 +123,9 @@ export function answerReview(body: unknown, runtime: ReviewRuntime, transport: T
   if ('decision' in settled) return finish(settled);
   const pending = settled;
   metrics.inFlight.inc(); // reviews waiting on the API server
-  runtime.nads
-    .read(pending.refs)
-    .then((resolved) => decide(pending, resolved, context))
+  const namespace = podNamespace(pending.pod, review.namespace);
+  Promise.all([runtime.nads.read(pending.refs), claimSource.read(pending.pod, namespace)])
+    .then(([resolved, claims]) => decide(pending, resolved, context, claims))
     .then(finish, failed)
     .finally(() => metrics.inFlight.dec());
 }

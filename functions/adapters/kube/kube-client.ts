@@ -82,6 +82,10 @@ export interface KubeClient {
   listNamed(collectionPath: string, name: string, onPage: PageConsumer, signal?: AbortSignal): Promise<string>;
   /** one ConfigMap, or undefined when there is none */
   getConfigMap(namespace: string, name: string): Promise<unknown | undefined>;
+  /** Every object of a collection (a path such as /apis/g/v/things), page by page; resolves with the list's resourceVersion. */
+  listAll(collectionPath: string, onPage: PageConsumer, signal?: AbortSignal): Promise<string>;
+  /** One object by its path, or undefined when there is none (the caller has checked the path's names). */
+  getObject(path: string): Promise<unknown | undefined>;
   watch(path: string, query: Record<string, string>, onEvent: (event: WatchEvent) => void): WatchHandle;
   describe(): { server: string };
 }
@@ -170,6 +174,14 @@ export function createKubeClient(
         missing: undefined,
       }),
     listNamed,
+    listAll: (collectionPath, onPage, signal) =>
+      listPages(
+        (query) => getJson(config, server, collectionPath, query, listTimeoutMs, undefined, signal),
+        {},
+        onPage,
+        pageSize,
+      ),
+    getObject: (path) => getJson(config, server, path, {}, timeoutMs, { missing: undefined }),
     watch(path, query, onEvent) {
       return openWatch(config, server, path, query, onEvent, timeoutMs);
     },
