@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { missingUpstream, startUpstream } from '../../bench/upstream.js';
 import { repoRoot } from '../support/fixtures.js';
 import { metricValue } from '../support/metrics.js';
 import { readmeCommand, writeInstallOverlay } from '../support/readme.js';
@@ -585,6 +586,71 @@ spec:
     await deleteNow('pod', 'dra-claimer', 'dra-doubled');
     await deleteNow('resourceclaimtemplate', 'one-vf');
     await deleteNow('net-attach-def', 'dra-vf');
+  });
+
+  it('beside the upstream injector on the same pods, in either order, reinvoked: resources counted once, one podnetinfo volume', {
+    skip: missingUpstream() ?? false,
+  }, async () => {
+    const nriName = find(objects, 'MutatingWebhookConfiguration').metadata.name;
+    const upstream = await startUpstream(cp, {
+      cert: join(deployment.volume.dir, 'tls.crt'),
+      key: join(deployment.volume.dir, 'tls.key'),
+    });
+    const original = await cp.getJson(['mutatingwebhookconfiguration', nriName]);
+    const strip = (object: any) => {
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        managedFields: _mf,
+        generation: _g,
+        ...metadata
+      } = object.metadata;
+      return { ...object, metadata };
+    };
+    const reinvoked = (object: any, name: string, url?: string) => ({
+      ...strip(object),
+      metadata: { ...strip(object).metadata, name },
+      webhooks: object.webhooks.map((webhook: any) => ({
+        ...webhook,
+        reinvocationPolicy: 'IfNeeded',
+        ...(url
+          ? { name: 'upstream.network-resources-injector.example.com', clientConfig: { ...webhook.clientConfig, url } }
+          : {}),
+      })),
+    });
+    try {
+      await cp.must(['replace', '-f', '-'], JSON.stringify(reinvoked(original, nriName)));
+      // kube-apiserver calls mutating webhooks in the order of their configurations' names.
+      for (const name of ['a-upstream-injector', 'z-upstream-injector']) {
+        await cp.must(['create', '-f', '-'], JSON.stringify(reinvoked(original, name, upstream.url)));
+        await new Promise((resolve) => setTimeout(resolve, 3000)); // the apiserver's webhook informer
+        const pod = `coexist-${name[0]}`;
+        const created = await create(podObject(pod, { 'k8s.v1.cni.cncf.io/networks': 'sriov-a, sriov-a' }));
+        assert.equal(created.code, 0, created.stderr);
+        const spec = (await getPod(pod)).spec;
+        assert.deepEqual(spec.containers[0].resources.limits, { 'intel.com/sriov_a': '2' }, `${name}: counted once`);
+        assert.deepEqual(spec.containers[0].resources.requests, { 'intel.com/sriov_a': '2' }, name);
+        assert.equal(spec.volumes.filter((volume: any) => volume.name === 'podnetinfo').length, 1, name);
+        assert.equal(
+          spec.containers[0].volumeMounts.filter((mount: any) => mount.name === 'podnetinfo').length,
+          1,
+          name,
+        );
+        await deleteNow('pod', pod);
+        await cp.must(['delete', 'mutatingwebhookconfiguration', name]);
+      }
+    } finally {
+      await cp.kubectl([
+        'delete',
+        'mutatingwebhookconfiguration',
+        'a-upstream-injector',
+        'z-upstream-injector',
+        '--ignore-not-found',
+      ]);
+      await cp.must(['replace', '-f', '-'], JSON.stringify(strip(original)));
+      await upstream.stop();
+    }
   });
 
   it('a KubeVirt virt-launcher-shaped pod: resources go to the compute container, listed first', async () => {
