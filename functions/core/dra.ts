@@ -4,6 +4,7 @@
 // gets the extended resource injected would be given two devices: one for its claim, one more
 // for the extended resource. So nri leaves that resource out and says why (plan.ts).
 // Pure: objects in, names out; the adapter (kube/dra-index.ts) reads them.
+import { isObject } from './json.js';
 import { isDnsSubdomain } from './names.js';
 import type { Pod } from './types.js';
 
@@ -26,9 +27,6 @@ export interface ClaimsFound {
 }
 
 export const NO_CLAIMS: ClaimsFound = { provided: new Map(), warnings: [] };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The pod's claim entries that name an object (a DNS subdomain, checked before it reaches a URL). */
 export function podClaimRefs(pod: Pod): PodClaimRef[] {

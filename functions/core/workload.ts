@@ -2,6 +2,7 @@
 // pod template of a workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 // Job, CronJob), and how a pod nri patched goes back into that document.
 // Pure: no I/O. `nri explain` reads documents through it.
+import { isObject } from './json.js';
 import { fail, ok, quote, type Result } from './result.js';
 
 type Json = Record<string, unknown>;
@@ -25,9 +26,6 @@ const TEMPLATE_PATH: Record<string, string[]> = {
   Job: ['spec', 'template'],
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
 };
-
-const isObject = (value: unknown): value is Json =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export function workloadPod(document: unknown): Result<WorkloadPod> {
   if (!isObject(document))

@@ -61,6 +61,15 @@ type KubeObject = {
 export const TOKEN = 'test-token-not-a-secret';
 const NAD_PREFIX = '/apis/k8s.cni.cncf.io/v1';
 
+/** The reason kube-apiserver gives with each status code the fake answers. */
+const STATUS_REASONS: Record<number, string> = {
+  403: 'Forbidden',
+  404: 'NotFound',
+  410: 'Expired',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+};
+
 type RouteParams = { namespace?: string; name?: string };
 
 /** Which route a request takes, and the namespace and name its path (or its fieldSelector) gives. */
@@ -354,16 +363,7 @@ export class FakeApiServer {
   }
 
   private status(res: ServerResponse, code: number, message: string): void {
-    const reason =
-      code === 404
-        ? 'NotFound'
-        : code === 403
-          ? 'Forbidden'
-          : code === 429
-            ? 'TooManyRequests'
-            : code === 410
-              ? 'Expired'
-              : 'InternalError';
+    const reason = STATUS_REASONS[code] ?? 'InternalError';
     this.send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
   }
 
@@ -468,28 +468,18 @@ export class FakeApiServer {
         const from = Number(url.searchParams.get('resourceVersion') || '0');
         const stream = url.searchParams.get('sendInitialEvents') === 'true';
         if (stream && !this.watchList) {
-          return this.send(res, 422, {
-            kind: 'Status',
-            apiVersion: 'v1',
-            metadata: {},
-            status: 'Failure',
-            reason: 'Invalid',
-            code: 422,
-            message:
-              'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled',
-          });
+          return this.status(
+            res,
+            422,
+            'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled',
+          );
         }
         if (stream && url.searchParams.get('resourceVersionMatch') !== 'NotOlderThan') {
-          return this.send(res, 422, {
-            kind: 'Status',
-            apiVersion: 'v1',
-            metadata: {},
-            status: 'Failure',
-            reason: 'Invalid',
-            code: 422,
-            message:
-              'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
-          });
+          return this.status(
+            res,
+            422,
+            'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+          );
         }
         if (from > this.resourceVersion) {
           const message = `Too large resource version: ${from}, current: ${this.resourceVersion}`;
