@@ -3,6 +3,8 @@
 // metrics routes, a body cap, a bound on reviews in flight, and a JSON answer
 // for every failure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TLSSocket } from 'node:tls';
+import { pemOf } from '../../core/check/webhook.js';
 import { BadRequest, notJson } from './bad-request.js';
 import { ClientGone, readBody } from './read-body.js';
 import { answerReview, refuse, type HttpAnswer, type ReviewRuntime, type Transport } from './review-endpoint.js';
@@ -27,6 +29,15 @@ export interface ListenerOptions {
 }
 
 export const REVIEW_PATHS = new Set(['/', '/mutate']);
+/** GET on the HTTPS port: the certificate this connection was served, for `nri check` through the API server's service proxy. */
+export const SERVED_CERTIFICATE_PATH = '/served-certificate';
+
+/** The PEM of the certificate the TLS handshake of `request` presented; undefined on plain HTTP. */
+function servedCertificatePem(request: IncomingMessage): string | undefined {
+  if (!(request.socket instanceof TLSSocket)) return undefined;
+  const raw = (request.socket.getCertificate() as { raw?: Buffer } | null)?.raw;
+  return raw ? pemOf(raw) : undefined;
+}
 
 export function sendJson(response: ServerResponse, answer: HttpAnswer): void {
   if (response.headersSent) return;
@@ -158,6 +169,10 @@ export function createListener(options: ListenerOptions) {
   }
 
   function route(request: IncomingMessage, response: ServerResponse, path: string): void {
+    if (request.method === 'GET' && path === SERVED_CERTIFICATE_PATH) {
+      const certificate = servedCertificatePem(request);
+      if (certificate) return sendJson(response, { status: 200, body: { certificate } });
+    }
     if (!REVIEW_PATHS.has(path))
       return sendJson(
         response,

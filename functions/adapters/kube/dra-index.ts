@@ -95,28 +95,9 @@ export class DraIndex implements ClaimSource {
   }
 
   async read(pod: Pod, namespace: string): Promise<ClaimsFound> {
-    const refs = podClaimRefs(pod);
-    if (this.resourceOfClass.size === 0 || refs.length === 0 || !isDnsLabel(namespace)) return NO_CLAIMS;
-    const warnings: string[] = [];
-    const claims = await Promise.all(
-      refs.map(async (ref) => {
-        try {
-          const object = await this.options.kube.getObject(claimPath(namespace, ref));
-          // A claim not there yet (made by a controller later) provides nothing we can see.
-          return { ref, classes: object === undefined ? [] : requestedDeviceClasses(object) };
-        } catch (error) {
-          this.options.metrics.apiErrors.inc({
-            operation: 'get_resource_claim',
-            kind: (error as KubeApiError).kind ?? 'error',
-          });
-          warnings.push(
-            `${ref.kind} ${namespace}/${ref.object} could not be read (${(error as Error).message}): resources added as if the pod claimed nothing`,
-          );
-          return { ref, classes: [] };
-        }
-      }),
+    return readPodClaims(this.options.kube, this.resourceOfClass, pod, namespace, (kind) =>
+      this.options.metrics.apiErrors.inc({ operation: 'get_resource_claim', kind }),
     );
-    return { provided: claimedResources(claims, this.resourceOfClass), warnings };
   }
 
   start(): void {
@@ -130,4 +111,36 @@ export class DraIndex implements ClaimSource {
   describe() {
     return { dra: this.state, deviceClassesMappingResources: this.resourceOfClass.size };
   }
+}
+
+/**
+ * What a pod's own ResourceClaims and claim templates provide, given which DeviceClass maps which
+ * resource: each is read from the API; one that cannot be read provides nothing, with a warning.
+ */
+export async function readPodClaims(
+  kube: KubeClient,
+  resourceOfClass: ReadonlyMap<string, string>,
+  pod: Pod,
+  namespace: string,
+  onError: (kind: string) => void = () => undefined,
+): Promise<ClaimsFound> {
+  const refs = podClaimRefs(pod);
+  if (resourceOfClass.size === 0 || refs.length === 0 || !isDnsLabel(namespace)) return NO_CLAIMS;
+  const warnings: string[] = [];
+  const claims = await Promise.all(
+    refs.map(async (ref) => {
+      try {
+        const object = await kube.getObject(claimPath(namespace, ref));
+        // A claim not there yet (made by a controller later) provides nothing we can see.
+        return { ref, classes: object === undefined ? [] : requestedDeviceClasses(object) };
+      } catch (error) {
+        onError((error as KubeApiError).kind ?? 'error');
+        warnings.push(
+          `${ref.kind} ${namespace}/${ref.object} could not be read (${(error as Error).message}): resources added as if the pod claimed nothing`,
+        );
+        return { ref, classes: [] };
+      }
+    }),
+  );
+  return { provided: claimedResources(claims, resourceOfClass), warnings };
 }
