@@ -184,6 +184,15 @@ describe('HTTPS listener', () => {
     assert.equal(result.status, 404);
   });
 
+  it('answers GET /served-certificate on the TLS port only, with the certificate that connection was served (nri check)', async () => {
+    const result = await send(`https://localhost:${fn.tlsPort}/served-certificate`, { tls: { ca: pki.caPem } });
+    assert.equal(result.status, 200);
+    const served = new X509Certificate(result.json.certificate);
+    assert.equal(served.serialNumber, (await peerCertificate(fn.tlsPort!, pki)).serialNumber);
+    const plain = await send(`${fn.url}/served-certificate`);
+    assert.equal(plain.status, 404);
+  });
+
   it('picks up a rotated pair after an atomic ..data swap, without a restart', async () => {
     const before = await peerCertificate(fn.tlsPort!, pki);
     const next = issue(pki.dir, 'server-rotated', '/CN=localhost', {

@@ -24,7 +24,14 @@ export function issue(
   dir: string,
   name: string,
   subject: string,
-  options: { ca: { cert: string; key: string }; san?: string; days?: number; client?: boolean },
+  options: {
+    ca: { cert: string; key: string };
+    san?: string;
+    days?: number;
+    client?: boolean;
+    /** an exact end of validity (the certificate then starts an hour ago), for a certificate that expires during a test */
+    notAfter?: Date;
+  },
 ): { cert: string; key: string } {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
@@ -38,6 +45,37 @@ export function issue(
   ];
   if (options.san) lines.push(`subjectAltName=${options.san}`);
   writeFileSync(ext, `${lines.join('\n')}\n`);
+  if (options.notAfter) {
+    // `openssl x509` counts only whole days; `openssl ca` takes exact dates, with a database of its own.
+    const utc = (date: Date) => `${date.toISOString().slice(2, 19).replace(/[-T:]/g, '')}Z`;
+    writeFileSync(join(dir, `${name}.index`), '');
+    writeFileSync(join(dir, `${name}.serial`), '01\n');
+    const config = join(dir, `${name}.cnf`);
+    writeFileSync(
+      config,
+      `[ca]\ndefault_ca=test\n[test]\ndatabase=${name}.index\nnew_certs_dir=.\nserial=${name}.serial\ndefault_md=sha256\npolicy=any\nunique_subject=no\n[any]\ncommonName=supplied\n`,
+    );
+    openssl(
+      [
+        'ca',
+        '-batch',
+        '-config',
+        config,
+        '-cert',
+        options.ca.cert,
+        '-keyfile',
+        options.ca.key,
+        '-in',
+        csr,
+        '-out',
+        cert,
+      ]
+        .concat(['-startdate', utc(new Date(Date.now() - 3_600_000)), '-enddate', utc(options.notAfter)])
+        .concat(['-extfile', ext, '-notext']),
+      dir,
+    );
+    return { cert, key };
+  }
   openssl(
     [
       'x509',

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../support/fixtures.js';
@@ -203,6 +204,82 @@ describe('nri on a real node', () => {
     } finally {
       await cp.kubectl(['delete', 'pod', 'hugepages', '-n', 'default', '--wait=false']);
       await cp.kubectl(['delete', 'configmap', 'nri-control-switches', '-n', NAMESPACE]);
+    }
+  });
+
+  it('nri check, in the image and from outside, as an account bound only to nri-check: healthy, the served certificate read through the service proxy', async () => {
+    await cp.must(['apply', '-f', fileURLToPath(new URL('knative/check-rbac.yaml', repoRoot))]);
+    await cp.kubectl(['create', 'serviceaccount', 'checker', '-n', NAMESPACE]);
+    await cp.kubectl([
+      'create',
+      'clusterrolebinding',
+      'nri-check-checker',
+      '--clusterrole=nri-check',
+      `--serviceaccount=${NAMESPACE}:checker`,
+    ]);
+    const service = await cp.getJson(['service', 'nri-webhook', '-n', NAMESPACE]);
+    const served = await servedCertificate(service.spec.clusterIP);
+    const revision = (await cp.getJson(['ksvc', 'nri', '-n', NAMESPACE])).status.latestReadyRevisionName as string;
+    const expectHealthy = (report: any, where: string) => {
+      const byName = Object.fromEntries(report.checks.map((check: any) => [check.name, check]));
+      assert.equal(report.exitStatus, 0, `${where}: ${JSON.stringify(report.checks, null, 1)}`);
+      for (const name of ['webhook', 'certificate', 'replicas', 'resources', 'pods', 'injectors'])
+        assert.equal(byName[name].status, 'ok', `${where}: ${name}: ${byName[name].summary}`);
+      assert.match(byName.certificate.details.join('\n'), new RegExp(`serial ${served.serialNumber}`));
+      assert.match(byName.replicas.summary, /^[2-9] replicas ready behind Service nri\/nri-webhook/);
+      assert.ok(
+        byName.replicas.details.includes(`Knative Service nri/nri routes 100% to ${revision}`),
+        byName.replicas.details.join('\n'),
+      );
+    };
+
+    // From outside: bin/nri with a token kubeconfig of the bound account.
+    const token = (await cp.must(['create', 'token', 'checker', '-n', NAMESPACE, '--duration=1h'])).trim();
+    const kubeconfig = cp.writeKubeconfig('checker.kubeconfig', { token });
+    const outside = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), ['check', '-o', 'json'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfig },
+    });
+    assert.equal(outside.status, 0, outside.stdout + outside.stderr);
+    expectHealthy(JSON.parse(outside.stdout), 'bin/nri');
+    const text = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), ['check'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfig },
+    });
+    process.stderr.write(
+      `# nri check on the real node (exit ${text.status}):\n${text.stdout.replace(/^/gm, '#   ')}\n`,
+    );
+
+    // In the image: a pod of nri's own image, run as the bound account (its in-cluster credentials).
+    const image = (await cp.getJson(['revision', revision, '-n', NAMESPACE])).status.containerStatuses.find(
+      (status: any) => status.name === 'nri',
+    ).imageDigest as string;
+    await cp.must(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nri-check', namespace: NAMESPACE, labels: { 'app.kubernetes.io/name': 'nri-check' } },
+        spec: {
+          serviceAccountName: 'checker',
+          restartPolicy: 'Never',
+          containers: [{ name: 'check', image, command: ['nri', 'check', '-o', 'json'] }],
+          terminationGracePeriodSeconds: 1,
+        },
+      }),
+    );
+    try {
+      await cp.waitFor(
+        'the nri-check pod to finish',
+        async () =>
+          ['Succeeded', 'Failed'].includes((await cp.getJson(['pod', 'nri-check', '-n', NAMESPACE])).status.phase),
+        120000,
+      );
+      const logs = await cp.must(['logs', 'nri-check', '-n', NAMESPACE]);
+      expectHealthy(JSON.parse(logs), 'in the image');
+      assert.equal((await cp.getJson(['pod', 'nri-check', '-n', NAMESPACE])).status.phase, 'Succeeded');
+    } finally {
+      await cp.kubectl(['delete', 'pod', 'nri-check', '-n', NAMESPACE, '--wait=false']);
     }
   });
 

@@ -118,13 +118,22 @@ export interface Deployment {
 }
 
 /** A serving certificate for the Certificate's dnsNames (and 127.0.0.1, where the test webhook listens), stored as cert-manager stores it. */
-export async function issueServingSecret(cp: ControlPlane, objects: KubeObject[], serial: number): Promise<void> {
+export async function issueServingSecret(
+  cp: ControlPlane,
+  objects: KubeObject[],
+  serial: number,
+  notAfter?: Date,
+): Promise<void> {
   const certificate = find(objects, 'Certificate', 'nri-webhook-serving');
   const namespace = certificate.metadata.namespace!;
   const san = [...certificate.spec.dnsNames.map((name: string) => `DNS:${name}`), 'IP:127.0.0.1'].join(',');
   const dir = join(cp.dir, `serving-${serial}`);
   mkdirSync(dir, { recursive: true });
-  const { cert, key } = issue(dir, 'serving', `/CN=${certificate.spec.dnsNames[0]}`, { ca: cp.pki.ca, san });
+  const { cert, key } = issue(dir, 'serving', `/CN=${certificate.spec.dnsNames[0]}`, {
+    ca: cp.pki.ca,
+    san,
+    ...(notAfter ? { notAfter } : {}),
+  });
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
