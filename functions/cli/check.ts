@@ -23,6 +23,7 @@ import { nadAnnotationsRead, nadKey, toNad } from '../core/nad.js';
 import { nodeOffers } from '../core/check/offered-resources.js';
 import { DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, type Nad, type Pod, type StringMap } from '../core/types.js';
 import { parseSettings, type Settings } from '../config/settings.js';
+import { eachFlag, HelpAsked, Usage } from './args.js';
 import { checkReport } from './check-report.js';
 
 export const CHECK_USAGE = `Usage: nri check [-o text|json] [--webhook-configuration NAME] [--warn-days N]
@@ -41,9 +42,6 @@ It needs read access only: bind the ClusterRole nri-check (knative/check-rbac.ya
 Exit status: 0 healthy (warnings allowed), 1 a check failed, 2 could not check.
 `;
 
-class Usage extends Error {}
-class HelpAsked extends Error {}
-
 interface CheckArgs {
   output: 'text' | 'json';
   configuration: string;
@@ -52,14 +50,7 @@ interface CheckArgs {
 
 function parseArgs(argv: readonly string[]): CheckArgs {
   const args: CheckArgs = { output: 'text', configuration: WEBHOOK_CONFIGURATION, warnDays: 14 };
-  for (let index = 0; index < argv.length; index++) {
-    const [flag, inline] = argv[index]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const next = inline ?? argv[++index];
-      if (next === undefined) throw new Usage(`${flag} needs a value`);
-      return next;
-    };
-    if (flag === '-h' || flag === '--help') throw new HelpAsked();
+  eachFlag(argv, (flag, value) => {
     if (flag === '-o' || flag === '--output') {
       const output = value();
       if (output !== 'text' && output !== 'json') throw new Usage(`-o ${output}: expected text or json`);
@@ -70,7 +61,7 @@ function parseArgs(argv: readonly string[]): CheckArgs {
       if (!/^\d{1,4}$/.test(days)) throw new Usage(`--warn-days ${days}: expected a whole number of days`);
       args.warnDays = Number(days);
     } else throw new Usage(`unknown argument ${flag}`);
-  }
+  });
   return args;
 }
 

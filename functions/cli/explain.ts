@@ -18,6 +18,7 @@ import { nadAnnotationsRead, nadKey } from '../core/nad.js';
 import { decide, select } from '../core/review.js';
 import type { NadLookupOutcome, NadRef, Pod, Switches } from '../core/types.js';
 import { workloadPod } from '../core/workload.js';
+import { eachFlag, HelpAsked, Usage } from './args.js';
 import { explainSummary } from './summary.js';
 
 export const EXPLAIN_USAGE = `Usage: nri explain -f FILE|- [--nads FILE|DIR] [-o summary|yaml|json|patch]
@@ -38,10 +39,8 @@ Exit status: 0 allowed or patched, 1 denied, 2 bad input, 3 could not check (a N
 could not be read from the cluster: nri itself would refuse the pod until it can).
 `;
 
-class Usage extends Error {}
 /** Not a verdict on the pod: what it names could not be read. */
 class CouldNotCheck extends Error {}
-class HelpAsked extends Error {}
 
 interface ExplainArgs {
   file: string;
@@ -51,14 +50,7 @@ interface ExplainArgs {
 
 function parseArgs(argv: readonly string[]): ExplainArgs {
   const args: Partial<ExplainArgs> = { output: 'summary' };
-  for (let index = 0; index < argv.length; index++) {
-    const [flag, inline] = argv[index]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const next = inline ?? argv[++index];
-      if (next === undefined) throw new Usage(`${flag} needs a value`);
-      return next;
-    };
-    if (flag === '-h' || flag === '--help') throw new HelpAsked();
+  eachFlag(argv, (flag, value) => {
     if (flag === '-f' || flag === '--filename') args.file = value();
     else if (flag === '--nads') args.nads = value();
     else if (flag === '-o' || flag === '--output') {
@@ -67,7 +59,7 @@ function parseArgs(argv: readonly string[]): ExplainArgs {
         throw new Usage(`-o ${output}: expected summary, yaml, json or patch`);
       args.output = output as ExplainArgs['output'];
     } else throw new Usage(`unknown argument ${flag}`);
-  }
+  });
   if (!args.file) throw new Usage('-f FILE|- is required');
   return args as ExplainArgs;
 }
