@@ -159,7 +159,7 @@ describe('nri check: pods that escaped injection', () => {
     const optedOut = pod({ [NETWORKS]: 'sriov-a', 'nri.k8s.cni.cncf.io/inject': 'false' });
     const check = checkEscapedPods([{ pod: injected }, { pod: optedOut }], nads, new Map(), undefined, context);
     assert.equal(check.status, 'ok', check.details.join('\n'));
-    assert.match(check.summary, /^2 pods/);
+    assert.match(check.summary, /^2 pods with networks/);
   });
 
   it('leaves out pods the webhook is not registered for, and finished pods', () => {

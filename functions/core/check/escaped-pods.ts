@@ -8,7 +8,7 @@ import { matchesLabelSelector } from '../label-selector.js';
 import { nadKey } from '../nad.js';
 import { reviewPod, type ReviewContext } from '../review.js';
 import type { Container, Nad, NadLookupOutcome, Pod, StringMap } from '../types.js';
-import { firstLines, result, type CheckResult } from './report.js';
+import { count, firstLines, result, type CheckResult } from './report.js';
 import type { Registration } from './webhook.js';
 
 export interface ListedPod {
@@ -98,9 +98,13 @@ export function checkEscapedPods(
     return result(
       'pods',
       'fail',
-      `${escaped.length} pod${escaped.length > 1 ? 's' : ''} that select networks lack the resources their NADs name: created while nri did not see them, they get no device`,
+      `${count(escaped.length, 'pod')} that select${escaped.length === 1 ? 's' : ''} networks lack${escaped.length === 1 ? 's' : ''} a resource its NADs name: created while nri did not see ${escaped.length === 1 ? 'it, it gets' : 'them, they get'} no device`,
       firstLines(escaped),
       'delete each pod so that its owner creates it again through nri (recreate a pod with no owner); then find why nri missed it: failurePolicy Ignore, a timeout, or the webhook missing at the time',
     );
-  return result('pods', 'ok', `${judged} pods the webhook sees, none lacking a resource its NADs name`);
+  return result(
+    'pods',
+    'ok',
+    `${count(judged, 'pod')} with networks the webhook sees, none lacking a resource its NADs name`,
+  );
 }

@@ -34,3 +34,6 @@ export function exitStatus(results: readonly CheckResult[]): 0 | 1 | 2 {
 export function firstLines(lines: readonly string[], limit = 20): string[] {
   return lines.length <= limit ? [...lines] : [...lines.slice(0, limit), `… and ${lines.length - limit} more`];
 }
+
+/** "1 pod", "2 pods". */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { isObject } from '../json.js';
-import { result, type CheckResult } from './report.js';
+import { count, result, type CheckResult } from './report.js';
 
 export const WEBHOOK_CONFIGURATION = 'nri-network-resources-injector';
 
@@ -145,7 +145,7 @@ export function checkServedCertificate(
   const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
   const details = [
     `served: subject ${leaf.subject.replace(/\n/g, ', ')}, issuer ${leaf.issuer.replace(/\n/g, ', ')}, serial ${leaf.serialNumber}`,
-    `valid until ${notAfter.toISOString()} (${daysLeft} days)`,
+    `valid until ${notAfter.toISOString()} (${count(daysLeft, 'day')})`,
   ];
   if (roots.length === 0)
     return result('certificate', 'fail', 'the caBundle holds no certificate', details, 'see the webhook check');
@@ -164,7 +164,7 @@ export function checkServedCertificate(
       'fail',
       'the caBundle does not verify the certificate nri serves: kube-apiserver refuses to call nri (x509: certificate signed by unknown authority)',
       [...details, `caBundle: ${roots.map((root) => root.subject.replace(/\n/g, ', ')).join('; ')}`],
-      'let cainjector refill the caBundle from the Certificate nri-webhook-serving (cert-manager.io/inject-ca-from), or put the CA that issued nri-webhook-tls there',
+      'put the CA that issued the certificate in the caBundle: the ca.crt of the Certificate nri-webhook-serving’s Secret, which cainjector copies there when cert-manager.io/inject-ca-from names that Certificate',
     );
   const validForHost = isIP(host) ? leaf.checkIP(host) !== undefined : leaf.checkHost(host) !== undefined;
   if (!validForHost)
@@ -187,7 +187,7 @@ export function checkServedCertificate(
     return result(
       'certificate',
       'warn',
-      `the certificate nri serves expires in ${daysLeft} days; cert-manager renews it 30 days ahead`,
+      `the certificate nri serves expires in ${count(daysLeft, 'day')}; cert-manager renews it 30 days ahead`,
       details,
       'check that cert-manager renews it (kubectl describe certificate nri-webhook-serving)',
     );
