@@ -127,14 +127,12 @@ async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): 
   } else if (registration.caBundle.trim() === '') {
     checks.push(result('certificate', 'skip', 'no caBundle to verify with'));
   } else {
-    try {
-      const served = await fetchServedCertificate(target, kube, timeoutMs);
-      checks.push(checkServedCertificate(registration, served, new Date(), args.warnDays));
-    } catch (error) {
-      checks.push(
-        result('certificate', 'unknown', `the certificate nri serves could not be read: ${(error as Error).message}`),
-      );
-    }
+    const served = await fetchServedCertificate(target, kube, timeoutMs).catch((error: Error) => error);
+    checks.push(
+      served instanceof Error
+        ? result('certificate', 'unknown', `the certificate nri serves could not be read: ${served.message}`)
+        : checkServedCertificate(registration, served, new Date(), args.warnDays),
+    );
   }
 
   // nri's namespace: where the webhook's Service is, else NRI_NAMESPACE or the service account's.

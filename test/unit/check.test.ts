@@ -69,6 +69,20 @@ describe('nri check: the webhook registration and the certificate it serves', ()
     assert.match(check.details.join('\n'), /\(5\d days\)/);
   });
 
+  it('reads a certificate with an empty subject, as cert-manager issues them (names in SANs only)', () => {
+    const sansOnly = issue(pki.dir, 'sans-only', '/', {
+      ca: { cert: pki.caCert, key: pki.caKey },
+      san: 'DNS:nri-webhook.nri.svc',
+      days: 60,
+    });
+    const check = checkServedCertificate(registered(), readFileSync(sansOnly.cert, 'utf8'), new Date(), 14);
+    assert.equal(check.status, 'ok', check.summary);
+    assert.match(
+      check.details[0]!,
+      /^served: subject \(empty\), issuer CN=nri-test-ca, SANs DNS:nri-webhook\.nri\.svc/,
+    );
+  });
+
   it('fails when the caBundle holds another CA', () => {
     const other = createPki('nri-check-other-');
     const check = checkServedCertificate(registered(other.caPem), served, new Date(), 14);

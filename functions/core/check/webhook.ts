@@ -115,6 +115,9 @@ export function pemCertificates(pem: string): X509Certificate[] {
   return blocks.map((block) => new X509Certificate(block));
 }
 
+/** A distinguished name on one line; cert-manager's certificates often have an empty subject. */
+const dn = (name: string | undefined) => (name ? name.replace(/\n/g, ', ') : '(empty)');
+
 const issuedBy = (certificate: X509Certificate, issuer: X509Certificate) =>
   certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
 
@@ -144,7 +147,7 @@ export function checkServedCertificate(
   const notAfter = new Date(leaf.validTo);
   const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
   const details = [
-    `served: subject ${leaf.subject.replace(/\n/g, ', ')}, issuer ${leaf.issuer.replace(/\n/g, ', ')}, serial ${leaf.serialNumber}`,
+    `served: subject ${dn(leaf.subject)}, issuer ${dn(leaf.issuer)}, SANs ${leaf.subjectAltName ?? '(none)'}, serial ${leaf.serialNumber}`,
     `valid until ${notAfter.toISOString()} (${count(daysLeft, 'day')})`,
   ];
   if (roots.length === 0)
@@ -163,7 +166,7 @@ export function checkServedCertificate(
       'certificate',
       'fail',
       'the caBundle does not verify the certificate nri serves: kube-apiserver refuses to call nri (x509: certificate signed by unknown authority)',
-      [...details, `caBundle: ${roots.map((root) => root.subject.replace(/\n/g, ', ')).join('; ')}`],
+      [...details, `caBundle: ${roots.map((root) => dn(root.subject)).join('; ')}`],
       'put the CA that issued the certificate in the caBundle: the ca.crt of the Certificate nri-webhook-serving’s Secret, which cainjector copies there when cert-manager.io/inject-ca-from names that Certificate',
     );
   const validForHost = isIP(host) ? leaf.checkIP(host) !== undefined : leaf.checkHost(host) !== undefined;

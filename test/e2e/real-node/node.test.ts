@@ -207,7 +207,7 @@ describe('nri on a real node', () => {
     }
   });
 
-  it('nri check, in the image and from outside, as an account bound only to nri-check: healthy, the served certificate read through the service proxy', async () => {
+  it('nri check, from outside and in the image, as an account bound only to nri-check: through the service proxy to a real replica; NADs no node offers fail, a DeviceClass offering them heals it', async () => {
     await cp.must(['apply', '-f', fileURLToPath(new URL('knative/check-rbac.yaml', repoRoot))]);
     await cp.kubectl(['create', 'serviceaccount', 'checker', '-n', NAMESPACE]);
     await cp.kubectl([
@@ -220,66 +220,103 @@ describe('nri on a real node', () => {
     const service = await cp.getJson(['service', 'nri-webhook', '-n', NAMESPACE]);
     const served = await servedCertificate(service.spec.clusterIP);
     const revision = (await cp.getJson(['ksvc', 'nri', '-n', NAMESPACE])).status.latestReadyRevisionName as string;
-    const expectHealthy = (report: any, where: string) => {
+    const token = (await cp.must(['create', 'token', 'checker', '-n', NAMESPACE, '--duration=1h'])).trim();
+    const kubeconfig = cp.writeKubeconfig('checker.kubeconfig', { token });
+    const nriCheck = (...args: string[]) => {
+      const started = Date.now();
+      const run = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), ['check', ...args], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfig },
+      });
+      process.stderr.write(
+        `# nri check ${args.join(' ')} on the real node (exit ${run.status}, ${Date.now() - started} ms):\n${run.stdout.replace(/^/gm, '#   ')}\n`,
+      );
+      return run;
+    };
+    const statuses = (report: any) => Object.fromEntries(report.checks.map((check: any) => [check.name, check.status]));
+    const expectServed = (report: any, where: string) => {
       const byName = Object.fromEntries(report.checks.map((check: any) => [check.name, check]));
-      assert.equal(report.exitStatus, 0, `${where}: ${JSON.stringify(report.checks, null, 1)}`);
-      for (const name of ['webhook', 'certificate', 'replicas', 'resources', 'pods', 'injectors'])
-        assert.equal(byName[name].status, 'ok', `${where}: ${name}: ${byName[name].summary}`);
-      assert.match(byName.certificate.details.join('\n'), new RegExp(`serial ${served.serialNumber}`));
-      assert.match(byName.replicas.summary, /^[2-9] replicas ready behind Service nri\/nri-webhook/);
+      assert.match(byName.certificate.details.join('\n'), new RegExp(`serial ${served.serialNumber}`), where);
+      assert.match(byName.replicas.summary, /^[2-9] replicas ready behind Service nri\/nri-webhook/, where);
       assert.ok(
         byName.replicas.details.includes(`Knative Service nri/nri routes 100% to ${revision}`),
         byName.replicas.details.join('\n'),
       );
+      assert.match(byName.pods.details.join('\n'), /settings from the Knative Service’s environment/);
     };
-
-    // From outside: bin/nri with a token kubeconfig of the bound account.
-    const token = (await cp.must(['create', 'token', 'checker', '-n', NAMESPACE, '--duration=1h'])).trim();
-    const kubeconfig = cp.writeKubeconfig('checker.kubeconfig', { token });
-    const outside = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), ['check', '-o', 'json'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfig },
-    });
-    assert.equal(outside.status, 0, outside.stdout + outside.stderr);
-    expectHealthy(JSON.parse(outside.stdout), 'bin/nri');
-    const text = spawnSync(fileURLToPath(new URL('bin/nri', repoRoot)), ['check'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfig },
-    });
-    process.stderr.write(
-      `# nri check on the real node (exit ${text.status}):\n${text.stdout.replace(/^/gm, '#   ')}\n`,
-    );
-
-    // In the image: a pod of nri's own image, run as the bound account (its in-cluster credentials).
-    const image = (await cp.getJson(['revision', revision, '-n', NAMESPACE])).status.containerStatuses.find(
-      (status: any) => status.name === 'nri',
-    ).imageDigest as string;
-    await cp.must(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'nri-check', namespace: NAMESPACE, labels: { 'app.kubernetes.io/name': 'nri-check' } },
-        spec: {
-          serviceAccountName: 'checker',
-          restartPolicy: 'Never',
-          containers: [{ name: 'check', image, command: ['nri', 'check', '-o', 'json'] }],
-          terminationGracePeriodSeconds: 1,
-        },
-      }),
-    );
+    // Whatever NADs the cluster holds (the memory suite leaves 100,000 naming 16 SR-IOV pools no
+    // node here offers): each resource no node offers is named; offering it heals the check.
+    const resources = new Set<string>();
+    const named = await cp.must([
+      'get',
+      'net-attach-def',
+      '-A',
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.annotations.k8s\\.v1\\.cni\\.cncf\\.io/resourceName}{"\\n"}{end}',
+    ]);
+    for (const resource of named.split('\n')) if (resource && resource !== 'example.com/foo') resources.add(resource);
+    const classes = [...resources].map((resource, index) => ({
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'DeviceClass',
+      metadata: { name: `nri-check-${index}` },
+      spec: { extendedResourceName: resource },
+    }));
+    const withUnoffered = nriCheck('-o', 'json');
+    const unoffered = JSON.parse(withUnoffered.stdout);
+    if (resources.size > 0) {
+      assert.equal(withUnoffered.status, 1);
+      assert.deepEqual(statuses(unoffered), {
+        webhook: 'ok',
+        certificate: 'ok',
+        replicas: 'ok',
+        resources: 'fail',
+        pods: 'ok',
+        injectors: 'ok',
+      });
+      const details = unoffered.checks.find((check: any) => check.name === 'resources').details.join('\n');
+      for (const resource of resources) assert.match(details, new RegExp(`^${resource}: no node offers it`, 'm'));
+    }
+    expectServed(unoffered, 'with unoffered resources');
     try {
+      if (classes.length > 0)
+        await cp.must(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: classes }));
+      const healthy = nriCheck('-o', 'json');
+      assert.equal(healthy.status, 0, healthy.stdout + healthy.stderr);
+      assert.ok(Object.values(statuses(JSON.parse(healthy.stdout))).every((status) => status === 'ok'));
+      expectServed(JSON.parse(healthy.stdout), 'healthy');
+      assert.equal(nriCheck().status, 0);
+
+      // In the image: a pod of nri's own image, run as the bound account (its in-cluster credentials).
+      const image = (await cp.getJson(['revision', revision, '-n', NAMESPACE])).status.containerStatuses.find(
+        (status: any) => status.name === 'nri',
+      ).imageDigest as string;
+      await cp.must(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'nri-check', namespace: NAMESPACE, labels: { 'app.kubernetes.io/name': 'nri-check' } },
+          spec: {
+            serviceAccountName: 'checker',
+            restartPolicy: 'Never',
+            containers: [{ name: 'check', image, command: ['nri', 'check', '-o', 'json'] }],
+            terminationGracePeriodSeconds: 1,
+          },
+        }),
+      );
       await cp.waitFor(
         'the nri-check pod to finish',
         async () =>
           ['Succeeded', 'Failed'].includes((await cp.getJson(['pod', 'nri-check', '-n', NAMESPACE])).status.phase),
         120000,
       );
-      const logs = await cp.must(['logs', 'nri-check', '-n', NAMESPACE]);
-      expectHealthy(JSON.parse(logs), 'in the image');
+      const inImage = JSON.parse(await cp.must(['logs', 'nri-check', '-n', NAMESPACE]));
+      assert.equal(inImage.exitStatus, 0, JSON.stringify(inImage.checks, null, 1));
+      expectServed(inImage, 'in the image');
       assert.equal((await cp.getJson(['pod', 'nri-check', '-n', NAMESPACE])).status.phase, 'Succeeded');
     } finally {
       await cp.kubectl(['delete', 'pod', 'nri-check', '-n', NAMESPACE, '--wait=false']);
+      for (const deviceClass of classes) await cp.kubectl(['delete', 'deviceclass', deviceClass.metadata.name]);
     }
   });
 
