@@ -9,6 +9,8 @@
 import { exitUnlessSupportedNode } from './config/node-runtime.js';
 import { getApp, StartupError, type App } from './app.js';
 import { inFlagTerms } from './config/upstream-flags.js';
+import type { IncomingMessage } from 'node:http';
+import { connectionAgeLimit } from './adapters/http/connection-age.js';
 import { createListener } from './adapters/http/listener.js';
 import { closeGracefully, createPlainServer, createSecureServer, type SecureServer } from './adapters/http/servers.js';
 
@@ -65,8 +67,11 @@ async function main(): Promise<void> {
       // Idle connections are left for kube-apiserver to close: closing one under it can fail a
       // review it is writing at that moment (seen in test/e2e/knative.test.ts); it reuses its most
       // recently used connection first, which after the switch leads to the current revision.
-      // So does every replica once it is shutting down (below).
-      const closeAfterAnswer = () => app.isShuttingDown() || (app.traffic !== undefined && !app.traffic.serves());
+      // So does every replica once it is shutting down (below), and any connection past its age
+      // (adapters/http/connection-age.ts), so that replicas added under load get their share.
+      const tooOld = connectionAgeLimit(settings.maxConnectionAgeSeconds);
+      const closeAfterAnswer = (request: IncomingMessage) =>
+        app.isShuttingDown() || (app.traffic !== undefined && !app.traffic.serves()) || tooOld(request);
       secure = createSecureServer(
         settings.tls,
         createListener({

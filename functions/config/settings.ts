@@ -42,6 +42,8 @@ export interface Settings {
   maxBodyBytes: number;
   maxInFlight: number;
   shutdownTimeoutMs: number;
+  /** how long kube-apiserver may keep one HTTPS connection before nri's answer closes it; 0: no limit */
+  maxConnectionAgeSeconds: number;
   tls?: TlsSettings;
   logLevel: LogLevel;
   /** the Knative Service and revision this replica belongs to, when its readiness follows their traffic */
@@ -206,6 +208,7 @@ export function parseSettings(env: Env): Result<Settings> {
       maxBodyBytes: integer(env, 'NRI_MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxInFlight: integer(env, 'NRI_MAX_IN_FLIGHT', 512, 1, 100000),
       shutdownTimeoutMs: integer(env, 'NRI_SHUTDOWN_TIMEOUT_MS', 20000, 0, 600000),
+      maxConnectionAgeSeconds: integer(env, 'NRI_MAX_CONNECTION_AGE_SECONDS', 15, 0, 3600),
       logLevel,
     };
     const bindAddress = text(env, 'NRI_BIND_ADDRESS');

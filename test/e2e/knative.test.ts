@@ -238,7 +238,7 @@ describe('nri deployed by Knative Serving and cert-manager', {
     assert.equal(hpa.spec.maxReplicas, 10);
     assert.equal(hpa.spec.scaleTargetRef.name, 'nri-00001-deployment');
     assert.equal(hpa.spec.metrics[0].resource.name, 'cpu');
-    assert.equal(hpa.spec.metrics[0].resource.target.averageUtilization, 70);
+    assert.equal(hpa.spec.metrics[0].resource.target.averageUtilization, 50);
   });
 
   it('cert-manager issued the self-signed -> CA -> serving chain, and cainjector put the CA in caBundle', async () => {

@@ -18,7 +18,13 @@ const review = admissionReview({
 });
 
 /** One POST written on an open socket; resolves with the status line once the whole answer has arrived. */
-function postOn(socket: TLSSocket): Promise<string> {
+async function postOn(socket: TLSSocket): Promise<string> {
+  const head = await answerHeadOn(socket);
+  return head.slice(0, head.indexOf('\r\n'));
+}
+
+/** One POST written on an open socket; resolves with the answer's status line and headers once all of it has arrived. */
+function answerHeadOn(socket: TLSSocket): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer) => {
@@ -28,7 +34,7 @@ function postOn(socket: TLSSocket): Promise<string> {
       if (head >= 0 && length && text.length >= head + 4 + Number(length[1])) {
         socket.off('data', onData);
         socket.off('close', onClose);
-        resolve(text.slice(0, text.indexOf('\r\n')));
+        resolve(text.slice(0, head));
       }
     };
     const onClose = () => reject(new Error('the server closed the connection before answering'));
@@ -37,6 +43,16 @@ function postOn(socket: TLSSocket): Promise<string> {
     socket.write(
       `POST /mutate?timeout=10s HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(review)}\r\n\r\n${review}`,
     );
+  });
+}
+
+async function openSocket(port: number, caPem: string): Promise<TLSSocket> {
+  return new Promise<TLSSocket>((resolve, reject) => {
+    const opened = connect(
+      { host: '127.0.0.1', port, servername: 'localhost', ca: caPem, ALPNProtocols: ['http/1.1'] },
+      () => resolve(opened),
+    );
+    opened.once('error', reject);
   });
 }
 
@@ -55,13 +71,7 @@ describe('kept-alive connections', () => {
       NRI_TLS_KEY_FILE: pki.serverKey,
       NRI_TLS_PORT: '0',
     });
-    const socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const opened = connect(
-        { host: '127.0.0.1', port: fn.tlsPort!, servername: 'localhost', ca: pki.caPem, ALPNProtocols: ['http/1.1'] },
-        () => resolve(opened),
-      );
-      opened.once('error', reject);
-    });
+    const socket = await openSocket(fn.tlsPort!, pki.caPem);
     let closedAt: number | undefined;
     socket.once('close', () => (closedAt = Date.now()));
     try {
@@ -74,6 +84,38 @@ describe('kept-alive connections', () => {
         `nri closed the idle connection after ${((closedAt ?? 0) - idleSince) / 1000} s`,
       );
       assert.equal(await postOn(socket), 'HTTP/1.1 200 OK', 'the same connection carries the next review');
+    } finally {
+      socket.destroy();
+      await fn.stop();
+    }
+  });
+
+  it('are closed by an answer once older than NRI_MAX_CONNECTION_AGE_SECONDS (±25%), so new replicas get reviews', async () => {
+    const pki = createPki();
+    const fn = await startFunction({
+      NRI_TLS_CERT_FILE: pki.serverCert,
+      NRI_TLS_KEY_FILE: pki.serverKey,
+      NRI_TLS_PORT: '0',
+      NRI_MAX_CONNECTION_AGE_SECONDS: '2',
+    });
+    const socket = await openSocket(fn.tlsPort!, pki.caPem);
+    try {
+      const opened = Date.now();
+      const heads: Array<{ afterMs: number; closes: boolean }> = [];
+      // Reviews every 100 ms until an answer says Connection: close; none may be refused.
+      for (;;) {
+        const head = await answerHeadOn(socket);
+        assert.match(head, /^HTTP\/1\.1 200 OK/);
+        heads.push({ afterMs: Date.now() - opened, closes: /\r\nconnection: close/i.test(head) });
+        if (heads.at(-1)!.closes || Date.now() - opened > 5000) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const closing = heads.at(-1)!;
+      assert.ok(closing.closes, 'an answer closed the connection');
+      assert.ok(heads.slice(0, -1).every((head) => !head.closes));
+      // Its age, from the first review on it: between 1.5 s and 2.5 s, plus one interval.
+      assert.ok(closing.afterMs >= 1500 && closing.afterMs <= 2700, `closed after ${closing.afterMs} ms`);
+      await new Promise<void>((resolve) => (socket.closed ? resolve() : socket.once('close', () => resolve())));
     } finally {
       socket.destroy();
       await fn.stop();

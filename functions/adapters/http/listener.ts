@@ -25,7 +25,7 @@ export interface ListenerOptions {
   /** false: this port answers no review (the plain port in a cluster, where any pod could reach it) */
   reviews?: boolean;
   /** true: end each connection after its answer (a superseded Knative revision, functions/main.ts) */
-  closeAfterAnswer?: () => boolean;
+  closeAfterAnswer?: (request: IncomingMessage) => boolean;
 }
 
 export const REVIEW_PATHS = new Set(['/', '/mutate']);
@@ -155,7 +155,7 @@ export function createListener(options: ListenerOptions) {
 
   /** Plain callbacks on the review path: a promise only when a NAD must be read. */
   function handle(request: IncomingMessage, response: ServerResponse): void {
-    if (closeAfterAnswer?.()) response.setHeader('connection', 'close');
+    if (closeAfterAnswer?.(request)) response.setHeader('connection', 'close');
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);

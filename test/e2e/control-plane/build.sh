@@ -18,6 +18,7 @@
 #   multus (thin CNI plugin)                                 gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 #   queue-proxy                                              knative.dev/serving/cmd/queue (the Knative build above)
 #   registry                                                 github.com/distribution/distribution/v3
+#   metrics-server                                           sigs.k8s.io/metrics-server (the HPA's CPU metrics)
 #   device-plugin                                            test/e2e/go/device-plugin (k8s.io/kubelet's API)
 set -euo pipefail
 
@@ -32,6 +33,7 @@ CONTAINERD_VERSION=v2.4.2
 CNI_PLUGINS_VERSION=v1.10.0
 MULTUS_VERSION=v4.3.0
 DISTRIBUTION_VERSION=v3.1.2
+METRICS_SERVER_VERSION=v0.8.0
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -224,6 +226,12 @@ build_node() {
     log "building the image registry (distribution $DISTRIBUTION_VERSION)"
     build_tools registry "$bin" "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
     stamp_set registry "$key"
+  fi
+  key="metrics-server $METRICS_SERVER_VERSION"
+  if ! stamp_ok metrics-server "$key" || [[ ! -x "$bin/metrics-server" ]]; then
+    log "building metrics-server ($METRICS_SERVER_VERSION)"
+    build_tools metrics-server "$bin" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+    stamp_set metrics-server "$key"
   fi
   key="knative serving $KNATIVE_SERVING_VERSION queue"
   if ! stamp_ok queue "$key" || [[ ! -x "$bin/queue-proxy" ]]; then

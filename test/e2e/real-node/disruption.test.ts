@@ -4,74 +4,31 @@
 // kube-apiserver. Creations are server-side dry runs: admitted exactly as real ones (nri is called,
 // its patch applied), nothing stored, so the stream can run as long as the disruption does.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../support/fixtures.js';
+import { creationStream, type Outcome } from './creations.js';
 import { attachRealNode, NODE_NAME, NRI_PODS, readyNriPods, RealNode, TEST_IMAGE } from './node.js';
 
 const cp = attachRealNode();
 
-interface Outcome {
-  at: number;
-  ok: boolean;
-  detail: string;
-}
-
 /** Pod creations, two in flight, until stop(): each must be admitted with example.com/foo injected. */
-function steadyCreations(): { stop: () => Promise<Outcome[]> } {
-  const agent = cp.adminAgent(2);
-  const outcomes: Outcome[] = [];
-  let stopped = false;
-  let n = 0;
-  const create = () =>
-    new Promise<Outcome>((resolve) => {
-      const body = JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          name: `stream-${n++}`,
-          namespace: 'default',
-          annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
-        },
-        spec: { containers: [{ name: 'app', image: TEST_IMAGE }] },
-      });
-      const at = Date.now();
-      const req = request(
-        `${cp.server}/api/v1/namespaces/default/pods?dryRun=All`,
-        { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            const injected =
-              res.statusCode === 201 &&
-              JSON.parse(text).spec.containers[0].resources?.requests?.['example.com/foo'] === '1';
-            resolve({ at, ok: injected, detail: injected ? '' : `${res.statusCode} ${text.slice(0, 300)}` });
-          });
-        },
-      );
-      req.setTimeout(30000, () => req.destroy(new Error('no answer in 30 s')));
-      req.on('error', (error) => resolve({ at, ok: false, detail: String(error) }));
-      req.end(body);
-    });
-  const worker = async () => {
-    while (!stopped) {
-      outcomes.push(await create());
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
-  const workers = [worker(), worker()];
-  return {
-    stop: async () => {
-      stopped = true;
-      await Promise.all(workers);
-      agent.destroy();
-      return outcomes;
-    },
-  };
-}
+const steadyCreations = () =>
+  creationStream(cp, {
+    workers: 2,
+    pauseMs: 20,
+    resource: 'example.com/foo',
+    pod: (n) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `stream-${n}`,
+        namespace: 'default',
+        annotations: { 'k8s.v1.cni.cncf.io/networks': 'foo-network' },
+      },
+      spec: { containers: [{ name: 'app', image: TEST_IMAGE }] },
+    }),
+  });
 
 const readyReplicas = () => readyNriPods(cp);
 

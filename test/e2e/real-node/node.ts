@@ -1,6 +1,6 @@
 // One real Kubernetes node beside the e2e control plane: containerd 2 with Debian's runc, the
-// kubelet, kube-proxy (iptables), Multus over the CNI plugins, a device plugin and an image
-// registry, all inside the network namespace up.sh made (this process runs in it) and the node's
+// kubelet, kube-proxy (iptables), Multus over the CNI plugins, a device plugin, metrics-server and an
+// image registry, all inside the network namespace up.sh made (this process runs in it) and the node's
 // own mount namespace (<dir>/ns/mnt, where /var/lib and /var/log are the node's directories), so
 // that nothing they mount, route or filter reaches the machine's own namespaces.
 import { execFileSync } from 'node:child_process';
@@ -105,6 +105,85 @@ export class RealNode {
         const node = await this.cp.getJson(['node', NODE_NAME]);
         return node.status.allocatable?.['example.com/foo'] === '8';
       },
+      60000,
+    );
+    await this.metricsServer();
+  }
+
+  /**
+   * metrics-server beside the node, scraping the kubelet's resource metrics every 10 s and served as
+   * metrics.k8s.io through kube-apiserver's aggregation layer: the CPU the HPA scales nri on. Its
+   * Service has no selector; an EndpointSlice points at the node's address, where it listens.
+   */
+  private async metricsServer(): Promise<void> {
+    const { dir } = this.cp;
+    const ca = this.cp.pki.ca;
+    const port = 4443;
+    const serving = issue(dir, 'metrics-server', '/CN=metrics-server', {
+      ca,
+      san: `DNS:metrics-server.kube-system.svc,IP:${NODE_IP}`,
+    });
+    const admin = this.cp.adminKubeconfig;
+    this.cp.spawn('metrics-server', bin('metrics-server'), [
+      `--bind-address=${NODE_IP}`,
+      `--secure-port=${port}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
+      `--kubeconfig=${admin}`,
+      `--authentication-kubeconfig=${admin}`,
+      `--authorization-kubeconfig=${admin}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-certificate-authority=${ca.cert}`,
+      '--metric-resolution=10s',
+      '--kubelet-request-timeout=5s',
+    ]);
+    const labels = { 'app.kubernetes.io/name': 'metrics-server' };
+    await this.cp.must(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: 'metrics-server', namespace: 'kube-system', labels },
+            spec: { ports: [{ name: 'https', port: 443, targetPort: port, protocol: 'TCP' }] },
+          },
+          {
+            apiVersion: 'discovery.k8s.io/v1',
+            kind: 'EndpointSlice',
+            metadata: {
+              name: 'metrics-server-node',
+              namespace: 'kube-system',
+              labels: { ...labels, 'kubernetes.io/service-name': 'metrics-server' },
+            },
+            addressType: 'IPv4',
+            endpoints: [{ addresses: [NODE_IP], conditions: { ready: true } }],
+            ports: [{ name: 'https', port, protocol: 'TCP' }],
+          },
+          {
+            apiVersion: 'apiregistration.k8s.io/v1',
+            kind: 'APIService',
+            metadata: { name: 'v1beta1.metrics.k8s.io', labels },
+            spec: {
+              service: { name: 'metrics-server', namespace: 'kube-system', port: 443 },
+              group: 'metrics.k8s.io',
+              version: 'v1beta1',
+              caBundle: Buffer.from(this.cp.pki.caPem).toString('base64'),
+              groupPriorityMinimum: 100,
+              versionPriority: 100,
+            },
+          },
+        ],
+      }),
+    );
+    await this.cp.waitFor(
+      'metrics.k8s.io to be Available',
+      async () =>
+        (await this.cp.getJson(['apiservice', 'v1beta1.metrics.k8s.io'])).status?.conditions?.some(
+          (c: any) => c.type === 'Available' && c.status === 'True',
+        ),
       60000,
     );
   }

@@ -15,4 +15,5 @@ bash "$here/up.sh"
 cd "$repo"
 nsenter --net="/run/netns/$netns" env PATH="$repo/node_modules/.bin:$PATH" \
   node --test --test-concurrency=1 --test-timeout=900000 \
-  build/test/e2e/real-node/node.test.js build/test/e2e/real-node/disruption.test.js build/test/e2e/real-node/memory.test.js
+  build/test/e2e/real-node/node.test.js build/test/e2e/real-node/disruption.test.js build/test/e2e/real-node/autoscale.test.js \
+  build/test/e2e/real-node/memory.test.js
