@@ -269,21 +269,16 @@ describe('nri check on a real control plane', { skip: missing ? `e2e skipped: ${
     // cainjector stopped, so that nothing writes the caBundle meanwhile.
     stopCainjector();
     const saved = (await cp.getJson(['mutatingwebhookconfiguration', webhookName])).webhooks[0].clientConfig.caBundle;
-    const wrong = createPki('nri-check-wrong-ca-');
-    await cp.must([
-      'patch',
-      'mutatingwebhookconfiguration',
-      webhookName,
-      '--type=json',
-      '-p',
-      JSON.stringify([
-        {
-          op: 'replace',
-          path: '/webhooks/0/clientConfig/caBundle',
-          value: Buffer.from(wrong.caPem).toString('base64'),
-        },
-      ]),
-    ]);
+    const setCaBundle = (base64: string) =>
+      cp.must([
+        'patch',
+        'mutatingwebhookconfiguration',
+        webhookName,
+        '--type=json',
+        '-p',
+        JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: base64 }]),
+      ]);
+    await setCaBundle(Buffer.from(createPki('nri-check-wrong-ca-').caPem).toString('base64'));
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const refused = await createPod('wrong-ca', { [NETWORKS]: 'sriov-a' });
     assert.notEqual(refused.code, 0);
@@ -292,14 +287,7 @@ describe('nri check on a real control plane', { skip: missing ? `e2e skipped: ${
     assert.equal(run.status, 1);
     assert.equal(checkOf(run, 'certificate').status, 'fail');
     assert.match(checkOf(run, 'certificate').summary, /does not verify/);
-    await cp.must([
-      'patch',
-      'mutatingwebhookconfiguration',
-      webhookName,
-      '--type=json',
-      '-p',
-      JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: saved }]),
-    ]);
+    await setCaBundle(saved);
     stopCainjector = startCainjector(cp);
     assert.equal(checkOf(await nriCheck('--warn-days', '1'), 'certificate').status, 'ok');
   });
