@@ -1,6 +1,6 @@
 // `nri check`'s text answer: one block per check, what it found, the objects concerned and what
 // to do. Pure: results in, text out.
-import type { CheckResult, CheckStatus } from '../core/check/report.js';
+import { count, type CheckResult, type CheckStatus } from '../core/check/report.js';
 
 const MARK: Record<CheckStatus, string> = { ok: 'ok', warn: 'WARN', fail: 'FAIL', unknown: '??', skip: '--' };
 
@@ -11,11 +11,11 @@ export function checkReport(server: string, checks: readonly CheckResult[], exit
     for (const detail of check.details) lines.push(`${' '.repeat(19)}${detail}`);
     if (check.fix && check.status !== 'ok') lines.push(`${' '.repeat(19)}fix: ${check.fix}`);
   }
-  const count = (status: CheckStatus) => checks.filter((check) => check.status === status).length;
+  const withStatus = (status: CheckStatus) => checks.filter((check) => check.status === status).length;
   const parts = [
-    `${count('fail')} failed`,
-    `${count('warn')} warning${count('warn') === 1 ? '' : 's'}`,
-    `${count('unknown')} could not check`,
+    `${withStatus('fail')} failed`,
+    count(withStatus('warn'), 'warning'),
+    `${withStatus('unknown')} could not check`,
   ];
   lines.push(
     '',

@@ -17,7 +17,7 @@ import {
   type Registration,
 } from '../core/check/webhook.js';
 import { readControlSwitches, type ControlSwitchesConfigMap } from '../core/control-switches.js';
-import { deviceClassResource, podClaimRefs } from '../core/dra.js';
+import { deviceClassResource } from '../core/dra.js';
 import { isObject } from '../core/json.js';
 import { nadAnnotationsRead, nadKey, toNad } from '../core/nad.js';
 import { nodeOffers } from '../core/check/offered-resources.js';
@@ -89,7 +89,7 @@ async function listAll(kube: KubeClient, path: string): Promise<unknown[]> {
 }
 
 /** nri's own settings where the cluster shows them (its Knative Service's plain env values), else this process's. */
-function settingsOf(knativeService: unknown): { settings: Settings; from: string } {
+function settingsOf(knativeService: unknown, own: Settings): { settings: Settings; from: string } {
   const containers = isObject(knativeService)
     ? (knativeService as { spec?: { template?: { spec?: { containers?: unknown } } } }).spec?.template?.spec?.containers
     : undefined;
@@ -102,13 +102,11 @@ function settingsOf(knativeService: unknown): { settings: Settings; from: string
     const parsed = parseSettings(env);
     if (parsed.ok) return { settings: parsed.value, from: 'the Knative Service’s environment' };
   }
-  const parsed = parseSettings(process.env);
-  if (!parsed.ok) throw new Usage(parsed.error);
-  return { settings: parsed.value, from: 'this environment' };
+  return { settings: own, from: 'this environment' };
 }
 
 /** Runs every check; each one that cannot read what it needs says so and the others go on. */
-async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): Promise<CheckResult[]> {
+async function runChecks(kube: KubeClient, args: CheckArgs, own: Settings): Promise<CheckResult[]> {
   const checks: CheckResult[] = [];
   let registration: Registration | undefined;
   let configuration: unknown;
@@ -127,7 +125,7 @@ async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): 
   } else if (registration.caBundle.trim() === '') {
     checks.push(result('certificate', 'skip', 'no caBundle to verify with'));
   } else {
-    const served = await fetchServedCertificate(target, kube, timeoutMs).catch((error: Error) => error);
+    const served = await fetchServedCertificate(target, kube, own.apiTimeoutMs).catch((error: Error) => error);
     checks.push(
       served instanceof Error
         ? result('certificate', 'unknown', `the certificate nri serves could not be read: ${served.message}`)
@@ -170,7 +168,7 @@ async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): 
     }
   }
 
-  const { settings, from } = settingsOf(knativeService);
+  const { settings, from } = settingsOf(knativeService, own);
   const annotationsRead = nadAnnotationsRead(settings.core);
   const nads = new Map<string, Nad>();
   let resourceOfClass: Map<string, string> | undefined;
@@ -191,33 +189,19 @@ async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): 
         for (const resource of nodeOffers(node)) byNodes.set(resource, (byNodes.get(resource) ?? 0) + 1);
       }
     });
-    try {
-      resourceOfClass = new Map();
-      const byClasses = new Map<string, string>();
-      for (const item of await listAll(kube, DEVICE_CLASSES_PATH)) {
-        const mapped = deviceClassResource(item);
-        if (mapped) {
-          resourceOfClass.set(mapped.name, mapped.resource);
-          byClasses.set(mapped.resource, mapped.name);
-        }
-      }
-      checks.push(
-        checkOfferedResources(
-          [...nads.values()],
-          { byNodes, byDeviceClasses: byClasses, nodeCount },
-          settings.core.resourceNameKeys,
-        ),
-      );
-    } catch {
-      resourceOfClass = undefined;
-      checks.push(
-        checkOfferedResources(
-          [...nads.values()],
-          { byNodes, byDeviceClasses: undefined, nodeCount },
-          settings.core.resourceNameKeys,
-        ),
-      );
-    }
+    // Without the DRA API or RBAC for it, only nodes offer resources (the check says so).
+    resourceOfClass = await listAll(kube, DEVICE_CLASSES_PATH).then(
+      (items) =>
+        new Map(items.map(deviceClassResource).flatMap((mapped) => (mapped ? [[mapped.name, mapped.resource]] : []))),
+      () => undefined,
+    );
+    checks.push(
+      checkOfferedResources(
+        [...nads.values()],
+        { byNodes, resourceOfClass, nodeCount },
+        settings.core.resourceNameKeys,
+      ),
+    );
   } catch (error) {
     checks.push(unreadable('resources', nadsRead ? 'Nodes' : 'NetworkAttachmentDefinitions', error));
   }
@@ -247,15 +231,10 @@ async function runChecks(kube: KubeClient, args: CheckArgs, timeoutMs: number): 
             pods.push({ pod: item });
         }
       });
-      if (resourceOfClass && resourceOfClass.size > 0)
+      // Read only for pods that claim devices, where a DeviceClass maps a resource (readPodClaims).
+      if (resourceOfClass)
         for (const listed of pods)
-          if (podClaimRefs(listed.pod).length > 0)
-            listed.claims = await readPodClaims(
-              kube,
-              resourceOfClass,
-              listed.pod,
-              listed.pod.metadata?.namespace ?? '',
-            );
+          listed.claims = await readPodClaims(kube, resourceOfClass, listed.pod, listed.pod.metadata?.namespace ?? '');
       const check = checkEscapedPods(pods, nads, namespaceLabels, registration, {
         settings: settings.core,
         switches,
@@ -300,7 +279,7 @@ export async function check(
     });
     if (!cluster) throw new Usage('no cluster to check: set KUBECONFIG, or run it in a pod with a service account');
     const kube = createKubeClient(cluster.config, parsed.value.apiTimeoutMs);
-    const checks = await runChecks(kube, args, parsed.value.apiTimeoutMs);
+    const checks = await runChecks(kube, args, parsed.value);
     const status = exitStatus(checks);
     const server = kube.describe().server;
     out(

@@ -126,7 +126,7 @@ describe('nri check: resources no node offers', () => {
       nads,
       {
         byNodes: new Map([['intel.com/sriov_a', 1]]),
-        byDeviceClasses: new Map([['vendor.example/vf', 'vf.vendor.example']]),
+        resourceOfClass: new Map([['vf.vendor.example', 'vendor.example/vf']]),
         nodeCount: 1,
       },
       defaultSettings.resourceNameKeys,
@@ -146,7 +146,7 @@ describe('nri check: resources no node offers', () => {
           ['intel.com/sriov_a', 1],
           ['example.com/ghost', 2],
         ]),
-        byDeviceClasses: new Map([['vendor.example/vf', 'vf.vendor.example']]),
+        resourceOfClass: new Map([['vf.vendor.example', 'vendor.example/vf']]),
         nodeCount: 2,
       },
       defaultSettings.resourceNameKeys,

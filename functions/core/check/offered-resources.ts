@@ -17,8 +17,8 @@ export function nodeOffers(node: unknown): string[] {
 export interface OfferedResources {
   /** resource -> how many nodes offer it */
   byNodes: ReadonlyMap<string, number>;
-  /** resource -> the DeviceClass whose extendedResourceName it is; undefined when DeviceClasses could not be read */
-  byDeviceClasses: ReadonlyMap<string, string> | undefined;
+  /** DeviceClass -> the extended resource it maps (deviceClassResource); undefined when DeviceClasses could not be read */
+  resourceOfClass: ReadonlyMap<string, string> | undefined;
   nodeCount: number;
 }
 
@@ -27,6 +27,7 @@ export function checkOfferedResources(
   offered: OfferedResources,
   resourceNameKeys: readonly string[],
 ): CheckResult {
+  const byDeviceClasses = offered.resourceOfClass && new Set(offered.resourceOfClass.values());
   const unoffered = new Map<string, string[]>();
   let withResources = 0;
   const invalid: string[] = [];
@@ -38,21 +39,23 @@ export function checkOfferedResources(
     }
     if (demands.value.resources.length > 0) withResources++;
     for (const resource of demands.value.resources) {
-      if ((offered.byNodes.get(resource) ?? 0) > 0 || offered.byDeviceClasses?.has(resource)) continue;
-      unoffered.set(resource, [...(unoffered.get(resource) ?? []), nadKey(nad.namespace, nad.name)]);
+      if ((offered.byNodes.get(resource) ?? 0) > 0 || byDeviceClasses?.has(resource)) continue;
+      const keys = unoffered.get(resource);
+      if (keys) keys.push(nadKey(nad.namespace, nad.name));
+      else unoffered.set(resource, [nadKey(nad.namespace, nad.name)]);
     }
   }
   const counted = `${nads.length} NADs, ${withResources} naming a resource; ${offered.nodeCount} nodes${
-    offered.byDeviceClasses ? `, ${offered.byDeviceClasses.size} DeviceClasses mapping a resource` : ''
+    offered.resourceOfClass ? `, ${offered.resourceOfClass.size} DeviceClasses mapping a resource` : ''
   }`;
   const details = firstLines([
     ...[...unoffered].map(
       ([resource, keys]) =>
-        `${resource}: no node offers it${offered.byDeviceClasses ? ' and no DeviceClass maps it' : ''}; named by ${firstLines(keys, 5).join(', ')}`,
+        `${resource}: no node offers it${byDeviceClasses ? ' and no DeviceClass maps it' : ''}; named by ${firstLines(keys, 5).join(', ')}`,
     ),
     ...invalid.map((error) => `${error}: pods selecting it are refused`),
   ]);
-  if (offered.byDeviceClasses === undefined)
+  if (byDeviceClasses === undefined)
     details.push('DeviceClasses could not be read (no DRA API, or no RBAC for it): only nodes were looked at');
   if (unoffered.size > 0)
     return result(
